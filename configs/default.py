@@ -1,0 +1,58 @@
+"""The paper's setting (Guerrero et al. 2018): uResNet, 2-fold CV, 30 epochs of Adam.
+
+Run: python -m uresnet_jax.main --config=configs/default.py --workdir=runs/paper
+Override any field on the command line, e.g. --config.train.epochs=5.
+"""
+import ml_collections
+
+from uresnet_jax import phantom_config
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+
+  # Cohort and where derived data lands. A missing phantom cohort is generated.
+  config.data = ml_collections.ConfigDict()
+  config.data.cohort = "data/phantom"  # a folder with subjects.csv, a manifest, or a WMH-challenge folder
+  config.data.records_dir = "data/tfds"  # TFDS data_dir for the patch records
+  config.data.generate_phantom_if_missing = True  # a missing cohort folder gets the phantom cohort
+  config.data.phantom_subjects = 40  # cohort size when the phantom is generated
+  config.data.channels = ("flair",)  # manifest columns stacked as input channels
+  config.data.num_folds = 2  # the paper's 2-fold cross-validation
+  config.data.eval_fold = 1  # held-out fold; training uses the others
+
+  # Preprocessing (DESIGN.md §2).
+  config.preprocess = ml_collections.ConfigDict()
+  config.preprocess.inplane_mm = 1.0  # in-plane resampling; slice thickness kept
+  config.preprocess.clip_low = -3.0  # z-scores below this are clipped; also the background value
+
+  # Lesion-centred shifted sampling (the paper's key contribution).
+  config.sampling = ml_collections.ConfigDict()
+  config.sampling.patch_size = 64
+  config.sampling.wmh_rate = 0.2  # share of WMH voxels used as patch centres
+  config.sampling.stroke_rate = 0.8  # share of stroke voxels used as patch centres
+  config.sampling.max_shift = 32  # max in-plane centre shift in voxels; 0 is the NoC ablation
+
+  # Phantom cohort generator: every randomisation knob, with documented ranges.
+  config.phantom = phantom_config.get_config()
+
+  config.model = ml_collections.ConfigDict()
+  config.model.base_width = 32
+  config.model.num_classes = 3  # background, WMH, stroke
+  config.model.residual_convs = 1  # 1: uResNet, 2: uResNet2
+  config.model.norm = "batch"  # "batch" or "none"
+
+  config.train = ml_collections.ConfigDict()
+  config.train.loss = "cross_entropy"
+  config.train.batch_size = 128  # global, split across devices
+  config.train.epochs = 30
+  config.train.learning_rate = 5e-4
+  config.train.decay_epoch = 25  # learning rate x decay_factor from this epoch on
+  config.train.decay_factor = 0.1
+  config.train.random_flips = True
+  config.train.eval_every = 5  # epochs between whole-volume evaluations
+  config.train.keep_checkpoints = 3  # latest checkpoints kept (the best is kept too)
+  config.train.eval_batch_slices = 16  # slices per inference batch
+
+  return config

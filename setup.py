@@ -1,0 +1,32 @@
+"""uresnet_jax: uResNet WMH and stroke segmentation in JAX/Flax."""
+import setuptools
+
+setuptools.setup(
+    name="uresnet_jax",
+    version="0.1.0",
+    description=(
+        "uResNet (Guerrero et al. 2018): white-matter hyperintensity and stroke "
+        "lesion segmentation and differentiation on FLAIR MRI, in JAX/Flax."
+    ),
+    packages=setuptools.find_packages(include=["uresnet_jax", "uresnet_jax.*"]),
+    python_requires=">=3.11",
+    install_requires=[
+        "jax>=0.10,<0.12",
+        "flax>=0.11,<0.13",
+        "optax>=0.2.5,<0.3",
+        "orbax-checkpoint>=0.11,<0.13",
+        "tensorflow-datasets>=4.9.7,<5",
+        "array-record>=0.7,<0.9",
+        "nibabel>=5.2,<6",
+        "nilearn>=0.11,<0.15",
+        "absl-py>=2.1",
+        "ml-collections>=1.0,<2",
+        "numpy>=1.26,<3",
+        "scipy>=1.13,<2",
+        "matplotlib>=3.8,<4",
+        "tqdm>=4.66",
+        "tensorboardX>=2.6,<3",
+        "flatbuffers>=24.3",
+    ],
+    extras_require={"test": ["pytest>=8", "pytest-xdist>=3.5"]},
+)
