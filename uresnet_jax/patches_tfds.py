@@ -1,0 +1,326 @@
+"""TFDS builder: cohort -> lesion-centred, shifted patch records (array_record), a split per fold.
+
+Records are read back with random access and without TensorFlow:
+  builder = build_patches(config); fold0 = builder.as_data_source("fold0"); fold0[i]["image"]
+
+Run: python -m uresnet_jax.patches_tfds --config=configs/default.py [--config.data.cohort=...]
+"""
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import json
+import pathlib
+import resource
+import shutil
+import tempfile
+import time
+import types
+import zlib
+from typing import Iterator, Sequence
+
+from absl import app
+from absl import logging
+from etils import epath
+import ml_collections
+from ml_collections import config_flags
+import numpy as np
+import tensorflow_datasets as tfds
+from tensorflow_datasets.core import shuffle as tfds_shuffle
+import tqdm
+
+from uresnet_jax import folds
+from uresnet_jax import nifti_io
+from uresnet_jax import preprocess
+from uresnet_jax import sampling
+from uresnet_jax.errors import InputError, exit_on_input_error
+
+NAME = "uresnet_patches"
+METADATA_FILE = "metadata.json"  # where tfds.core.MetadataDict saves itself in the dataset dir
+_LOCK_FILE = ".build.lock"
+_INCOMPLETE_GLOB = "incomplete.*"  # TFDS builds in <config>/incomplete.XXXXXX_<version>/
+
+
+@dataclasses.dataclass(eq=False)
+class PatchesConfig(tfds.core.BuilderConfig):
+  """Every setting the records depend on; `name` is a hash of them (see `make_patches_config`)."""
+
+  cohort: str = ""  # absolute path of the cohort folder or manifest
+  cohort_fingerprint: str = ""  # hash of the cohort's file list, sizes and mtimes
+  channels: tuple[str, ...] = ("flair",)
+  patch_size: int = 64
+  wmh_rate: float = 0.2
+  stroke_rate: float = 0.8
+  max_shift: int = 32
+  num_folds: int = 2
+  inplane_mm: float = 1.0
+  clip_low: float = -3.0
+  seed: int = 0
+
+  def settings(self) -> dict:
+    """The fields above (not TFDS's own), as hashed into the name and saved in the metadata."""
+    return {f.name: getattr(self, f.name) for f in dataclasses.fields(PatchesConfig)
+            if f.name not in _BASE_FIELDS}
+
+
+_BASE_FIELDS = frozenset(f.name for f in dataclasses.fields(tfds.core.BuilderConfig))
+
+
+def make_patches_config(**settings) -> PatchesConfig:
+  """A PatchesConfig named by a hash of its settings, so different settings never share records."""
+  config = PatchesConfig(name="unnamed", **settings)
+  settings = config.settings()
+  digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+  return dataclasses.replace(
+      config, name=f"p{config.patch_size}_shift{config.max_shift}_{digest}",
+      description=json.dumps(settings, sort_keys=True))
+
+
+def _check_settings(config: PatchesConfig) -> None:
+  """Raises InputError naming the config field of an unusable setting."""
+  checks = [
+      ("data.channels", bool(config.channels), "must name at least one channel"),
+      ("sampling.patch_size", config.patch_size >= 1, "must be >= 1"),
+      ("sampling.wmh_rate", 0.0 <= config.wmh_rate <= 1.0, "must be in [0, 1]"),
+      ("sampling.stroke_rate", 0.0 <= config.stroke_rate <= 1.0, "must be in [0, 1]"),
+      ("sampling.max_shift", config.max_shift >= 0, "must be >= 0"),
+      ("data.num_folds", config.num_folds >= 1, "must be >= 1"),
+      ("preprocess.inplane_mm", config.inplane_mm > 0, "must be > 0"),
+  ]
+  for field, ok, problem in checks:
+    if not ok:
+      raise InputError(f"config.{field}: {problem}")
+
+
+def _cohort_fingerprint(records: Sequence[nifti_io.SubjectRecord], channels: Sequence[str]) -> str:
+  """Changes when a used file is replaced, so a regenerated cohort never reuses stale records."""
+  entries = []
+  for record in records:
+    for field in (*channels, "labels", "brain_mask"):
+      path = getattr(record, field, None)
+      if path is not None:
+        stat = pathlib.Path(path).stat()
+        entries.append((record.subject, field, str(path), stat.st_size, stat.st_mtime_ns))
+  return hashlib.sha256(json.dumps(sorted(entries)).encode()).hexdigest()[:16]
+
+
+def patches_config_from(config: ml_collections.ConfigDict) -> PatchesConfig:
+  """The builder config for configs/default.py fields (reads the cohort listing, not its images)."""
+  cohort = pathlib.Path(config.data.cohort).expanduser().resolve()
+  channels = tuple(config.data.channels)
+  records = nifti_io.read_cohort(cohort)
+  patches_config = make_patches_config(
+      cohort=str(cohort),
+      cohort_fingerprint=_cohort_fingerprint(records, channels),
+      channels=channels,
+      patch_size=int(config.sampling.patch_size),
+      wmh_rate=float(config.sampling.wmh_rate),
+      stroke_rate=float(config.sampling.stroke_rate),
+      max_shift=int(config.sampling.max_shift),
+      num_folds=int(config.data.num_folds),
+      inplane_mm=float(config.preprocess.inplane_mm),
+      clip_low=float(config.preprocess.clip_low),
+      seed=int(config.seed),
+  )
+  _check_settings(patches_config)
+  return patches_config
+
+
+def subject_rng(seed: int, subject: str) -> np.random.Generator:
+  """Per-subject generator: the records do not depend on the order subjects are processed in."""
+  return np.random.default_rng([seed, zlib.crc32(subject.encode())])
+
+
+def _labelled_records(cohort: str) -> list[nifti_io.SubjectRecord]:
+  records = nifti_io.read_cohort(cohort)
+  if not records:
+    raise InputError(f"{cohort}: cohort has no subjects")
+  for record in records:
+    if record.labels is None:
+      raise InputError(f"{record.subject}: no labels file; patch records need labelled subjects")
+  return sorted(records, key=lambda r: r.subject)
+
+
+def _has_stroke(record: nifti_io.SubjectRecord) -> bool:
+  labels = nifti_io.load_nifti(record.labels, kind="labels", subject=record.subject)
+  return bool(np.any(labels.data == sampling.STROKE))
+
+
+class UresnetPatches(tfds.core.GeneratorBasedBuilder,
+                     skip_registration=__name__ == "__main__"):
+  """Lesion-centred, shifted axial patches of a cohort; one split per cross-validation fold."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release."}
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    config = self.builder_config
+    size, channels = config.patch_size, len(config.channels)
+    return self.dataset_info_from_configs(
+        description=__doc__.splitlines()[0],
+        features=tfds.features.FeaturesDict({
+            # Raw bytes: TFDS's proto float/int lists cost ~3 ms a patch to write without TF.
+            "image": tfds.features.Tensor(shape=(size, size, channels), dtype=np.float32,
+                                          encoding=tfds.features.Encoding.BYTES),
+            "label": tfds.features.Tensor(shape=(size, size), dtype=np.uint8,
+                                          encoding=tfds.features.Encoding.BYTES),
+            "subject": tfds.features.Text(),  # read back as bytes
+            "slice": tfds.features.Scalar(dtype=np.int32),
+            "centre": tfds.features.Tensor(shape=(3,), dtype=np.int32),  # on the 1 mm grid
+            "offset": tfds.features.Tensor(shape=(2,), dtype=np.int32),
+            "lesion_class": tfds.features.Scalar(dtype=np.uint8),  # class of the sampled voxel
+        }),
+        supervised_keys=("image", "label"),
+        metadata=tfds.core.MetadataDict(),
+    )
+
+  def _split_generators(self, dl_manager):
+    del dl_manager  # the cohort is local
+    config = self.builder_config
+    records = _labelled_records(config.cohort)
+    has_stroke = {r.subject: _has_stroke(r) for r in tqdm.tqdm(
+        records, desc="reading labels", unit="subject", leave=False)}
+    fold_of = folds.assign_folds(list(has_stroke), list(has_stroke.values()),
+                                 config.num_folds, config.seed)
+    self.info.metadata.update(fold_of_subject=fold_of, has_stroke=has_stroke,
+                              patches_per_subject={}, settings=config.settings())
+    return {
+        f"fold{k}": self._generate_examples([r for r in records if fold_of[r.subject] == k], k)
+        for k in range(config.num_folds)
+    }
+
+  def _generate_examples(self, records: Sequence[nifti_io.SubjectRecord],
+                         fold: int) -> Iterator[tuple[str, dict]]:
+    config = self.builder_config
+    total = 0
+    for record in tqdm.tqdm(records, desc=f"fold{fold}", unit="subject", leave=False):
+      volumes = nifti_io.load_subject(record, config.channels)
+      prepared = preprocess.prepare_subject(volumes, config.inplane_mm, config.clip_low)
+      centres = sampling.sample_centres(
+          prepared.labels, wmh_rate=config.wmh_rate, stroke_rate=config.stroke_rate,
+          max_shift=config.max_shift, rng=subject_rng(config.seed, record.subject))
+      patches, patch_labels = sampling.extract_patches(
+          prepared.image, prepared.labels, centres.centre, config.patch_size, config.clip_low)
+      self.info.metadata["patches_per_subject"][record.subject] = len(centres)
+      if not len(centres):
+        logging.warning("%s: no lesion voxels; it contributes no patches", record.subject)
+      for i in range(len(centres)):
+        yield f"{record.subject}/{i}", {
+            "image": patches[i],
+            "label": patch_labels[i],
+            "subject": record.subject,
+            "slice": np.int32(centres.centre[i, 2]),
+            "centre": centres.centre[i].astype(np.int32),
+            "offset": centres.offset[i].astype(np.int32),
+            "lesion_class": centres.lesion_class[i],
+        }
+      total += len(centres)
+    if not total:
+      raise InputError(f"fold{fold}: no patches: none of its subjects "
+                       f"({', '.join(r.subject for r in records)}) has lesion voxels")
+
+
+class _NeverRaised(Exception):
+  """Stands in for tf.errors.ResourceExhaustedError, which only TensorFlow raises."""
+
+
+@contextlib.contextmanager
+def _shuffler_without_tensorflow() -> Iterator[None]:
+  """Lets TFDS shuffle splits larger than its 1 GB memory buffer without TensorFlow.
+
+  Past that size TFDS's Shuffler spills into 1000 bucket files through tf.io.gfile, which fails
+  when TensorFlow is not installed; these few file calls are all it needs. Its bucket files stay
+  open together, so the open-file limit is raised for the build.
+  """
+  gfile = types.SimpleNamespace(
+      GFile=lambda path, mode: epath.Path(path).open(mode),
+      exists=lambda path: epath.Path(path).exists(),
+      remove=lambda path: epath.Path(path).unlink(),
+  )
+  shim = types.SimpleNamespace(io=types.SimpleNamespace(gfile=gfile),
+                               errors=types.SimpleNamespace(ResourceExhaustedError=_NeverRaised))
+  limits = resource.getrlimit(resource.RLIMIT_NOFILE)
+  wanted = tfds_shuffle.BUCKETS_NUMBER + 1024
+  if limits[0] != resource.RLIM_INFINITY and limits[0] < wanted:
+    hard = limits[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE,
+                       (wanted if hard == resource.RLIM_INFINITY else min(wanted, hard), hard))
+  original = tfds_shuffle.tf
+  tfds_shuffle.tf = shim
+  try:
+    yield
+  finally:
+    tfds_shuffle.tf = original
+    resource.setrlimit(resource.RLIMIT_NOFILE, limits)
+
+
+@contextlib.contextmanager
+def _build_lock(config_dir: pathlib.Path) -> Iterator[None]:
+  """Serialises builds of one config (e.g. several processes of a multi-process run)."""
+  config_dir.mkdir(parents=True, exist_ok=True)
+  with open(config_dir / _LOCK_FILE, "a") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)  # released on close, also when the process is killed
+    yield
+
+
+def build_patches(config: ml_collections.ConfigDict) -> UresnetPatches:
+  """Builds the records for `config` unless already built; a killed build's remains are removed.
+
+  TFDS writes into <records_dir>/uresnet_patches/<config>/incomplete.XXXXXX_<version>/ and renames
+  it to <version>/ on success; a killed process leaves that folder behind, so it is deleted here
+  (under a lock, so a concurrent build is never disturbed) before building again.
+  """
+  patches_config = patches_config_from(config)
+  data_dir = pathlib.Path(config.data.records_dir).expanduser()
+  config_dir = data_dir / NAME / patches_config.name
+  with _build_lock(config_dir):
+    builder = UresnetPatches(config=patches_config, data_dir=data_dir)
+    if not builder.data_path.exists():  # the same test download_and_prepare makes
+      for leftover in config_dir.glob(_INCOMPLETE_GLOB):
+        logging.info("Removing the remains of an interrupted build: %s", leftover)
+        shutil.rmtree(leftover)
+      # Nothing is downloaded, but TFDS makes a downloads/ folder: keep it out of records_dir.
+      with (tempfile.TemporaryDirectory(prefix="incomplete.downloads.", dir=config_dir) as tmp,
+            _shuffler_without_tensorflow()):
+        builder.download_and_prepare(
+            file_format="array_record", download_dir=tmp,
+            download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+  return builder
+
+
+def get_fold_assignment(builder: tfds.core.DatasetBuilder) -> dict[str, int]:
+  """Subject -> fold, as assigned when the records were built (works for read-only builders)."""
+  path = epath.Path(builder.data_dir) / METADATA_FILE
+  if not path.exists():
+    raise InputError(f"{builder.data_dir}: no {METADATA_FILE}; the patch records are not built")
+  return {s: int(k) for s, k in json.loads(path.read_text())["fold_of_subject"].items()}
+
+
+def main(config: ml_collections.ConfigDict) -> None:
+  """Builds the records and prints where they are, the build time and the patches per split."""
+  start = time.perf_counter()
+  builder = build_patches(config)
+  print(f"{builder.info.full_name} in {builder.data_dir} ({time.perf_counter() - start:.1f} s)")
+  for name, split in sorted(builder.info.splits.items()):
+    print(f"  {name}: {split.num_examples} patches")
+
+
+def run() -> None:
+  """The CLI; flags are defined here so that importing this module defines none."""
+  config_flag = config_flags.DEFINE_config_file("config", "configs/default.py",
+                                                "Experiment config.")
+
+  @exit_on_input_error
+  def cli_main(argv: Sequence[str]) -> None:
+    if len(argv) > 1:
+      raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    main(config_flag.value)
+
+  app.run(cli_main)
+
+
+if __name__ == "__main__":
+  # Run the package module's copy: the builder must live in a package module (DESIGN.md §6);
+  # this __main__ copy of the class skips TFDS registration so the two do not collide.
+  from uresnet_jax import patches_tfds
+  patches_tfds.run()
