@@ -11,6 +11,7 @@ from uresnet_jax import phantom_config
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0
+  config.compilation_cache_dir = "data/jax_cache"  # XLA's persistent cache; "" turns it off
 
   # Cohort and where derived data lands. A missing phantom cohort is generated.
   config.data = ml_collections.ConfigDict()

@@ -1,0 +1,32 @@
+"""Train and evaluate uResNet: python -m uresnet_jax.main --config=configs/default.py --workdir=DIR."""
+import json
+
+import jax
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from uresnet_jax import train
+from uresnet_jax.errors import exit_on_input_error
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, evaluations and logs go.")
+config_flags.DEFINE_config_file("config", None, "Training configuration file.", lock_config=True)
+flags.mark_flags_as_required(["config", "workdir"])
+
+
+@exit_on_input_error
+def main(argv: list[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  config = flags.FLAGS.config
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)  # library INFO chatter (Orbax, TFDS) only on request
+  if config.compilation_cache_dir:
+    jax.config.update("jax_compilation_cache_dir", config.compilation_cache_dir)
+  logging.info("JAX %s, process %d/%d, devices: %s", jax.__version__, jax.process_index(),
+               jax.process_count(), jax.devices())
+  summary = train.train_and_evaluate(config, _WORKDIR.value)
+  print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,168 @@
+"""The training loop: records -> jitted data-parallel steps -> Orbax checkpoints -> evaluation.
+
+Data parallelism is `jax.jit` over a 1-D `Mesh` with `NamedSharding` (state replicated, batch split
+on the 'data' axis), not `jax.pmap`: pmap is in maintenance mode (built on jit + shard_map since
+JAX 0.8), while the jit form runs unchanged on one CPU, several GPUs, a TPU slice or many hosts
+(`jax.distributed`); XLA inserts the gradient all-reduce, and batch-norm statistics are taken over
+the whole global batch, exactly as on one device.
+"""
+import functools
+import pathlib
+import signal
+import time
+
+import jax
+import ml_collections
+import numpy as np
+import tensorboardX
+from absl import logging
+from tqdm import tqdm
+
+from uresnet_jax import (checkpointing, dataset, evaluate, input_pipeline, losses, models, nifti_io,
+                         patches_tfds, sharding, steps)
+from uresnet_jax.errors import InputError
+
+
+class _StopRequest:
+  """Turns SIGTERM and Ctrl-C into a flag the loop checks after each step (then it checkpoints)."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = {}
+
+  def __enter__(self):
+    for sig in (signal.SIGTERM, signal.SIGINT):
+      self._previous[sig] = signal.signal(sig, self._handle)
+    return self
+
+  def _handle(self, signum, frame):
+    logging.warning("signal %d: checkpointing and stopping after this step", signum)
+    self.requested = True
+
+  def __exit__(self, *exc):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+
+
+def _held_out_records(config, fold_of: dict[str, int]) -> list[nifti_io.SubjectRecord]:
+  records = nifti_io.read_cohort(config.data.cohort)
+  return [r for r in records if fold_of.get(r.subject) == config.data.eval_fold]
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
+  """Trains (resuming from the workdir's latest checkpoint) and returns the final eval summary."""
+  workdir = pathlib.Path(workdir)
+  if not 0 <= config.data.eval_fold < config.data.num_folds:
+    raise InputError(
+        f"config.data.eval_fold={config.data.eval_fold} must be in [0, {config.data.num_folds})"
+    )
+  mesh = sharding.create_mesh()
+  host_batch = sharding.check_batch_size(config.train.batch_size, mesh)
+  checkpointing.check_compatible(workdir, config)
+  builder = dataset.ensure_records(config)
+
+  train_splits = [f"fold{k}" for k in range(config.data.num_folds) if k != config.data.eval_fold]
+  source = input_pipeline.ConcatSource(
+      [builder.as_data_source(split=s) for s in train_splits], train_splits
+  )
+  global_batch = config.train.batch_size
+  per_epoch = input_pipeline.steps_per_epoch(len(source), global_batch)
+  if per_epoch == 0:
+    raise InputError(
+        f"the training folds hold {len(source)} patches, fewer than one batch of {global_batch}; "
+        "lower --config.train.batch_size or use a larger cohort"
+    )
+  total_steps = per_epoch * config.train.epochs
+  eval_subjects = evaluate.load_eval_subjects(
+      _held_out_records(config, patches_tfds.get_fold_assignment(builder)), config
+  )
+
+  model = models.create_model(config.model)
+  init_rng, step_rng = jax.random.split(jax.random.key(config.seed))
+  state = steps.create_train_state(init_rng, config, model, per_epoch)
+  state = jax.device_put(state, sharding.replicated(mesh))
+  manager = checkpointing.create_checkpoint_manager(workdir, config.train.keep_checkpoints)
+  state = checkpointing.restore_latest(manager, state)
+  checkpointing.write_config(workdir, config)
+  start_step = int(state.step)
+  schedule = steps.create_learning_rate_schedule(config, per_epoch)
+
+  repl, split = sharding.replicated(mesh), sharding.batch_sharded(mesh)
+  train_step = jax.jit(
+      functools.partial(steps.train_step, loss_fn=losses.get_loss(config.train.loss),
+                        flips=config.train.random_flips),
+      in_shardings=(repl, split, repl), out_shardings=(repl, repl), donate_argnums=0,
+  )
+  predict = jax.jit(steps.predict_step, in_shardings=(repl, split), out_shardings=split)
+  eval_batch = -(-config.train.eval_batch_slices // mesh.devices.size) * mesh.devices.size
+  is_chief = jax.process_index() == 0
+  writer = tensorboardX.SummaryWriter(str(workdir / "tensorboard")) if is_chief else None
+  # Async dispatch of collectives across fake CPU devices can hang XLA's rendezvous (DESIGN §6).
+  block_each_step = jax.default_backend() == "cpu" and mesh.devices.size > 1
+
+  def run_eval(step: int) -> dict:
+    def predict_slices(images: np.ndarray) -> np.ndarray:
+      return np.asarray(predict(state, jax.device_put(images, split)))
+
+    start = time.perf_counter()
+    rows = evaluate.evaluate_subjects(
+        predict_slices, eval_subjects, eval_batch, config.preprocess.clip_low
+    )
+    summary = evaluate.summarize(rows)
+    if is_chief:
+      evaluate.write_results(rows, summary, workdir / "eval", step)
+      for name, s in summary.items():
+        writer.add_scalar(f"eval/{name}_dice", s["dice_mean"], step)
+    tqdm.write(f"step {step}: held-out fold {config.data.eval_fold}: "
+               f"{evaluate.format_summary(summary)} ({time.perf_counter() - start:.1f} s)")
+    return summary
+
+  print(f"{len(source)} training patches ({'+'.join(train_splits)}), {len(eval_subjects)} held-out "
+        f"subjects (fold{config.data.eval_fold}); {per_epoch} steps of {global_batch} per epoch, "
+        f"{config.train.epochs} epochs, {mesh.devices.size} {jax.default_backend()} device(s), "
+        f"from step {start_step}")
+  batches = input_pipeline.iterate_batches(
+      source, start_step, total_steps, global_batch, config.seed,
+      jax.process_index(), jax.process_count(),
+  )
+  summary = None
+  with _StopRequest() as stop, tqdm(
+      total=total_steps, initial=start_step, unit="step", disable=not is_chief,
+      desc="train", dynamic_ncols=True,
+  ) as progress:
+    pending, tick = None, time.perf_counter()
+    for step, host in zip(range(start_step, total_steps), batches):
+      state, step_metrics = train_step(state, sharding.put_batch(host, mesh), step_rng)
+      if block_each_step or step == start_step:
+        jax.block_until_ready(step_metrics)
+      if step == start_step:
+        tqdm.write(f"first step (compile + run): {time.perf_counter() - tick:.1f} s")
+      elif pending is not None:  # metrics fetched one step late so dispatch runs ahead
+        loss = float(pending[1]["loss"])
+        now = time.perf_counter()
+        rate = global_batch / max(now - tick, 1e-9)
+        progress.set_postfix(loss=f"{loss:.4f}", patches_s=f"{rate:.1f}")
+        if is_chief:
+          writer.add_scalar("train/loss", loss, pending[0])
+          writer.add_scalar("train/learning_rate", float(schedule(pending[0])), pending[0])
+          writer.add_scalar("train/patches_per_s", rate, pending[0])
+      tick = time.perf_counter()
+      pending = (step, step_metrics)
+      progress.update(1)
+      done = step + 1
+      if done % per_epoch == 0:
+        save_metrics = None
+        if (done // per_epoch) % config.train.eval_every == 0 or done == total_steps:
+          summary = run_eval(done)
+          save_metrics = {"wmh_dice": summary["wmh"]["dice_mean"]}
+        checkpointing.save(manager, done, state, save_metrics)
+      if stop.requested:
+        checkpointing.save(manager, done, state, None)
+        manager.wait_until_finished()
+        raise SystemExit(f"interrupted at step {done}: checkpoint saved in {workdir}; rerun to resume")
+  if summary is None:
+    summary = run_eval(int(state.step))
+  manager.wait_until_finished()
+  if writer is not None:
+    writer.close()
+  return summary
