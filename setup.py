@@ -25,6 +25,7 @@ setuptools.setup(
         "scipy>=1.13,<2",
         "matplotlib>=3.8,<4",
         "tqdm>=4.66",
+        "threadpoolctl>=3.1",
         "tensorboardX>=2.6,<3",
         "flatbuffers>=24.3",
     ],

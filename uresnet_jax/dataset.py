@@ -11,7 +11,7 @@ from uresnet_jax.errors import InputError
 def ensure_cohort(config: ml_collections.ConfigDict) -> None:
   """Generates the phantom cohort at config.data.cohort when it is missing and that is allowed."""
   cohort = pathlib.Path(config.data.cohort)
-  if cohort.exists():
+  if cohort.exists() and not _unfinished_phantom(cohort):
     return
   if not config.data.generate_phantom_if_missing:
     raise InputError(f"{cohort}: cohort not found (no such file or folder)")
@@ -19,6 +19,13 @@ def ensure_cohort(config: ml_collections.ConfigDict) -> None:
                cohort, config.data.phantom_subjects)
   print(f"Generating the phantom cohort ({config.data.phantom_subjects} subjects) in {cohort} ...")
   phantom.write_cohort(cohort, config.data.phantom_subjects, config.seed, config.phantom)
+
+
+def _unfinished_phantom(cohort: pathlib.Path) -> bool:
+  """A folder that an interrupted phantom generation left: subject folders but no manifest yet."""
+  if not cohort.is_dir() or (cohort / phantom.MANIFEST).exists():
+    return False
+  return all(p.name.startswith(("sub-", ".tmp-")) for p in cohort.iterdir())
 
 
 def ensure_records(config: ml_collections.ConfigDict):

@@ -110,6 +110,10 @@ def _as_labels(data: np.ndarray, where: str) -> np.ndarray:
   return data.astype(np.uint8)
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def save_nifti(path: os.PathLike | str, data: np.ndarray, affine: np.ndarray) -> None:
   """Writes atomically (temporary name in the same folder, then os.replace)."""
   path = pathlib.Path(path)
@@ -123,6 +127,7 @@ def save_nifti(path: os.PathLike | str, data: np.ndarray, affine: np.ndarray) ->
   os.close(fd)
   try:
     nib.save(img, tmp)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
     os.replace(tmp, path)
   except BaseException:
     pathlib.Path(tmp).unlink(missing_ok=True)

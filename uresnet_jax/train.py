@@ -6,6 +6,7 @@ JAX 0.8), while the jit form runs unchanged on one CPU, several GPUs, a TPU slic
 (`jax.distributed`); XLA inserts the gradient all-reduce, and batch-norm statistics are taken over
 the whole global batch, exactly as on one device.
 """
+import collections
 import functools
 import pathlib
 import signal
@@ -130,23 +131,23 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       total=total_steps, initial=start_step, unit="step", disable=not is_chief,
       desc="train", dynamic_ncols=True,
   ) as progress:
-    pending, tick = None, time.perf_counter()
+    pending, start, times = None, time.perf_counter(), collections.deque(maxlen=11)
     for step, host in zip(range(start_step, total_steps), batches):
       state, step_metrics = train_step(state, sharding.put_batch(host, mesh), step_rng)
       if block_each_step or step == start_step:
         jax.block_until_ready(step_metrics)
       if step == start_step:
-        tqdm.write(f"first step (compile + run): {time.perf_counter() - tick:.1f} s")
+        tqdm.write(f"first step (compile + run): {time.perf_counter() - start:.1f} s")
       elif pending is not None:  # metrics fetched one step late so dispatch runs ahead
         loss = float(pending[1]["loss"])
-        now = time.perf_counter()
-        rate = global_batch / max(now - tick, 1e-9)
+        times.append(time.perf_counter())
+        rate = global_batch * (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
         progress.set_postfix(loss=f"{loss:.4f}", patches_s=f"{rate:.1f}")
         if is_chief:
           writer.add_scalar("train/loss", loss, pending[0])
           writer.add_scalar("train/learning_rate", float(schedule(pending[0])), pending[0])
-          writer.add_scalar("train/patches_per_s", rate, pending[0])
-      tick = time.perf_counter()
+          if rate:
+            writer.add_scalar("train/patches_per_s", rate, pending[0])
       pending = (step, step_metrics)
       progress.update(1)
       done = step + 1
@@ -154,6 +155,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         save_metrics = None
         if (done // per_epoch) % config.train.eval_every == 0 or done == total_steps:
           summary = run_eval(done)
+          times.clear()  # the rate window restarts after an evaluation
           save_metrics = {"wmh_dice": summary["wmh"]["dice_mean"]}
         checkpointing.save(manager, done, state, save_metrics)
       if stop.requested:
