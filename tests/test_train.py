@@ -114,3 +114,16 @@ def test_incompatible_workdir_is_refused_without_touching_it(uninterrupted):
 def test_bad_batch_size_is_one_line(tmp_path):
   code, _, err = _run(tmp_path / "w", tmp_path, "--config.train.batch_size=0")
   assert code == 1 and "batch_size" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("flag, expected", [
+    ("--config.train.epochz=3", "epochz"),
+    ("--config=configs/nothere.py", "nothere.py"),
+    ("--config.train.epochs=abc", "epochs"),
+])
+def test_bad_flags_are_one_line(tmp_path, flag, expected):
+  code, _, err = _run(tmp_path / "w", tmp_path, flag)
+  assert code == 1 and "Traceback" not in err
+  line = [l for l in err.splitlines() if l.startswith("error:")]
+  assert len(line) == 1 and expected in line[0]
+  assert not (tmp_path / "w").exists()

@@ -3,6 +3,8 @@ import functools
 import sys
 from typing import Callable, TypeVar
 
+from absl import flags
+
 T = TypeVar("T")
 
 
@@ -21,3 +23,25 @@ def exit_on_input_error(main: Callable[..., T]) -> Callable[..., T]:
       sys.exit(f"error: {e}")
 
   return wrapped
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl flag parsing for `app.run(..., flags_parser=parse_flags)`: a bad flag or config file or
+  an unknown config field prints one `error: ...` line and exits with status 1."""
+  try:
+    return flags.FLAGS(argv)
+  except (flags.Error, AttributeError, KeyError, ValueError, TypeError, OSError) as e:
+    message = " ".join(str(e).replace("\\n", " ").replace("\\'", "'").split())
+    if len(message) > 1 and message[0] == message[-1] and message[0] in "'\"":
+      message = message[1:-1]
+    sys.exit(f"error: {message}")
+
+
+def get_config(holder: flags.FlagHolder):
+  """The value of a config_flags flag; a config file that failed to load becomes an InputError."""
+  try:
+    config = holder.value
+    config.to_dict()  # a config file that failed to load raises only when first used
+  except OSError as e:
+    raise InputError(" ".join(str(e).split())) from e
+  return config

@@ -6,10 +6,10 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from uresnet_jax import train
-from uresnet_jax.errors import exit_on_input_error
+from uresnet_jax.errors import exit_on_input_error, get_config, parse_flags
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, evaluations and logs go.")
-config_flags.DEFINE_config_file("config", None, "Training configuration file.", lock_config=True)
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Training configuration file.", lock_config=True)
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -17,7 +17,7 @@ flags.mark_flags_as_required(["config", "workdir"])
 def main(argv: list[str]) -> None:
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  config = flags.FLAGS.config
+  config = get_config(_CONFIG)
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # library INFO chatter (Orbax, TFDS) only on request
   if config.compilation_cache_dir:
@@ -29,4 +29,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

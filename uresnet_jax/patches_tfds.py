@@ -33,7 +33,7 @@ from uresnet_jax import folds
 from uresnet_jax import nifti_io
 from uresnet_jax import preprocess
 from uresnet_jax import sampling
-from uresnet_jax.errors import InputError, exit_on_input_error
+from uresnet_jax.errors import InputError, exit_on_input_error, get_config, parse_flags
 
 NAME = "uresnet_patches"
 METADATA_FILE = "metadata.json"  # where tfds.core.MetadataDict saves itself in the dataset dir
@@ -314,9 +314,9 @@ def run() -> None:
   def cli_main(argv: Sequence[str]) -> None:
     if len(argv) > 1:
       raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    main(config_flag.value)
+    main(get_config(config_flag))
 
-  app.run(cli_main)
+  app.run(cli_main, flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

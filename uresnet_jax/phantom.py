@@ -37,7 +37,7 @@ import threadpoolctl  # installed with nilearn (via scikit-learn)
 
 from uresnet_jax import nifti_io
 from uresnet_jax import phantom_config
-from uresnet_jax.errors import InputError, exit_on_input_error
+from uresnet_jax.errors import InputError, exit_on_input_error, parse_flags
 
 MANIFEST = "subjects.csv"
 GENERATIVE_MODEL = "generative_model.json"
@@ -1061,13 +1061,6 @@ def run() -> None:
   seed = flags.DEFINE_integer("seed", 0, "Cohort seed; subject i depends only on (seed, i).")
   config = config_flags.DEFINE_config_dict("config", phantom_config.get_config(),
                                            "Generator knobs, e.g. --config.noise_std=(0.02,0.05).")
-
-  def parse_flags(argv: list[str]) -> list[str]:
-    """absl flag parsing with a one-line `error: ...` instead of a usage dump."""
-    try:
-      return flags.FLAGS(argv)
-    except flags.Error as e:
-      sys.exit(f"error: {e}")
 
   @exit_on_input_error
   def main(argv: Sequence[str]) -> None:
