@@ -26,6 +26,7 @@ setuptools.setup(
         "matplotlib>=3.8,<4",
         "tqdm>=4.66",
         "threadpoolctl>=3.1",
+        "statsmodels>=0.14",
         "tensorboardX>=2.6,<3",
         "flatbuffers>=24.3",
     ],

@@ -22,15 +22,14 @@ def batch_sharded(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P("data"))
 
 
-def check_batch_size(global_batch: int, mesh: Mesh) -> int:
-  """Returns this process's share of the global batch; the batch must split evenly over devices."""
+def check_batch_size(global_batch: int, mesh: Mesh) -> None:
+  """The global batch must split evenly over the devices."""
   num_devices = mesh.devices.size
   if global_batch <= 0 or global_batch % num_devices:
     raise InputError(
         f"config.train.batch_size={global_batch} must be a positive multiple of the "
         f"{num_devices} devices; set --config.train.batch_size to a multiple of {num_devices}"
     )
-  return global_batch // jax.process_count()
 
 
 def put_batch(batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:

@@ -58,7 +58,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         f"config.data.eval_fold={config.data.eval_fold} must be in [0, {config.data.num_folds})"
     )
   mesh = sharding.create_mesh()
-  host_batch = sharding.check_batch_size(config.train.batch_size, mesh)
+  sharding.check_batch_size(config.train.batch_size, mesh)
   checkpointing.check_compatible(workdir, config)
   builder = dataset.ensure_records(config)
 
@@ -94,7 +94,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
                         flips=config.train.random_flips),
       in_shardings=(repl, split, repl), out_shardings=(repl, repl), donate_argnums=0,
   )
-  predict = jax.jit(steps.predict_step, in_shardings=(repl, split), out_shardings=split)
+  predict = jax.jit(steps.predict_step, in_shardings=(repl, split), out_shardings=repl)
   eval_batch = -(-config.train.eval_batch_slices // mesh.devices.size) * mesh.devices.size
   is_chief = jax.process_index() == 0
   writer = tensorboardX.SummaryWriter(str(workdir / "tensorboard")) if is_chief else None
