@@ -25,8 +25,10 @@ def _weighted_mean(values: Array, weights: Array | None) -> Array:
 
 
 def _voxel_cross_entropy(logits: Array, labels: Array) -> Array:
-  return optax.softmax_cross_entropy_with_integer_labels(
-      logits.astype(jnp.float32), labels.astype(jnp.int32))
+  # One-hot targets rather than optax's integer-label form: the latter's gradient is a
+  # scatter-add, which XLA:CPU constant-folds slowly at compile time and runs slowly.
+  onehot = jax.nn.one_hot(labels, logits.shape[-1], dtype=jnp.float32)
+  return optax.softmax_cross_entropy(logits.astype(jnp.float32), onehot)
 
 
 def cross_entropy(logits: Array, labels: Array, weights: Array | None = None) -> Array:
