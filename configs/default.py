@@ -53,6 +53,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.decay_factor = 0.1
   config.train.random_flips = True
   config.train.eval_every = 5  # epochs between whole-volume evaluations
+  config.train.eval_train_subjects = True  # also Dice on the training subjects (paper Fig. 3/4)
   config.train.keep_checkpoints = 3  # latest checkpoints kept (the best is kept too)
   config.train.eval_batch_slices = 16  # slices per inference batch
 

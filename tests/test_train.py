@@ -59,11 +59,11 @@ def test_tiny_run_learns_checkpoints_and_evaluates(uninterrupted):
   assert events
 
 
-def test_loss_goes_down(uninterrupted):
+def test_loss_goes_down_and_dice_curves_are_logged(uninterrupted):
   from tensorboardX.proto import event_pb2  # the event files are plain TFRecord protos
   import struct
   _, workdir, _, _ = uninterrupted
-  losses = []
+  losses, tags = [], set()
   for path in (workdir / "tensorboard").glob("events.out.tfevents.*"):
     raw = path.read_bytes()
     pos = 0
@@ -72,6 +72,8 @@ def test_loss_goes_down(uninterrupted):
       event = event_pb2.Event.FromString(raw[pos + 12:pos + 12 + length])
       pos += 12 + length + 4
       losses += [v.simple_value for v in event.summary.value if v.tag == "train/loss"]
+      tags |= {v.tag for v in event.summary.value}
+  assert {"eval/wmh_dice", "train_eval/wmh_dice", "train/learning_rate"} <= tags
   assert len(losses) >= 4
   k = max(1, len(losses) // 4)
   assert np.mean(losses[-k:]) < np.mean(losses[:k])

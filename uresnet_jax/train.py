@@ -45,9 +45,11 @@ class _StopRequest:
       signal.signal(sig, handler)
 
 
-def _held_out_records(config, fold_of: dict[str, int]) -> list[nifti_io.SubjectRecord]:
-  records = nifti_io.read_cohort(config.data.cohort)
-  return [r for r in records if fold_of.get(r.subject) == config.data.eval_fold]
+def _split_records(config, fold_of: dict[str, int]) -> tuple[list, list]:
+  """The cohort's (training, held-out) subject records, by the folds the records were built with."""
+  records = [r for r in nifti_io.read_cohort(config.data.cohort) if r.subject in fold_of]
+  held_out = [r for r in records if fold_of[r.subject] == config.data.eval_fold]
+  return [r for r in records if fold_of[r.subject] != config.data.eval_fold], held_out
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -74,8 +76,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         "lower --config.train.batch_size or use a larger cohort"
     )
   total_steps = per_epoch * config.train.epochs
-  eval_subjects = evaluate.load_eval_subjects(
-      _held_out_records(config, patches_tfds.get_fold_assignment(builder)), config
+  train_records, held_out_records = _split_records(config, patches_tfds.get_fold_assignment(builder))
+  eval_subjects = evaluate.load_eval_subjects(held_out_records, config)
+  train_subjects = (
+      evaluate.load_eval_subjects(train_records, config) if config.train.eval_train_subjects else []
   )
 
   model = models.create_model(config.model)
@@ -110,10 +114,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         predict_slices, eval_subjects, eval_batch, config.preprocess.clip_low
     )
     summary = evaluate.summarize(rows)
+    train_summary = evaluate.summarize(evaluate.evaluate_subjects(
+        predict_slices, train_subjects, eval_batch, config.preprocess.clip_low
+    ))
     if is_chief:
       evaluate.write_results(rows, summary, workdir / "eval", step)
-      for name, s in summary.items():
-        writer.add_scalar(f"eval/{name}_dice", s["dice_mean"], step)
+      for tag, values in (("eval", summary), ("train_eval", train_summary)):
+        for name, s in values.items():
+          if s["n_subjects"]:
+            writer.add_scalar(f"{tag}/{name}_dice", s["dice_mean"], step)
     tqdm.write(f"step {step}: held-out fold {config.data.eval_fold}: "
                f"{evaluate.format_summary(summary)} ({time.perf_counter() - start:.1f} s)")
     return summary

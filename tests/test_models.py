@@ -1,0 +1,174 @@
+"""Tests for uresnet_jax.models: structure, the deconv rewrite, batch norm and whole-slice padding."""
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import default
+from uresnet_jax import models
+
+
+def _param_count(model: nn.Module, shape=(1, 64, 64, 1)) -> int:
+  variables = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros(shape), train=False))
+  return sum(int(np.prod(p.shape)) for p in jax.tree.leaves(variables["params"]))
+
+
+def _torch_conv_transpose(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+  """PyTorch ConvTranspose2d(k=3, s=2, p=1, output_padding=1) by its definition, NHWC."""
+  n, h, w, _ = x.shape
+  out = np.zeros((n, 2 * h, 2 * w, kernel.shape[-1]))
+  for i in range(h):
+    for j in range(w):
+      for ky in range(3):
+        for kx in range(3):
+          oy, ox = 2 * i - 1 + ky, 2 * j - 1 + kx
+          if 0 <= oy < 2 * h and 0 <= ox < 2 * w:
+            out[:, oy, ox] += x[:, i, j] @ kernel[ky, kx]
+  return out
+
+
+def test_param_count_matches_paper():
+  assert _param_count(models.UResNet()) == 1_079_427
+
+
+def test_create_model_reads_config():
+  config = default.get_config()
+  model = models.create_model(config.model)
+  assert (model.base_width, model.num_classes, model.residual_convs, model.norm) == (32, 3, 1, "batch")
+  assert _param_count(model) == 1_079_427
+
+
+def test_uresnet2_has_more_params_and_runs():
+  assert _param_count(models.UResNet(residual_convs=2)) > _param_count(models.UResNet())
+  model = models.UResNet(base_width=4, residual_convs=2)
+  x = jnp.ones((2, 16, 16, 1))
+  variables = model.init(jax.random.key(0), x, train=False)
+  logits, _ = model.apply(variables, x, train=True, mutable=["batch_stats"])
+  assert logits.shape == (2, 16, 16, 3)
+
+
+def test_deconv_matches_transposed_convolution():
+  x = jax.random.normal(jax.random.key(1), (2, 5, 7, 3))
+  kernel = jax.random.normal(jax.random.key(2), (3, 3, 3, 4))
+  out = models.conv_transpose_2x(x, kernel)
+  assert out.shape == (2, 10, 14, 4)
+  # lax.conv_transpose without kernel transposition correlates with the kernel as given; PyTorch
+  # semantics need it flipped, with padding (k - 1 - p, k - 1 - p + output_padding) = (1, 2).
+  reference = jax.lax.conv_transpose(
+      x, kernel[::-1, ::-1], (2, 2), ((1, 2), (1, 2)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  np.testing.assert_allclose(out, reference, atol=1e-5)
+  np.testing.assert_allclose(out, _torch_conv_transpose(np.asarray(x), np.asarray(kernel)), atol=1e-5)
+
+
+def test_deconv_matches_pytorch():
+  torch = pytest.importorskip("torch")
+  x = np.random.default_rng(0).normal(size=(2, 3, 4, 5)).astype(np.float32)
+  layer = torch.nn.ConvTranspose2d(3, 6, 3, stride=2, padding=1, output_padding=1)
+  expected = layer(torch.from_numpy(x)).detach().numpy().transpose(0, 2, 3, 1)
+  params = {"kernel": layer.weight.detach().numpy().transpose(2, 3, 0, 1),
+            "bias": layer.bias.detach().numpy()}
+  out = models.Deconv(6).apply({"params": params}, x.transpose(0, 2, 3, 1))
+  np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+def test_deconv_module_doubles_size_with_transposed_conv_params():
+  x = jnp.ones((1, 4, 6, 8))
+  variables = models.Deconv(5).init(jax.random.key(0), x)
+  assert jax.tree.map(jnp.shape, variables["params"]) == {"kernel": (3, 3, 8, 5), "bias": (5,)}
+  assert models.Deconv(5).apply(variables, x).shape == (1, 8, 12, 5)
+
+
+def test_fused_residual_element_equals_separate_convolutions():
+  x = jax.random.normal(jax.random.key(0), (2, 8, 8, 3))
+  block = models.ResEle(4, norm="none")
+  params = block.init(jax.random.key(1), x, train=False)["params"]
+  separate = (models.conv2d(x, params["conv_kernel"]) + params["conv_bias"]
+              + models.conv2d(x, params["proj_kernel"]) + params["proj_bias"])
+  np.testing.assert_allclose(
+      block.apply({"params": params}, x, train=False), jax.nn.relu(separate), atol=1e-5)
+
+
+def test_max_pool_matches_flax():
+  x = jax.random.normal(jax.random.key(0), (2, 8, 6, 3))
+  np.testing.assert_array_equal(models.max_pool_2x(x), nn.max_pool(x, (2, 2), strides=(2, 2)))
+
+
+def test_batch_norm_matches_flax_values_gradients_and_statistics():
+  x = jax.random.normal(jax.random.key(0), (4, 6, 6, 5)) * 3 + 1
+  ours = models.BatchNorm()
+  flax_bn = nn.BatchNorm(use_running_average=False, momentum=0.9, epsilon=1e-5)
+  v_ours = ours.init(jax.random.key(1), x, train=True)
+  v_flax = flax_bn.init(jax.random.key(1), x)
+  assert jax.tree.map(jnp.shape, v_ours) == jax.tree.map(jnp.shape, v_flax)
+  params = {"scale": jnp.arange(5.0) + 0.5, "bias": jnp.arange(5.0) * 0.1}
+
+  def loss(apply, stats, p, x):
+    y, updates = apply({"params": p, "batch_stats": stats}, x)
+    return jnp.sum(jnp.sin(y)), updates["batch_stats"]
+
+  ours_apply = lambda v, x: ours.apply(v, x, train=True, mutable=["batch_stats"])
+  flax_apply = lambda v, x: flax_bn.apply(v, x, mutable=["batch_stats"])
+  grad = jax.value_and_grad(loss, argnums=(2, 3), has_aux=True)
+  (l1, s1), g1 = grad(ours_apply, v_ours["batch_stats"], params, x)
+  (l2, s2), g2 = grad(flax_apply, v_flax["batch_stats"], params, x)
+  np.testing.assert_allclose(l1, l2, rtol=1e-5)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-4), (g1, s1), (g2, s2))
+
+
+def test_batch_norm_train_uses_batch_statistics_eval_uses_running_ones():
+  model = models.UResNet(base_width=4)
+  x = jax.random.normal(jax.random.key(0), (2, 16, 16, 1)) * 2 + 5
+  variables = model.init(jax.random.key(1), x, train=False)
+  before = variables["batch_stats"]
+  train_out, updates = model.apply(variables, x, train=True, mutable=["batch_stats"])
+  # Running means move 10 % of the way to the batch means (PyTorch momentum 0.1).
+  e1_mean = np.asarray(updates["batch_stats"]["e1"]["norm"]["mean"])
+  assert np.all(np.abs(e1_mean) > 0) and not np.allclose(e1_mean, before["e1"]["norm"]["mean"])
+  eval_out = model.apply(variables, x, train=False)  # no mutable collections needed
+  assert eval_out.shape == train_out.shape == (2, 16, 16, 3)
+  assert not np.allclose(eval_out, train_out)
+  # Eval mode is per-example: a patch's logits do not depend on the rest of the batch.
+  np.testing.assert_allclose(model.apply(variables, x[:1], train=False), eval_out[:1], atol=1e-5)
+  with pytest.raises(AssertionError):
+    np.testing.assert_allclose(
+        model.apply(variables, x[:1], train=True, mutable=["batch_stats"])[0], train_out[:1],
+        atol=1e-5)
+
+
+def test_norm_none_has_biases_and_no_batch_stats():
+  model = models.UResNet(base_width=4, norm="none")
+  x = jnp.ones((1, 16, 16, 1))
+  variables = model.init(jax.random.key(0), x, train=False)
+  assert "batch_stats" not in variables
+  assert set(variables["params"]["e1"]) == {"conv_kernel", "conv_bias", "proj_kernel", "proj_bias"}
+  assert model.apply(variables, x, train=True).shape == (1, 16, 16, 3)
+
+
+def test_patch_and_whole_slice():
+  model = models.UResNet(base_width=4)
+  variables = model.init(jax.random.key(0), jnp.zeros((1, 64, 64, 1)), train=False)
+  patch = jax.random.normal(jax.random.key(1), (2, 64, 64, 1))
+  assert model.apply(variables, patch, train=False).shape == (2, 64, 64, 3)
+  slice_ = np.random.default_rng(0).normal(size=(1, 233, 197, 1)).astype(np.float32)
+  padded, size = models.pad_to_multiple(slice_, 8, value=-3.0)
+  assert padded.shape == (1, 240, 200, 1) and size == (233, 197)
+  assert isinstance(padded, np.ndarray)
+  np.testing.assert_array_equal(padded[:, 233:], -3.0)
+  np.testing.assert_array_equal(padded[:, :, 197:], -3.0)
+  logits = models.crop_to(model.apply(variables, padded, train=False), size)
+  assert logits.shape == (1, 233, 197, 3)
+  np.testing.assert_array_equal(models.crop_to(padded, size), slice_)
+
+
+def test_input_not_multiple_of_8_is_rejected():
+  model = models.UResNet(base_width=4)
+  with pytest.raises(ValueError, match="multiples of 8"):
+    model.init(jax.random.key(0), jnp.zeros((1, 20, 16, 1)), train=False)
+
+
+def test_train_compiler_options_only_on_cpu():
+  assert models.train_compiler_options("tpu") is None
+  options = models.train_compiler_options("cpu")
+  assert "INDIVIDUAL_CONVOLUTION" not in options["xla_cpu_experimental_ynn_fusion_type"]
+  jax.jit(lambda x: x + 1, compiler_options=models.train_compiler_options())(1.0)
