@@ -76,8 +76,10 @@ def test_get_loss():
 
 
 def test_losses_are_differentiable_and_jittable():
-  for name, params in [("cross_entropy", {}), ("weighted_cross_entropy", {"class_weights": [1, 2, 3]}),
-                       ("bootstrapped_cross_entropy", {"tau": 0.9}), ("pseudo_dice", {})]:
+  for name, params in [("cross_entropy", {}),
+                       ("weighted_cross_entropy", {"class_weights": [1, 2, 3]}),
+                       ("bootstrapped_cross_entropy", {"tau": 0.9}),
+                       ("pseudo_dice", {})]:
     fn = losses.get_loss(name, **params)
     grad = jax.jit(jax.grad(fn))(LOGITS, LABELS)
     assert grad.shape == LOGITS.shape and bool(jnp.all(jnp.isfinite(grad))), name

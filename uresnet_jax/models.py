@@ -151,7 +151,11 @@ class ResEle(nn.Module):
 
 
 def max_pool_2x(x: Array) -> Array:
-  """2x2 max-pool, stride 2 (H and W even)."""
+  """2x2 max-pool, stride 2 (H and W even).
+
+  Tied maxima share the gradient (nn.max_pool gives it to one); after a ReLU the only ties are
+  zeros, whose gradient the ReLU stops anyway.
+  """
   n, h, w, c = x.shape
   return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
 
@@ -262,7 +266,8 @@ def create_model(model_config: ml_collections.ConfigDict, dtype: Any = jnp.float
       dtype=dtype)
 
 
-def pad_to_multiple(x: Array, multiple: int = 8, value: float = -3.0) -> tuple[Array, tuple[int, int]]:
+def pad_to_multiple(
+    x: Array, multiple: int = 8, value: float = -3.0) -> tuple[Array, tuple[int, int]]:
   """Pads the spatial axes of (..., H, W, C) at the bottom/right up to multiples of `multiple`.
 
   `value` is the background intensity (config.preprocess.clip_low). Returns the padded array and

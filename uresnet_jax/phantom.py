@@ -23,7 +23,6 @@ import multiprocessing
 import os
 import pathlib
 import shutil
-import sys
 from typing import Any, Callable, Sequence
 
 from absl import app

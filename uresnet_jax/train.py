@@ -97,6 +97,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       functools.partial(steps.train_step, loss_fn=losses.get_loss(config.train.loss),
                         flips=config.train.random_flips),
       in_shardings=(repl, split, repl), out_shardings=(repl, repl), donate_argnums=0,
+      compiler_options=models.train_compiler_options(),
   )
   predict = jax.jit(steps.predict_step, in_shardings=(repl, split), out_shardings=repl)
   eval_batch = -(-config.train.eval_batch_slices // mesh.devices.size) * mesh.devices.size
