@@ -30,5 +30,6 @@ setuptools.setup(
         "tensorboardX>=2.6,<3",
         "flatbuffers>=24.3",
     ],
-    extras_require={"test": ["pytest>=8", "pytest-xdist>=3.5"]},
+    extras_require={"test": ["pytest>=8", "pytest-xdist>=3.5", "nbclient>=0.10", "nbformat>=5.10",
+                             "ipykernel>=6.29"]},
 )

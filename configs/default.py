@@ -5,7 +5,7 @@ Override any field on the command line, e.g. --config.train.epochs=5.
 """
 import ml_collections
 
-from uresnet_jax import phantom_config
+from uresnet_jax import phantom_config, predict_config
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -55,6 +55,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.eval_every = 5  # epochs between whole-volume evaluations
   config.train.eval_train_subjects = True  # also Dice on the training subjects (paper Fig. 3/4)
   config.train.keep_checkpoints = 3  # latest checkpoints kept (the best is kept too)
-  config.train.eval_batch_slices = 16  # slices per inference batch
+
+  # Prediction (the training loop's evaluation, `evaluate --workdir`, `predict`, exported models).
+  config.predict = predict_config.get_config()
 
   return config

@@ -21,5 +21,5 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.epochs = 2
   config.train.decay_epoch = 1
   config.train.eval_every = 1
-  config.train.eval_batch_slices = 8
+  config.predict.batch_slices = 8
   return config

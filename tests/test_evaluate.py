@@ -1,72 +1,14 @@
-"""Whole-volume evaluation: Dice per class, summaries that skip absent classes, files on disk."""
+"""The evaluation CLI: label maps scored against expert labels, with a run's model or saved files."""
+import csv
 import json
+import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from uresnet_jax import evaluate, inference, metrics
-
-
-def test_dice_counts_overlap_and_is_nan_when_both_empty():
-  truth = np.zeros((4, 4, 2), np.uint8)
-  pred = np.zeros_like(truth)
-  truth[0, 0:2, 0] = 1  # 2 voxels
-  pred[0, 1:4, 0] = 1  # 3 voxels, 1 shared
-  assert metrics.dice(truth, pred, 1) == pytest.approx(2 * 1 / 5)
-  assert np.isnan(metrics.dice(truth, pred, 2))
-  pred[1, 1, 1] = 2
-  assert metrics.dice(truth, pred, 2) == 0.0
-
-
-def test_volume_uses_voxel_size():
-  labels = np.zeros((3, 3, 3), np.uint8)
-  labels[:2, :2, 0] = 1
-  assert metrics.volume_ml(labels, 1, (0.5, 0.5, 4.0)) == pytest.approx(4 * 1.0 / 1000)
-
-
-def test_summary_skips_subjects_without_the_class():
-  rows = [
-      {"subject": "a", "wmh_dice": 0.5, "stroke_dice": float("nan")},
-      {"subject": "b", "wmh_dice": 0.7, "stroke_dice": 0.4},
-  ]
-  summary = evaluate.summarize(rows)
-  assert summary["wmh"] == {"dice_mean": pytest.approx(0.6), "dice_std": pytest.approx(0.1),
-                            "n_subjects": 2}
-  assert summary["stroke"]["n_subjects"] == 1
-  assert summary["stroke"]["dice_mean"] == pytest.approx(0.4)
-
-
-def test_predict_grid_pads_batches_and_crops_back():
-  image = np.random.default_rng(0).normal(size=(13, 10, 5, 1)).astype(np.float32)
-  shapes = []
-
-  def threshold(batch):
-    shapes.append(batch.shape)
-    return (batch[..., 0] > 0).astype(np.uint8)
-
-  labels = inference.predict_grid(threshold, image, batch_slices=2, pad_value=-3.0)
-  np.testing.assert_array_equal(labels, (image[..., 0] > 0).astype(np.uint8))
-  assert set(shapes) == {(2, 16, 16, 1)}  # 5 slices in 3 equal batches, sides padded to 16
-
-
-def test_write_results_makes_step_and_latest(tmp_path):
-  rows = [{"subject": "a", "wmh_dice": 0.5, "stroke_dice": float("nan")}]
-  summary = evaluate.summarize(rows)
-  for step in (10, 20):
-    evaluate.write_results(rows, summary, tmp_path, step)
-  assert json.loads((tmp_path / "latest" / "summary.json").read_text())["step"] == 20
-  assert (tmp_path / "10" / "subjects.csv").read_text().startswith("subject,wmh_dice")
-  assert sorted(p.name for p in tmp_path.iterdir()) == ["10", "20", "latest"]
-
-
-# ----------------------------------------------------------------------------- the evaluation CLI
-
-import csv  # noqa: E402
-import pathlib  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-
-from uresnet_jax import nifti_io  # noqa: E402
+from uresnet_jax import evaluate, metrics, nifti_io
 
 _ROOT = pathlib.Path(__file__).resolve().parents[1]
 

@@ -61,15 +61,6 @@ def test_train_step_lowers_loss_and_updates_batch_stats():
   assert all(jax.tree.leaves(changed))
 
 
-def test_predict_step_returns_labels_per_voxel():
-  config = tiny.get_config()
-  model = models.create_model(config.model)
-  state = steps.create_train_state(jax.random.key(0), config, model, steps_per_epoch=1)
-  labels = jax.jit(steps.predict_step)(state, jnp.zeros((2, 40, 24, 1)))
-  assert labels.shape == (2, 40, 24) and labels.dtype == jnp.uint8
-  assert int(labels.max()) < config.model.num_classes
-
-
 _DEVICES_SCRIPT = textwrap.dedent("""
     import functools, jax, numpy as np
     from configs import tiny

@@ -11,22 +11,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def _main(workdir, data, *overrides, **kwargs):
-  args = [sys.executable, "-m", "uresnet_jax.main", "--config=configs/tiny.py",
-          f"--workdir={workdir}", f"--config.data.cohort={data / 'cohort'}",
-          f"--config.data.records_dir={data / 'tfds'}", *overrides]
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, **kwargs)
-
-
-def _run(workdir, data, *overrides, timeout=600):
-  proc = _main(workdir, data, *overrides)
-  out, err = proc.communicate(timeout=timeout)
-  return proc.returncode, out, err
+from conftest import ROOT, main_process as _main, run_main as _run
 
 
 def _params(workdir: pathlib.Path):
@@ -35,13 +20,9 @@ def _params(workdir: pathlib.Path):
   return steps[-1], restored["params"]
 
 
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
-  data = tmp_path_factory.mktemp("data")
-  workdir = tmp_path_factory.mktemp("run")
-  code, out, err = _run(workdir, data)
-  assert code == 0, err[-3000:]
-  return data, workdir, out, err
+@pytest.fixture
+def uninterrupted(tiny_run):
+  return tiny_run
 
 
 def test_tiny_run_learns_checkpoints_and_evaluates(uninterrupted):

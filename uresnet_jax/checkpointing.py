@@ -1,6 +1,5 @@
 """Orbax checkpoints in <workdir>/checkpoints: the latest few plus the best by held-out WMH Dice."""
 import json
-import os
 import pathlib
 from typing import Any
 
@@ -8,6 +7,7 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
+from uresnet_jax import atomic
 from uresnet_jax.errors import InputError
 
 # Fields whose change makes an existing checkpoint unusable (shapes or meaning of the parameters).
@@ -49,10 +49,8 @@ def check_compatible(workdir: pathlib.Path, config: ml_collections.ConfigDict) -
 
 def write_config(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> None:
   """Writes the resolved config as config.json (atomically)."""
-  path = pathlib.Path(workdir) / "config.json"
-  tmp = path.with_suffix(".json.tmp")
-  tmp.write_text(config.to_json_best_effort(indent=2, sort_keys=True))
-  os.replace(tmp, path)
+  atomic.write_text(pathlib.Path(workdir) / "config.json",
+                    config.to_json_best_effort(indent=2, sort_keys=True))
 
 
 def restore_latest(manager: ocp.CheckpointManager, state: Any) -> Any:

@@ -1,102 +1,20 @@
-"""Whole-volume evaluation of held-out subjects: labels on the native grid, Dice per class, files."""
+"""Offline evaluation: label maps scored against a cohort's expert labels with the WMH challenge's
+metrics and the paper's cohort statistics, written as metrics.csv, summary.json, report.md, figures.
+
+Run: python -m uresnet_jax.evaluate --workdir=RUN [--cohort=C] --output=DIR
+     python -m uresnet_jax.evaluate --cohort=C --predictions=DIR [--predictions2=DIR2] --output=OUT
+"""
 import csv
-import dataclasses
 import json
-import os
 import pathlib
-import shutil
 import sys
-import tempfile
 from typing import Callable, Sequence
 
 import numpy as np
-import ml_collections
 
-from uresnet_jax import inference, metrics, nifti_io, preprocess
+from uresnet_jax import atomic, metrics, nifti_io
 from uresnet_jax.errors import InputError
 
-
-@dataclasses.dataclass(frozen=True)
-class EvalSubject:
-  """A held-out subject ready for inference, with its expert labels on the native grid."""
-  prepared: preprocess.Prepared
-  truth: np.ndarray
-  zooms: tuple[float, float, float]
-
-
-def load_eval_subjects(
-    records: Sequence[nifti_io.SubjectRecord], config: ml_collections.ConfigDict
-) -> list[EvalSubject]:
-  subjects = []
-  for record in records:
-    volumes = nifti_io.load_subject(record, config.data.channels)
-    prepared = preprocess.prepare_subject(
-        volumes, inplane_mm=config.preprocess.inplane_mm, clip_low=config.preprocess.clip_low
-    )
-    subjects.append(EvalSubject(prepared, volumes.labels.data, volumes.labels.zooms))
-  return subjects
-
-
-def evaluate_subjects(
-    predict_slices: Callable[[np.ndarray], np.ndarray], subjects: Sequence[EvalSubject],
-    batch_slices: int, pad_value: float,
-) -> list[dict]:
-  """One row per subject: Dice, predicted and expert volume (mL) per class."""
-  rows = []
-  for subject in subjects:
-    predicted = inference.predict_native(predict_slices, subject.prepared, batch_slices, pad_value)
-    row = {"subject": subject.prepared.subject}
-    for name, label in metrics.CLASSES.items():
-      row[f"{name}_dice"] = metrics.dice(subject.truth, predicted, label)
-      row[f"{name}_ml"] = metrics.volume_ml(predicted, label, subject.zooms)
-      row[f"{name}_expert_ml"] = metrics.volume_ml(subject.truth, label, subject.zooms)
-    rows.append(row)
-  return rows
-
-
-def summarize(rows: Sequence[dict]) -> dict:
-  """Per class: mean and std of Dice over the subjects where it is defined (NaN: class absent)."""
-  summary = {}
-  for name in metrics.CLASSES:
-    values = np.array([r[f"{name}_dice"] for r in rows], float)
-    values = values[np.isfinite(values)]
-    summary[name] = {
-        "dice_mean": float(values.mean()) if values.size else float("nan"),
-        "dice_std": float(values.std()) if values.size else float("nan"),
-        "n_subjects": int(values.size),
-    }
-  return summary
-
-
-def write_results(rows: Sequence[dict], summary: dict, eval_dir: pathlib.Path, step: int) -> pathlib.Path:
-  """Writes <eval_dir>/<step>/{subjects.csv,summary.json} and refreshes <eval_dir>/latest."""
-  out = pathlib.Path(eval_dir) / str(step)
-  tmp = pathlib.Path(eval_dir) / f".{step}.tmp"
-  shutil.rmtree(tmp, ignore_errors=True)
-  tmp.mkdir(parents=True)
-  with open(tmp / "subjects.csv", "w", newline="") as f:
-    writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-  (tmp / "summary.json").write_text(json.dumps({"step": step, **summary}, indent=2))
-  shutil.rmtree(out, ignore_errors=True)
-  os.replace(tmp, out)
-  latest_tmp = pathlib.Path(eval_dir) / ".latest.tmp"
-  shutil.rmtree(latest_tmp, ignore_errors=True)
-  shutil.copytree(out, latest_tmp)
-  shutil.rmtree(pathlib.Path(eval_dir) / "latest", ignore_errors=True)
-  os.replace(latest_tmp, pathlib.Path(eval_dir) / "latest")
-  return out
-
-
-def format_summary(summary: dict) -> str:
-  return ", ".join(
-      f"{name} Dice {s['dice_mean']:.3f} ({s['dice_std']:.3f}) n={s['n_subjects']}"
-      for name, s in summary.items()
-  )
-
-
-# ----------------------------------------------------------------------------- offline evaluation CLI
 
 METRICS_COLUMNS = ("subject", "class", "dice", "hd95_mm", "avd_pct", "lesion_recall", "lesion_f1",
                    "volume_ml", "expert_volume_ml", "volume_pct_icv", "expert_volume_pct_icv")
@@ -197,8 +115,8 @@ def _write_outputs(output: pathlib.Path, methods: dict[str, list[dict]], summary
   output.parent.mkdir(parents=True, exist_ok=True)
   if output.exists() and not output.is_dir():
     raise InputError(f"{output}: exists and is not a folder")
-  tmp = pathlib.Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.tmp-"))
-  try:
+  with atomic.replacing(output) as tmp:
+    tmp.mkdir()
     first = next(iter(methods))
     for name, rows in methods.items():
       file = "metrics.csv" if name == first else f"metrics_{name}.csv"
@@ -222,17 +140,6 @@ def _write_outputs(output: pathlib.Path, methods: dict[str, list[dict]], summary
     summary = {**summary, "figures": figures}
     (tmp / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=True))
     (tmp / "report.md").write_text(report.markdown(summary))
-    os.chmod(tmp, 0o755)
-    old = None
-    if output.exists():
-      old = pathlib.Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.old-"))
-      os.replace(output, old / "previous")
-    os.replace(tmp, output)
-    if old is not None:
-      shutil.rmtree(old, ignore_errors=True)
-  except BaseException:
-    shutil.rmtree(tmp, ignore_errors=True)
-    raise
 
 
 def _prediction_dirs(flag_values: Sequence[str | None]) -> dict[str, pathlib.Path]:
@@ -337,52 +244,38 @@ def _overlay_examples(records: Sequence[nifti_io.SubjectRecord], kept: dict, cou
   return examples
 
 
-def predict_held_out(workdir: pathlib.Path) -> tuple[ml_collections.ConfigDict,
-                                                     list[nifti_io.SubjectRecord],
-                                                     dict[str, np.ndarray]]:
-  """The run's config, its held-out records and their labels predicted by the latest checkpoint."""
-  import jax
-  from uresnet_jax import checkpointing, models, patches_tfds, sharding, steps
-  config_path = workdir / "config.json"
-  if not config_path.is_file():
-    raise InputError(f"{workdir}: no config.json (not a training run folder)")
-  try:
-    config = ml_collections.ConfigDict(json.loads(config_path.read_text()))
-  except json.JSONDecodeError as e:
-    raise InputError(f"{config_path}: not valid JSON ({e.msg})") from None
-  if not (workdir / "checkpoints").is_dir():
-    raise InputError(f"{workdir}: no checkpoints folder")
-  builder = patches_tfds.UresnetPatches(config=patches_tfds.patches_config_from(config),
-                                        data_dir=pathlib.Path(config.data.records_dir).expanduser())
-  if not builder.data_path.exists():  # read only: the fold assignment is the records' metadata
-    raise InputError(f"{builder.data_path}: the run's patch records are not built, so its held-out "
-                     "fold is unknown; score saved predictions with --cohort and --predictions")
-  fold_of = patches_tfds.get_fold_assignment(builder)
-  records = [r for r in nifti_io.read_cohort(config.data.cohort)
-             if fold_of.get(r.subject) == config.data.eval_fold]
-  if not records:
-    raise InputError(f"{workdir}: no held-out subjects in fold {config.data.eval_fold}")
-  mesh = sharding.create_mesh()
-  model = models.create_model(config.model)
-  state = steps.create_train_state(jax.random.key(config.seed), config, model, 1)
-  repl, split = sharding.replicated(mesh), sharding.batch_sharded(mesh)
-  state = jax.device_put(state, repl)
-  import orbax.checkpoint as ocp
-  manager = ocp.CheckpointManager((workdir / "checkpoints").absolute(),
-                                  options=ocp.CheckpointManagerOptions(read_only=True))
-  if manager.latest_step() is None:
-    raise InputError(f"{workdir}: no checkpoint to evaluate")
-  state = checkpointing.restore_latest(manager, state)
-  predict = jax.jit(steps.predict_step, in_shardings=(repl, split), out_shardings=split)
-  batch = -(-config.train.eval_batch_slices // mesh.devices.size) * mesh.devices.size
-
-  def predict_slices(images: np.ndarray) -> np.ndarray:
-    return np.asarray(predict(state, jax.device_put(images, split)))
-
-  subjects = load_eval_subjects(records, config)
-  predicted = {s.prepared.subject: inference.predict_native(
-      predict_slices, s.prepared, batch, config.preprocess.clip_low) for s in subjects}
-  return config, records, predicted
+def predict_with_run(workdir: pathlib.Path, cohort: str | None, checkpoint: str = "latest"
+                     ) -> tuple[list[nifti_io.SubjectRecord], dict[str, np.ndarray], str]:
+  """A run's model applied to `cohort` (every labelled subject), or to the run's own held-out fold
+  when `cohort` is None: (records, subject -> labels on the native grid, the cohort scored)."""
+  from uresnet_jax import patches_tfds, predictor, scoring
+  config = predictor.read_run_config(workdir)
+  model, _ = predictor.from_workdir(workdir, checkpoint)
+  if cohort is None:
+    builder = patches_tfds.UresnetPatches(config=patches_tfds.patches_config_from(config),
+                                          data_dir=pathlib.Path(config.data.records_dir).expanduser())
+    if not builder.data_path.exists():  # read only: the fold assignment is the records' metadata
+      raise InputError(f"{builder.data_path}: the run's patch records are not built, so its "
+                       "held-out fold is unknown; score another cohort with --cohort")
+    fold_of = patches_tfds.get_fold_assignment(builder)
+    cohort = config.data.cohort
+    records = [r for r in nifti_io.read_cohort(cohort)
+               if fold_of.get(r.subject) == config.data.eval_fold]
+    if not records:
+      raise InputError(f"{workdir}: no held-out subjects in fold {config.data.eval_fold}")
+    subjects = scoring.load_eval_subjects(records, model.info)
+    predicted = {s.prepared.subject: model.predict_labels(s.prepared) for s in subjects}
+  else:
+    records = [r for r in nifti_io.read_cohort(cohort) if r.labels is not None]
+    if not records:
+      raise InputError(f"{cohort}: no subject with expert labels to score")
+    predicted = {}
+    for record in records:  # another cohort: refuse scans that need a brain mask they lack
+      try:
+        predicted[record.subject] = model.predict_labels(model.load(record, require_stripped=True))
+      except InputError as e:
+        print(f"warning: {e}; subject skipped", file=sys.stderr)
+  return records, predicted, str(cohort)
 
 
 def run() -> None:
@@ -396,8 +289,10 @@ def run() -> None:
                                     "Folder of <subject>_labels.nii.gz on the label grid.")
   predictions2 = flags.DEFINE_string("predictions2", None,
                                      "A second method's predictions, for the Wilcoxon comparison.")
-  workdir = flags.DEFINE_string("workdir", None, "A training run: predict its held-out fold with "
-                                "the latest checkpoint (instead of --predictions).")
+  workdir = flags.DEFINE_string("workdir", None, "A training run: score its model (instead of "
+                                "--predictions) on --cohort, or on its own held-out fold.")
+  checkpoint = flags.DEFINE_enum("checkpoint", "latest", ["latest", "best"],
+                                 "With --workdir: which checkpoint to score.")
   challenge = flags.DEFINE_bool("challenge_mode", False, "Remove expert stroke voxels from the "
                                 "prediction before scoring WMH (MICCAI 2017 WMH challenge).")
 
@@ -411,11 +306,10 @@ def run() -> None:
       raise InputError("give exactly one of --predictions (with --cohort) or --workdir")
     dirs = _prediction_dirs([predictions.value, predictions2.value])
     if workdir.value:
-      config, records, predicted = predict_held_out(pathlib.Path(workdir.value))
-      arrays = {"uresnet": predicted}
-      summary = evaluate_cohort(cohort.value or config.data.cohort, dirs or None,
-                                pathlib.Path(output.value), challenge.value, predicted=arrays,
-                                records=records)
+      records, predicted, scored = predict_with_run(pathlib.Path(workdir.value), cohort.value,
+                                                    checkpoint.value)
+      summary = evaluate_cohort(scored, dirs or None, pathlib.Path(output.value), challenge.value,
+                                predicted={"uresnet": predicted}, records=records)
     else:
       if not cohort.value:
         raise InputError("--predictions needs --cohort (the manifest with the expert labels)")

@@ -3,12 +3,12 @@ import csv
 import dataclasses
 import os
 import pathlib
-import tempfile
 from typing import Mapping, Sequence
 
 import nibabel as nib
 import numpy as np
 
+from uresnet_jax import atomic
 from uresnet_jax.errors import InputError
 
 KINDS = ("image", "labels", "mask")
@@ -17,7 +17,7 @@ CHANNELS = ("flair", "t1", "wm")  # SubjectRecord fields usable as input channel
 AFFINE_ATOL = 1e-3  # mm; co-registered files differ by float rounding only
 MANIFEST_NAME = "subjects.csv"
 REQUIRED_COLUMNS = ("subject", "flair", "labels")
-PATH_COLUMNS = ("flair", "labels", "t1", "wm", "brain_mask")
+PATH_COLUMNS = ("flair", "labels", "t1", "wm", "brain_mask", "exclusion")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +25,7 @@ class Volume:
   data: np.ndarray  # 3D
   affine: np.ndarray  # (4, 4) voxel -> world mm
   path: pathlib.Path | None = None  # where it was read from, for error messages
+  header: nib.Nifti1Header | None = None  # the file's header, so outputs can keep its geometry codes
 
   @property
   def zooms(self) -> tuple[float, float, float]:
@@ -39,6 +40,7 @@ class SubjectRecord:
   t1: pathlib.Path | None = None
   wm: pathlib.Path | None = None
   brain_mask: pathlib.Path | None = None
+  exclusion: pathlib.Path | None = None  # voxels never labelled as lesion (tumour, cavity, ...)
   clinical: Mapping[str, str] = dataclasses.field(default_factory=dict)  # other manifest columns
 
 
@@ -90,7 +92,7 @@ def load_nifti(path: os.PathLike | str, *, kind: str = "image", subject: str | N
     data = data > 0
     if not data.any():
       raise InputError(f"{where}: empty brain mask (no voxel > 0)")
-  return Volume(data=data, affine=affine, path=path)
+  return Volume(data=data, affine=affine, path=path, header=img.header)
 
 
 def _one_line(e: BaseException) -> str:
@@ -110,32 +112,36 @@ def _as_labels(data: np.ndarray, where: str) -> np.ndarray:
   return data.astype(np.uint8)
 
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+def save_nifti(path: os.PathLike | str, data: np.ndarray, affine: np.ndarray,
+               like: Volume | None = None) -> None:
+  """Writes atomically (a temporary name in the same folder, then os.replace).
 
-
-def save_nifti(path: os.PathLike | str, data: np.ndarray, affine: np.ndarray) -> None:
-  """Writes atomically (temporary name in the same folder, then os.replace)."""
+  With `like`, the output takes that volume's header (its qform and sform with their codes, units,
+  orientation) so it lies on exactly the input's grid; `data` must then have its spatial shape.
+  """
   path = pathlib.Path(path)
   data = np.asarray(data)
   if data.dtype == bool:
     data = data.astype(np.uint8)
-  img = nib.Nifti1Image(data, np.asarray(affine, dtype=np.float64))
-  img.set_qform(img.affine, code=1)
-  img.set_sform(img.affine, code=1)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.name)  # keeps .nii.gz
-  os.close(fd)
-  try:
+  if like is not None and like.header is not None:
+    if data.shape[:3] != like.data.shape:
+      raise ValueError(f"data shape {data.shape} is not on the grid {like.data.shape} of {like.path}")
+    klass = nib.Nifti2Image if isinstance(like.header, nib.Nifti2Header) else nib.Nifti1Image
+    img = klass(data, None, header=like.header.copy())
+    img.set_data_dtype(data.dtype)
+    img.header.set_slope_inter(1.0, 0.0)
+    img.header["cal_min"], img.header["cal_max"] = 0, 0
+  else:
+    img = nib.Nifti1Image(data, np.asarray(affine, dtype=np.float64))
+    img.set_qform(img.affine, code=1)
+    img.set_sform(img.affine, code=1)
+  with atomic.replacing(path) as tmp:
     nib.save(img, tmp)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
-    os.replace(tmp, path)
-  except BaseException:
-    pathlib.Path(tmp).unlink(missing_ok=True)
-    raise
 
 
-def read_manifest(path: os.PathLike | str) -> list[SubjectRecord]:
-  """Reads subjects.csv: subject, flair, labels (+ optional t1, wm, brain_mask), paths relative to it."""
+def read_manifest(path: os.PathLike | str, require_labels: bool = True) -> list[SubjectRecord]:
+  """Reads subjects.csv: subject, flair, labels (+ optional t1, wm, brain_mask, exclusion), paths
+  relative to it; `labels` may be absent when `require_labels` is False (scans to segment)."""
   path = pathlib.Path(path)
   if not path.is_file():
     raise InputError(f"{path}: manifest not found")
@@ -146,7 +152,8 @@ def read_manifest(path: os.PathLike | str) -> list[SubjectRecord]:
       rows = list(reader)
   except (UnicodeDecodeError, csv.Error) as e:
     raise InputError(f"{path}: not a readable CSV manifest ({_one_line(e)})") from None
-  missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+  required = REQUIRED_COLUMNS if require_labels else ("subject", "flair")
+  missing = [c for c in required if c not in columns]
   if missing:
     raise InputError(f"{path}: manifest lacks required column(s) {', '.join(missing)}"
                      f" (has: {', '.join(columns) or 'none'})")

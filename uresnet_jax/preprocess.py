@@ -123,17 +123,37 @@ def to_grid(data: np.ndarray, geometry: Geometry, order: int = 1) -> np.ndarray:
   return _resample(canonical, scale, offset, geometry.grid_shape, order)
 
 
-def to_native(labels_grid: np.ndarray, geometry: Geometry) -> np.ndarray:
-  """Nearest-neighbour labels back onto the native voxel grid, in the native voxel order (uint8)."""
-  if tuple(labels_grid.shape) != geometry.grid_shape:
-    raise ValueError(f"labels shape {labels_grid.shape} != grid shape {geometry.grid_shape}")
+def to_native(grid_data: np.ndarray, geometry: Geometry) -> np.ndarray:
+  """Nearest-neighbour map of grid data (X, Y, Z[, C]: labels, probabilities) back onto the native
+  voxel grid, in the native voxel order; the dtype is kept."""
+  if tuple(grid_data.shape[:3]) != geometry.grid_shape:
+    raise ValueError(f"grid data shape {grid_data.shape} != grid shape {geometry.grid_shape}")
   scale, offset = _grid_map(geometry)
   canonical_shape, _ = _canonical_frame(geometry.native_shape, geometry.native_affine)
-  canonical = _resample(np.asarray(labels_grid, dtype=np.uint8), 1 / scale, -offset / scale,
-                        canonical_shape, order=0)
+  canonical = _resample(np.asarray(grid_data), 1 / scale, -offset / scale, canonical_shape, order=0)
   inverse = orientations.ornt_transform(orientations.axcodes2ornt("RAS"),
                                         orientations.io_orientation(geometry.native_affine))
   return np.ascontiguousarray(orientations.apply_orientation(canonical, inverse))
+
+
+# A skull-stripped scan is zero outside the brain: its slices' outer frame is almost all zero and its
+# non-zero region is no larger than a brain. These bounds leave room for any adult brain (ICV < 2.1 L).
+STRIPPED_MAX_BORDER_FRACTION = 0.1
+STRIPPED_MAX_VOLUME_ML = 2500.0
+
+
+def check_skull_stripped(flair: np.ndarray, affine: np.ndarray, where: str) -> None:
+  """Refuses a scan with no brain mask that is not skull-stripped, since `flair > 0` would then
+  take the skull and the background for brain and the z-scores would mean nothing."""
+  nonzero = np.asarray(flair) > 0
+  border = np.concatenate([nonzero[0].ravel(), nonzero[-1].ravel(),
+                           nonzero[:, 0].ravel(), nonzero[:, -1].ravel()])
+  volume_ml = float(nonzero.sum()) * abs(np.linalg.det(affine[:3, :3])) / 1000.0
+  if border.mean() > STRIPPED_MAX_BORDER_FRACTION or volume_ml > STRIPPED_MAX_VOLUME_ML:
+    raise InputError(
+        f"{where}: not skull-stripped ({100 * border.mean():.0f}% of the field-of-view edge and "
+        f"{volume_ml:.0f} mL are non-zero) and no brain mask given; pass --brain_mask=FILE (or a "
+        "brain_mask column in the manifest), or skull-strip the scan first (e.g. SynthStrip, HD-BET)")
 
 
 def brain_mask(flair: np.ndarray, given: np.ndarray | None = None) -> np.ndarray:
@@ -163,9 +183,12 @@ def zscore_in_mask(image: np.ndarray, mask: np.ndarray, clip_low: float = -3.0) 
   return out[..., 0] if squeeze else out
 
 
-def prepare_subject(volumes: SubjectVolumes, inplane_mm: float = 1.0,
-                    clip_low: float = -3.0) -> Prepared:
-  """Native volumes -> model-ready grid arrays, plus the geometry to map predictions back."""
+def prepare_subject(volumes: SubjectVolumes, inplane_mm: float = 1.0, clip_low: float = -3.0,
+                    require_stripped: bool = False) -> Prepared:
+  """Native volumes -> model-ready grid arrays, plus the geometry to map predictions back.
+
+  Without a brain mask the mask is derived from `flair > 0`; `require_stripped` first checks that
+  the scan is skull-stripped, so that this is a brain mask (`check_skull_stripped`)."""
   subject = volumes.subject
   names = list(volumes.channels)
   reference = volumes.channels[names[0]]
@@ -174,6 +197,8 @@ def prepare_subject(volumes: SubjectVolumes, inplane_mm: float = 1.0,
   image = np.stack([volumes.channels[n].data for n in names], axis=-1).astype(np.float32)
   mask_source = volumes.channels["flair" if "flair" in volumes.channels else names[0]].data
   given = volumes.brain_mask.data if volumes.brain_mask is not None else None
+  if given is None and require_stripped:
+    check_skull_stripped(mask_source, reference.affine, where)
   canonical_source, _ = to_canonical(mask_source, reference.affine)
   canonical_given = to_canonical(given, reference.affine)[0] if given is not None else None
   mask = brain_mask(canonical_source, canonical_given)

@@ -1,4 +1,4 @@
-"""report.md and the paper-style figures of an evaluation (matplotlib, Agg backend).
+"""report.md and the figures of an evaluation or a prediction run (matplotlib).
 
 `markdown` is pure (summary -> text); the figure functions write one PNG each to the path given.
 """
@@ -6,11 +6,8 @@ import math
 import pathlib
 from typing import Mapping, Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure  # figures without pyplot: no backend is chosen or changed
 
 CLASS_TITLES = {"wmh": "WMH", "stroke": "Stroke"}
 _METRIC_TITLES = {"dice": "Dice", "hd95_mm": "HD95 (mm)", "avd_pct": "AVD (%)",
@@ -113,7 +110,8 @@ def markdown(summary: Mapping) -> str:
 def volume_scatter(path: pathlib.Path, volumes: Mapping[str, tuple[np.ndarray, np.ndarray]],
                    fits: Mapping[str, Mapping[str, float]], unit: str, method: str) -> None:
   """Automatic vs expert volume per class, with the fitted and the identity line (paper Fig. 5)."""
-  fig, axes = plt.subplots(1, len(volumes), figsize=(5 * len(volumes), 4.6), squeeze=False)
+  fig = Figure(figsize=(5 * len(volumes), 4.6))
+  axes = fig.subplots(1, len(volumes), squeeze=False)
   for ax, (cls, (auto, expert)) in zip(axes[0], volumes.items()):
     keep = np.isfinite(auto) & np.isfinite(expert)
     auto, expert = auto[keep], expert[keep]
@@ -131,13 +129,13 @@ def volume_scatter(path: pathlib.Path, volumes: Mapping[str, tuple[np.ndarray, n
     ax.legend(fontsize=8, loc="upper left")
   fig.tight_layout()
   fig.savefig(path, dpi=110)
-  plt.close(fig)
 
 
 def bland_altman_plot(path: pathlib.Path, volumes: Mapping[str, tuple[np.ndarray, np.ndarray]],
                       stats: Mapping[str, Mapping[str, float]], unit: str, method: str) -> None:
   """Difference vs mean of automatic and expert volumes, bias and bias ± RPC (paper Fig. 6)."""
-  fig, axes = plt.subplots(1, len(volumes), figsize=(5 * len(volumes), 4.2), squeeze=False)
+  fig = Figure(figsize=(5 * len(volumes), 4.2))
+  axes = fig.subplots(1, len(volumes), squeeze=False)
   for ax, (cls, (auto, expert)) in zip(axes[0], volumes.items()):
     keep = np.isfinite(auto) & np.isfinite(expert)
     mean, diff = (auto[keep] + expert[keep]) / 2, auto[keep] - expert[keep]
@@ -154,14 +152,14 @@ def bland_altman_plot(path: pathlib.Path, volumes: Mapping[str, tuple[np.ndarray
            ylabel=f"automatic − expert ({unit})", title=f"{CLASS_TITLES[cls]} ({method})")
   fig.tight_layout()
   fig.savefig(path, dpi=110)
-  plt.close(fig)
 
 
 def overlays(path: pathlib.Path, examples: Sequence[tuple[str, np.ndarray | None, np.ndarray,
                                                           np.ndarray]]) -> None:
   """For each (subject, image, truth, prediction): the axial slice with the most expert WMH and the
   one with the most expert stroke, expert contours green, predicted contours magenta (Fig. 8)."""
-  fig, axes = plt.subplots(len(examples), 2, figsize=(8, 4 * len(examples)), squeeze=False)
+  fig = Figure(figsize=(8, 4 * len(examples)))
+  axes = fig.subplots(len(examples), 2, squeeze=False)
   for row, (subject, image, truth, pred) in zip(axes, examples):
     for ax, (cls, label) in zip(row, (("wmh", 1), ("stroke", 2))):
       counts = (truth == label).sum(axis=(0, 1))
@@ -182,4 +180,92 @@ def overlays(path: pathlib.Path, examples: Sequence[tuple[str, np.ndarray | None
       ax.axis("off")
   fig.tight_layout()
   fig.savefig(path, dpi=110)
-  plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- prediction runs
+
+QC_COLORS = {"wmh": "yellow", "stroke": "red"}
+
+
+def qc_slices(labels: np.ndarray, brain: np.ndarray, count: int) -> list[int]:
+  """`count` axial slices: evenly spread over the brain's central 80 %, each moved to the slice
+  with the most lesion within its share, so lesions are shown when there are any."""
+  slices = np.flatnonzero(brain.any(axis=(0, 1)))
+  if slices.size == 0:
+    slices = np.arange(labels.shape[2])
+  lo, hi = slices[0] + 0.1 * (slices[-1] - slices[0]), slices[0] + 0.9 * (slices[-1] - slices[0])
+  edges = np.linspace(lo, hi + 1, count + 1)
+  lesion = (labels > 0).sum(axis=(0, 1))
+  chosen = []
+  for a, b in zip(edges[:-1], edges[1:]):
+    span = np.arange(int(np.floor(a)), max(int(np.floor(a)) + 1, int(np.floor(b))))
+    span = span[(span >= 0) & (span < labels.shape[2])]
+    if span.size:
+      best = span[np.argmax(lesion[span])] if lesion[span].any() else span[span.size // 2]
+      chosen.append(int(best))
+  return sorted(set(chosen))
+
+
+def qc_image(path: pathlib.Path, title: str, image: np.ndarray, labels: np.ndarray,
+             brain: np.ndarray, count: int = 4) -> None:
+  """A row of axial slices (RAS arrays: anterior up, the patient's right on the left, radiological
+  view) of the FLAIR with WMH contours in yellow and stroke contours in red."""
+  chosen = qc_slices(labels, brain, count)
+  fig = Figure(figsize=(3.2 * len(chosen), 3.8))
+  axes = fig.subplots(1, len(chosen), squeeze=False)[0]
+  xs, ys = np.nonzero(brain.any(axis=2)) if brain.any() else np.nonzero(np.ones(labels.shape[:2]))
+  for ax, z in zip(axes, chosen):
+    ax.imshow(image[:, :, z].T, cmap="gray", origin="lower", interpolation="nearest")
+    for cls, label in (("wmh", 1), ("stroke", 2)):
+      mask = labels[:, :, z] == label
+      if mask.any():
+        ax.contour(mask.T.astype(float), levels=[0.5], colors=QC_COLORS[cls], linewidths=1.0)
+    ax.set_xlim(xs.min() - 2, xs.max() + 2)
+    ax.set_ylim(ys.min() - 2, ys.max() + 2)
+    ax.set_title(f"slice {z}", fontsize=9)
+    ax.axis("off")
+  fig.suptitle(f"{title}   WMH: yellow, stroke: red (R on the left)", fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path, dpi=90)
+
+
+def volume_histograms(path: pathlib.Path, volumes: Mapping[str, np.ndarray]) -> None:
+  """The distribution of each class's volume (mL) over the run's scans."""
+  fig = Figure(figsize=(4.5 * len(volumes), 3.6))
+  axes = fig.subplots(1, len(volumes), squeeze=False)[0]
+  for ax, (cls, values) in zip(axes, volumes.items()):
+    ax.hist(values, bins=min(30, max(5, len(values))), color=QC_COLORS[cls], edgecolor="k")
+    ax.set(xlabel=f"{CLASS_TITLES[cls]} volume (mL)", ylabel="scans", title=CLASS_TITLES[cls])
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+
+
+def prediction_markdown(rows: Sequence[Mapping], failures: Sequence[str], model: str,
+                        qc: Mapping[str, str], histogram: str | None) -> str:
+  """report.md of a predict run: volume distribution per class, per-scan volumes with QC links."""
+  lines = [f"# Segmentation of {len(rows)} scan(s)", "", f"Model: `{model}`", ""]
+  if failures:
+    lines += [f"{len(failures)} scan(s) failed and have no outputs:", ""]
+    lines += [f"- {f}" for f in failures] + [""]
+  if rows:
+    lines += ["## Volume distribution (mL)", "",
+              "| Class | n with lesion | min | 25 % | median | 75 % | max | mean |",
+              "|---|---|---|---|---|---|---|---|"]
+    for cls in CLASS_TITLES:
+      v = np.array([r[f"{cls}_ml"] for r in rows], float)
+      q = np.percentile(v, [0, 25, 50, 75, 100])
+      lines.append(f"| {CLASS_TITLES[cls]} | {int((v > 0).sum())} | "
+                   + " | ".join(f"{x:.2f}" for x in q) + f" | {v.mean():.2f} |")
+    if histogram:
+      lines += ["", f"![volume distribution]({histogram})"]
+    lines += ["", "## Scans", "",
+              "| Scan | WMH mL [interval] | WMH lesions | stroke mL [interval] | stroke lesions "
+              "| % ICV WMH | QC |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+      pct = _f(r["wmh_pct_icv"], 2) if r["wmh_pct_icv"] != "" else "–"
+      lines.append(
+          f"| {r['subject']} | {r['wmh_ml']:.2f} [{r['wmh_ml_low']:.2f}, {r['wmh_ml_high']:.2f}] | "
+          f"{r['wmh_lesions']} | {r['stroke_ml']:.2f} [{r['stroke_ml_low']:.2f}, "
+          f"{r['stroke_ml_high']:.2f}] | {r['stroke_lesions']} | {pct} | "
+          f"[QC]({qc[r['subject']]}) |")
+  return "\n".join(lines) + "\n"

@@ -69,9 +69,3 @@ def train_step(
   (loss, batch_stats), grads = jax.value_and_grad(compute_loss, has_aux=True)(state.params)
   new_state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
   return new_state, {"loss": loss}
-
-
-def predict_step(state: TrainState, image: jax.Array) -> jax.Array:
-  """Label map (argmax over classes) of a batch of whole slices, batch norm in inference mode."""
-  logits = state.apply_fn({"params": state.params, "batch_stats": state.batch_stats}, image, train=False)
-  return jnp.argmax(logits, axis=-1).astype(jnp.uint8)

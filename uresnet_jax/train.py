@@ -14,13 +14,12 @@ import time
 
 import jax
 import ml_collections
-import numpy as np
 import tensorboardX
 from absl import logging
 from tqdm import tqdm
 
-from uresnet_jax import (checkpointing, dataset, evaluate, input_pipeline, losses, models, nifti_io,
-                         patches_tfds, sharding, steps)
+from uresnet_jax import (checkpointing, dataset, input_pipeline, losses, models, nifti_io,
+                         patches_tfds, predictor, scoring, sharding, steps)
 from uresnet_jax.errors import InputError
 
 
@@ -77,9 +76,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
     )
   total_steps = per_epoch * config.train.epochs
   train_records, held_out_records = _split_records(config, patches_tfds.get_fold_assignment(builder))
-  eval_subjects = evaluate.load_eval_subjects(held_out_records, config)
+  info = predictor.model_info(config)
+  eval_subjects = scoring.load_eval_subjects(held_out_records, info)
   train_subjects = (
-      evaluate.load_eval_subjects(train_records, config) if config.train.eval_train_subjects else []
+      scoring.load_eval_subjects(train_records, info) if config.train.eval_train_subjects else []
   )
 
   model = models.create_model(config.model)
@@ -99,33 +99,28 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
       in_shardings=(repl, split, repl), out_shardings=(repl, repl), donate_argnums=0,
       compiler_options=models.train_compiler_options(),
   )
-  predict = jax.jit(steps.predict_step, in_shardings=(repl, split), out_shardings=repl)
-  eval_batch = -(-config.train.eval_batch_slices // mesh.devices.size) * mesh.devices.size
+  forward = predictor.flax_forward(model, mesh)
   is_chief = jax.process_index() == 0
   writer = tensorboardX.SummaryWriter(str(workdir / "tensorboard")) if is_chief else None
   # Async dispatch of collectives across fake CPU devices can hang XLA's rendezvous (DESIGN §6).
   block_each_step = jax.default_backend() == "cpu" and mesh.devices.size > 1
 
   def run_eval(step: int) -> dict:
-    def predict_slices(images: np.ndarray) -> np.ndarray:
-      return np.asarray(predict(state, jax.device_put(images, split)))
-
+    variables = {"params": state.params, "batch_stats": state.batch_stats}
+    model_now = predictor.Predictor(lambda images: forward(variables, images), info,
+                                    config.predict, mesh.devices.size)
     start = time.perf_counter()
-    rows = evaluate.evaluate_subjects(
-        predict_slices, eval_subjects, eval_batch, config.preprocess.clip_low
-    )
-    summary = evaluate.summarize(rows)
-    train_summary = evaluate.summarize(evaluate.evaluate_subjects(
-        predict_slices, train_subjects, eval_batch, config.preprocess.clip_low
-    ))
+    rows = scoring.evaluate_subjects(model_now, eval_subjects)
+    summary = scoring.summarize(rows)
+    train_summary = scoring.summarize(scoring.evaluate_subjects(model_now, train_subjects))
     if is_chief:
-      evaluate.write_results(rows, summary, workdir / "eval", step)
+      scoring.write_results(rows, summary, workdir / "eval", step)
       for tag, values in (("eval", summary), ("train_eval", train_summary)):
         for name, s in values.items():
           if s["n_subjects"]:
             writer.add_scalar(f"{tag}/{name}_dice", s["dice_mean"], step)
     tqdm.write(f"step {step}: held-out fold {config.data.eval_fold}: "
-               f"{evaluate.format_summary(summary)} ({time.perf_counter() - start:.1f} s)")
+               f"{scoring.format_summary(summary)} ({time.perf_counter() - start:.1f} s)")
     return summary
 
   print(f"{len(source)} training patches ({'+'.join(train_splits)}), {len(eval_subjects)} held-out "

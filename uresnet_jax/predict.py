@@ -1,0 +1,245 @@
+"""Segment scans that have no expert labels: label maps on each scan's own grid, volumes, lesions, QC.
+
+Run: python -m uresnet_jax.predict --model=WORKDIR|ARTIFACT --input=FILE|FOLDER|MANIFEST|BIDS_ROOT
+         --output=DIR [--brain_mask=...] [--exclusion_mask=...] [--tta] [--bids] [--overwrite]
+
+Everything is written into a temporary folder beside DIR and moved into place at the end, so DIR
+holds a complete run or nothing. A scan that cannot be read is reported and skipped; the exit
+status is then 1.
+"""
+import csv
+import dataclasses
+import json
+import pathlib
+import sys
+import time
+from typing import Sequence
+
+import ml_collections
+import numpy as np
+from tqdm import tqdm
+
+from uresnet_jax import (atomic, lesions, metrics, nifti_io, predict_config, predictor, preprocess,
+                         report, scan_inputs)
+from uresnet_jax.errors import InputError
+
+VOLUME_COLUMNS = ("subject", "wmh_ml", "wmh_ml_low", "wmh_ml_high", "wmh_lesions", "wmh_pct_icv",
+                  "stroke_ml", "stroke_ml_low", "stroke_ml_high", "stroke_lesions",
+                  "stroke_pct_icv", "icv_ml", "icv_source", "excluded_ml", "seconds", "input")
+DSEG_LABELS = ((0, "background"), (1, "WMH"), (2, "stroke"))
+
+
+@dataclasses.dataclass(frozen=True)
+class ScanResult:
+  volumes: dict
+  lesions: list[dict]
+  files: list[str]  # written, relative to the output folder
+
+
+def _exclusion(record: nifti_io.SubjectRecord, reference: nifti_io.Volume) -> np.ndarray | None:
+  if record.exclusion is None:
+    return None
+  volume = nifti_io.load_nifti(record.exclusion, kind="image", subject=record.subject)
+  nifti_io.check_same_grid(reference, volume, record.subject)
+  return volume.data > 0
+
+
+def _icv(record: nifti_io.SubjectRecord, volumes: nifti_io.SubjectVolumes,
+         prepared: preprocess.Prepared) -> tuple[float, str]:
+  """ICV (mL) and where it came from: the manifest's icv_ml, the given brain mask, or the mask
+  derived from the skull-stripped scan."""
+  raw = record.clinical.get("icv_ml", "").strip()
+  try:
+    if raw and float(raw) > 0:
+      return float(raw), "manifest"
+  except ValueError:
+    pass
+  if volumes.brain_mask is not None:
+    mask = volumes.brain_mask
+    return float(mask.data.sum()) * metrics.voxel_volume_ml(mask.affine), "brain_mask"
+  grid_ml = metrics.voxel_volume_ml(prepared.geometry.grid_affine)
+  return float(prepared.mask.sum()) * grid_ml, "skull-stripped scan"
+
+
+def segment_scan(model: predictor.Predictor, scan: scan_inputs.Scan, out: pathlib.Path,
+                 options: ml_collections.ConfigDict, probabilities: bool, bids: bool,
+                 qc_dir: pathlib.Path) -> ScanResult:
+  """Predicts one scan and writes its files into `out`; returns its table rows."""
+  start = time.perf_counter()
+  record = scan.record
+  volumes = nifti_io.load_subject(record, model.info.channels)
+  reference = next(iter(volumes.channels.values()))
+  exclusion = _exclusion(record, reference)
+  prepared = model.prepare(volumes, require_stripped=True)
+  prediction = model.predict(prepared)
+  voxel_ml = metrics.voxel_volume_ml(reference.affine)
+  min_voxels = options.min_lesion_mm3 / 1000.0 / voxel_ml
+  labels = lesions.postprocess(prediction.labels, exclusion, min_voxels)
+  zones = preprocess.to_native(lesions.location_zones(
+      prepared.image, prepared.mask, prepared.geometry.grid_zooms, options), prepared.geometry)
+  lesion_rows = lesions.lesion_rows(scan.name, labels, prediction.probabilities, zones,
+                                    reference.affine, options.ambiguity_margin)
+  icv_ml, icv_source = _icv(record, volumes, prepared)
+  row = {"subject": scan.name}
+  for name, label in metrics.CLASSES.items():
+    low, high = lesions.volume_interval(prediction.probabilities, labels, label, exclusion,
+                                        min_voxels, options.interval_low_p, options.interval_high_p)
+    ml = float((labels == label).sum() * voxel_ml)
+    row.update({f"{name}_ml": ml, f"{name}_ml_low": low * voxel_ml, f"{name}_ml_high": high * voxel_ml,
+                f"{name}_lesions": sum(r["class"] == name for r in lesion_rows),
+                f"{name}_pct_icv": metrics.percent_of_icv(ml, icv_ml)})
+  row.update(icv_ml=icv_ml, icv_source=icv_source,
+             excluded_ml=float(exclusion.sum() * voxel_ml) if exclusion is not None else 0.0,
+             input=str(record.flair))
+
+  if bids:
+    folder = out.joinpath(*scan.bids_path[:-1]) if scan.bids_path else out / f"sub-{scan.name}"
+    stem = scan.bids_path[-1] if scan.bids_path else f"sub-{scan.name}"
+    folder.mkdir(parents=True, exist_ok=True)
+    label_file = folder / f"{stem}_desc-uresnet_dseg.nii.gz"
+    prob_file = folder / f"{stem}_desc-uresnet_probseg.nii.gz"
+  else:
+    label_file = out / f"{scan.name}_labels.nii.gz"
+    prob_file = out / f"{scan.name}_probabilities.nii.gz"
+  files = [label_file]
+  nifti_io.save_nifti(label_file, labels, reference.affine, like=reference)
+  if probabilities:
+    nifti_io.save_nifti(prob_file, prediction.probabilities.astype(np.float32), reference.affine,
+                        like=reference)
+    files.append(prob_file)
+  qc_file = qc_dir / f"{scan.name}.png"
+  canonical_image = preprocess.to_canonical(reference.data, reference.affine)[0]
+  canonical_labels = preprocess.to_canonical(labels, reference.affine)[0]
+  canonical_brain = preprocess.to_canonical(
+      volumes.brain_mask.data if volumes.brain_mask is not None else reference.data > 0,
+      reference.affine)[0]
+  report.qc_image(qc_file, f"{scan.name}: WMH {row['wmh_ml']:.1f} mL, stroke "
+                  f"{row['stroke_ml']:.1f} mL", canonical_image, canonical_labels,
+                  canonical_brain, options.qc_slices)
+  files.append(qc_file)
+  row["seconds"] = time.perf_counter() - start
+  return ScanResult(row, lesion_rows, [str(f.relative_to(out)) for f in files])
+
+
+def _write_csv(path: pathlib.Path, rows: Sequence[dict], columns: Sequence[str],
+               delimiter: str = ",") -> None:
+  with open(path, "w", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=columns, delimiter=delimiter, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+      writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+
+
+def _bids_description(out: pathlib.Path, model: str) -> None:
+  from importlib import metadata
+  (out / "dataset_description.json").write_text(json.dumps({
+      "Name": "uresnet_jax WMH and stroke segmentation", "BIDSVersion": "1.9.0",
+      "DatasetType": "derivative",
+      "GeneratedBy": [{"Name": "uresnet_jax", "Version": metadata.version("uresnet_jax"),
+                       "Description": f"python -m uresnet_jax.predict --model={model}"}],
+  }, indent=2))
+  _write_csv(out / "desc-uresnet_dseg.tsv", [{"index": i, "name": n} for i, n in DSEG_LABELS],
+             ("index", "name"), "\t")
+  (out / ".bidsignore").write_text("qc/\n*.csv\n*.md\n*.png\n")
+
+
+def predict_scans(model: predictor.Predictor, scans: Sequence[scan_inputs.Scan],
+                  output: pathlib.Path, options: ml_collections.ConfigDict, model_name: str,
+                  probabilities: bool = False, bids: bool = False, overwrite: bool = False
+                  ) -> tuple[list[dict], list[str]]:
+  """Segments every scan into a fresh `output` folder; returns (volume rows, failure messages)."""
+  output = pathlib.Path(output)
+  if output.exists() and (not output.is_dir() or any(output.iterdir())) and not overwrite:
+    raise InputError(f"{output}: already holds files; pass --overwrite to replace it")
+  output.parent.mkdir(parents=True, exist_ok=True)
+  rows, lesion_rows, failures = [], [], []
+  with atomic.replacing(output) as tmp:
+    qc_dir = tmp / "qc"
+    qc_dir.mkdir(parents=True)
+    with tqdm(scans, unit="scan", desc="predict", dynamic_ncols=True) as progress:
+      for scan in progress:
+        try:
+          result = segment_scan(model, scan, tmp, options, probabilities, bids, qc_dir)
+        except InputError as e:
+          failures.append(str(e))
+          tqdm.write(f"error: {e}; scan skipped")
+          continue
+        rows.append(result.volumes)
+        lesion_rows += result.lesions
+        tqdm.write(f"{scan.name}: WMH {result.volumes['wmh_ml']:.2f} mL, stroke "
+                   f"{result.volumes['stroke_ml']:.2f} mL ({result.volumes['seconds']:.2f} s)")
+    if not rows:
+      raise InputError(f"no scan could be segmented ({len(failures)} failed, listed above)")
+    _write_csv(tmp / "volumes.csv", rows, VOLUME_COLUMNS)
+    _write_csv(tmp / "lesions.csv", lesion_rows, lesions.LESION_COLUMNS)
+    if bids:
+      _bids_description(tmp, model_name)
+      _write_csv(tmp / "volumes.tsv", rows, VOLUME_COLUMNS, "\t")
+    report.volume_histograms(tmp / "volumes.png", {
+        c: np.array([r[f"{c}_ml"] for r in rows]) for c in metrics.CLASSES})
+    (tmp / "report.md").write_text(report.prediction_markdown(
+        rows, failures, model_name, {r["subject"]: f"qc/{r['subject']}.png" for r in rows},
+        "volumes.png"))
+  return rows, failures
+
+
+def run() -> None:
+  """The CLI; flags are defined here so that importing this module defines none."""
+  from absl import app, flags, logging
+  from uresnet_jax import errors
+  model = flags.DEFINE_string("model", None, "A training workdir or an exported model folder.")
+  input_ = flags.DEFINE_string("input", None, "A NIfTI scan, a folder of them, a manifest CSV "
+                               "(subject, flair[, brain_mask, exclusion, t1, wm]) or a BIDS root.")
+  output = flags.DEFINE_string("output", None, "Folder for the results (created whole).")
+  checkpoint = flags.DEFINE_enum("checkpoint", "latest", ["latest", "best"],
+                                 "Checkpoint of a training workdir to use.")
+  extra = {
+      "brain_mask": flags.DEFINE_string("brain_mask", None, "Brain mask: a file for one scan, or "
+                                        "a folder of <scan name>.nii[.gz] for a folder or BIDS."),
+      "exclusion": flags.DEFINE_string("exclusion_mask", None, "Voxels never labelled as lesion "
+                                       "(tumour, oedema, cavity): a file or a folder, as "
+                                       "--brain_mask."),
+      "t1": flags.DEFINE_string("t1", None, "T1 channel, for models trained with it."),
+      "wm": flags.DEFINE_string("wm", None, "White-matter map channel, for models trained with it."),
+  }
+  probabilities = flags.DEFINE_bool("probabilities", False, "Also write class probabilities.")
+  bids = flags.DEFINE_bool("bids", False, "Write a BIDS-derivatives dataset.")
+  overwrite = flags.DEFINE_bool("overwrite", False, "Replace an output folder that holds files.")
+  defaults = predict_config.get_config()
+  knobs = {}
+  for key, value in defaults.items():
+    define = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float}[type(value)]
+    knobs[key] = define(key, None, f"Default: the model's config.predict (else {value}); see "
+                        "uresnet_jax/predict_config.py.")
+
+  @errors.exit_on_input_error
+  def main(argv: Sequence[str]) -> None:
+    if len(argv) > 1:
+      raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not flags.FLAGS["verbosity"].present:
+      logging.set_verbosity(logging.WARNING)
+    for name, holder in (("model", model), ("input", input_), ("output", output)):
+      if not holder.value:
+        raise InputError(f"--{name} is required")
+    scans = scan_inputs.find_scans(input_.value, **{k: h.value for k, h in extra.items()})
+    loaded = predictor.load_model(model.value, checkpoint.value)
+    options = ml_collections.ConfigDict(loaded.options.to_dict())
+    for key, holder in knobs.items():
+      if holder.value is not None:
+        options[key] = holder.value
+    loaded = loaded.with_options(options)
+    start = time.perf_counter()
+    rows, failures = predict_scans(loaded, scans, pathlib.Path(output.value), options, model.value,
+                                   probabilities.value, bids.value, overwrite.value)
+    seconds = [r["seconds"] for r in rows]
+    print(f"wrote {output.value}: {len(rows)} scan(s), {np.mean(seconds):.2f} s per scan "
+          f"(median {np.median(seconds):.2f} s; {time.perf_counter() - start:.1f} s in all)")
+    if failures:
+      sys.exit(f"error: {len(failures)} of {len(scans)} scan(s) failed (listed above); the others "
+               f"are in {output.value}")
+
+  app.run(main, flags_parser=errors.parse_flags)
+
+
+if __name__ == "__main__":
+  run()

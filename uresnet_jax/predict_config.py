@@ -1,0 +1,31 @@
+"""Every knob of prediction (the Predictor, `predict` and its tables), with documented defaults.
+
+`configs/default.py` includes it as `config.predict`, so a training run's own evaluation uses the
+same settings; `python -m uresnet_jax.predict` exposes each field as a flag of the same name.
+"""
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  # Inference.
+  c.batch_slices = 16  # axial slices per model call (rounded up to a multiple of the devices)
+  c.bucket = 32  # the brain's bounding box is padded up to multiples of this: one compilation per bucket
+  c.crop_margin = 16  # voxels of background kept around the brain's bounding box (in-plane)
+  c.tta = False  # average the class probabilities over the 4 in-plane flips (4x the time)
+  # Post-processing of the label map, on the scan's native grid.
+  c.min_lesion_mm3 = 0.0  # connected lesions smaller than this are set to background
+  # The volume interval: the class volume with the decision threshold on its probability moved
+  # from the argmax to `interval_high_p` (low end of the interval) and `interval_low_p` (high end).
+  c.interval_low_p = 0.3
+  c.interval_high_p = 0.7
+  c.ambiguity_margin = 0.2  # a lesion is `ambiguous` when |mean p(WMH) - mean p(stroke)| < this
+  # Lesion location (a documented approximation without an atlas, README "Lesion location").
+  c.ventricle_z = -1.0  # FLAIR z-score below which deep brain voxels count as ventricular CSF
+  c.ventricle_depth_mm = 15.0  # ventricular CSF lies at least this deep below the brain surface
+  c.periventricular_mm = 10.0  # within this distance of the ventricles: periventricular
+  c.juxtacortical_mm = 5.0  # within this depth below the brain surface: juxtacortical
+  c.infratentorial_fraction = 0.25  # centroid in the lowest fraction of the brain's height
+  # Quality-control pictures.
+  c.qc_slices = 4  # axial slices per QC image
+  return c

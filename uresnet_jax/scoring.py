@@ -1,0 +1,83 @@
+"""Scoring during training: whole-volume Dice per class of held-out (and training) subjects, with
+the one prediction path (`predictor.Predictor`), and the eval/<step> files of the run."""
+import csv
+import dataclasses
+import io
+import json
+import pathlib
+from typing import Sequence
+
+import numpy as np
+
+from uresnet_jax import atomic, metrics, nifti_io, predictor, preprocess
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalSubject:
+  """A subject ready for inference, with its expert labels on the native grid."""
+  prepared: preprocess.Prepared
+  truth: np.ndarray
+  zooms: tuple[float, float, float]
+
+
+def load_eval_subjects(records: Sequence[nifti_io.SubjectRecord], info: predictor.ModelInfo
+                       ) -> list[EvalSubject]:
+  """Preprocessed as in training (a missing brain mask is derived from `flair > 0`)."""
+  subjects = []
+  for record in records:
+    volumes = nifti_io.load_subject(record, info.channels)
+    prepared = preprocess.prepare_subject(volumes, inplane_mm=info.inplane_mm,
+                                          clip_low=info.clip_low)
+    subjects.append(EvalSubject(prepared, volumes.labels.data, volumes.labels.zooms))
+  return subjects
+
+
+def evaluate_subjects(model: predictor.Predictor, subjects: Sequence[EvalSubject]) -> list[dict]:
+  """One row per subject: Dice, predicted and expert volume (mL) per class."""
+  rows = []
+  for subject in subjects:
+    predicted = model.predict_labels(subject.prepared)
+    row = {"subject": subject.prepared.subject}
+    for name, label in metrics.CLASSES.items():
+      row[f"{name}_dice"] = metrics.dice(subject.truth, predicted, label)
+      row[f"{name}_ml"] = metrics.volume_ml(predicted, label, subject.zooms)
+      row[f"{name}_expert_ml"] = metrics.volume_ml(subject.truth, label, subject.zooms)
+    rows.append(row)
+  return rows
+
+
+def summarize(rows: Sequence[dict]) -> dict:
+  """Per class: mean and std of Dice over the subjects where it is defined (NaN: class absent)."""
+  summary = {}
+  for name in metrics.CLASSES:
+    values = np.array([r[f"{name}_dice"] for r in rows], float)
+    values = values[np.isfinite(values)]
+    summary[name] = {
+        "dice_mean": float(values.mean()) if values.size else float("nan"),
+        "dice_std": float(values.std()) if values.size else float("nan"),
+        "n_subjects": int(values.size),
+    }
+  return summary
+
+
+def write_results(rows: Sequence[dict], summary: dict, eval_dir: pathlib.Path, step: int) -> pathlib.Path:
+  """Writes <eval_dir>/<step>/{subjects.csv,summary.json} and refreshes <eval_dir>/latest."""
+  eval_dir = pathlib.Path(eval_dir)
+  eval_dir.mkdir(parents=True, exist_ok=True)
+  text = io.StringIO()
+  writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+  writer.writeheader()
+  writer.writerows(rows)
+  for name in (str(step), "latest"):
+    with atomic.replacing(eval_dir / name) as tmp:
+      tmp.mkdir()
+      (tmp / "subjects.csv").write_text(text.getvalue())
+      (tmp / "summary.json").write_text(json.dumps({"step": step, **summary}, indent=2))
+  return eval_dir / str(step)
+
+
+def format_summary(summary: dict) -> str:
+  return ", ".join(
+      f"{name} Dice {s['dice_mean']:.3f} ({s['dice_std']:.3f}) n={s['n_subjects']}"
+      for name, s in summary.items()
+  )
