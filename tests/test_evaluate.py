@@ -41,7 +41,7 @@ def _tiny_cohort(tmp_path: pathlib.Path, icv: bool = True) -> tuple[pathlib.Path
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
   return subprocess.run([sys.executable, "-m", "uresnet_jax.evaluate", *args], cwd=_ROOT,
-                        capture_output=True, text=True, timeout=120)
+                        capture_output=True, text=True, timeout=600)
 
 
 def test_cli_scores_a_tiny_cohort_and_writes_every_output(tmp_path):
@@ -107,3 +107,25 @@ def test_cli_fails_cleanly_when_nothing_can_be_scored(tmp_path):
   assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
   missing = _cli(f"--cohort={cohort}", f"--predictions={tmp_path / 'none'}", f"--output={out}")
   assert missing.returncode == 1 and missing.stderr.strip().count("\n") == 0
+
+
+def test_workdir_model_is_scored_on_another_cohort_or_its_held_out_fold(tiny_run, tmp_path):
+  data, workdir, _, _ = tiny_run
+  cohort = data / "cohort"
+  with open(cohort / "subjects.csv") as f:
+    rows = list(csv.DictReader(f))
+  config = json.loads((workdir / "config.json").read_text())
+  fold_file = next((data / "tfds").rglob("metadata.json"))
+  fold_of = json.loads(fold_file.read_text())["fold_of_subject"]
+  held_out = sorted(s for s, k in fold_of.items() if k == config["data"]["eval_fold"])
+  trained_on = sorted(s for s, k in fold_of.items() if k != config["data"]["eval_fold"])
+  other = tmp_path / "other.csv"  # another cohort: one training subject, paths made absolute
+  row = next(r for r in rows if r["subject"] == trained_on[0])
+  other.write_text("subject,flair,labels,brain_mask\n" + ",".join(
+      [row["subject"]] + [str(cohort / row[c]) for c in ("flair", "labels", "brain_mask")]) + "\n")
+  scored = _cli(f"--workdir={workdir}", f"--cohort={other}", f"--output={tmp_path / 'o'}")
+  assert scored.returncode == 0, scored.stderr
+  assert json.loads((tmp_path / "o" / "summary.json").read_text())["subjects"] == [trained_on[0]]
+  own = _cli(f"--workdir={workdir}", f"--output={tmp_path / 'h'}")
+  assert own.returncode == 0, own.stderr
+  assert sorted(json.loads((tmp_path / "h" / "summary.json").read_text())["subjects"]) == held_out

@@ -88,7 +88,7 @@ def export_model(workdir: str | pathlib.Path, output: str | pathlib.Path,
 
 def run() -> None:
   """The CLI; flags are defined here so that importing this module defines none."""
-  from absl import app, flags
+  from absl import app, flags, logging
   from uresnet_jax import errors
   workdir = flags.DEFINE_string("workdir", None, "A training run folder (config.json, checkpoints/).")
   output = flags.DEFINE_string("output", None, "Folder to write the artifact into (created whole).")
@@ -100,6 +100,8 @@ def run() -> None:
   def main(argv: Sequence[str]) -> None:
     if len(argv) > 1:
       raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not flags.FLAGS["verbosity"].present:
+      logging.set_verbosity(logging.ERROR)  # Orbax's notes on reading checkpoints
     if not workdir.value or not output.value:
       raise InputError("--workdir and --output are required")
     manifest = export_model(workdir.value, output.value, checkpoint.value, overwrite.value)

@@ -143,14 +143,18 @@ def _bids_description(out: pathlib.Path, model: str) -> None:
   (out / ".bidsignore").write_text("qc/\n*.csv\n*.md\n*.png\n")
 
 
+def check_output(output: pathlib.Path, overwrite: bool) -> None:
+  if output.exists() and (not output.is_dir() or any(output.iterdir())) and not overwrite:
+    raise InputError(f"{output}: already holds files; pass --overwrite to replace it")
+
+
 def predict_scans(model: predictor.Predictor, scans: Sequence[scan_inputs.Scan],
                   output: pathlib.Path, options: ml_collections.ConfigDict, model_name: str,
                   probabilities: bool = False, bids: bool = False, overwrite: bool = False
                   ) -> tuple[list[dict], list[str]]:
   """Segments every scan into a fresh `output` folder; returns (volume rows, failure messages)."""
   output = pathlib.Path(output)
-  if output.exists() and (not output.is_dir() or any(output.iterdir())) and not overwrite:
-    raise InputError(f"{output}: already holds files; pass --overwrite to replace it")
+  check_output(output, overwrite)
   output.parent.mkdir(parents=True, exist_ok=True)
   rows, lesion_rows, failures = [], [], []
   with atomic.replacing(output) as tmp:
@@ -162,7 +166,7 @@ def predict_scans(model: predictor.Predictor, scans: Sequence[scan_inputs.Scan],
           result = segment_scan(model, scan, tmp, options, probabilities, bids, qc_dir)
         except InputError as e:
           failures.append(str(e))
-          tqdm.write(f"error: {e}; scan skipped")
+          tqdm.write(f"error: {e}; scan skipped", file=sys.stderr)
           continue
         rows.append(result.volumes)
         lesion_rows += result.lesions
@@ -217,10 +221,11 @@ def run() -> None:
     if len(argv) > 1:
       raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not flags.FLAGS["verbosity"].present:
-      logging.set_verbosity(logging.WARNING)
+      logging.set_verbosity(logging.ERROR)  # Orbax's notes on read-only checkpoints, TFDS chatter
     for name, holder in (("model", model), ("input", input_), ("output", output)):
       if not holder.value:
         raise InputError(f"--{name} is required")
+    check_output(pathlib.Path(output.value), overwrite.value)
     scans = scan_inputs.find_scans(input_.value, **{k: h.value for k, h in extra.items()})
     loaded = predictor.load_model(model.value, checkpoint.value)
     options = ml_collections.ConfigDict(loaded.options.to_dict())

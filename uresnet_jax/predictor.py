@@ -92,16 +92,15 @@ class Predictor:
   def prepare(self, volumes: nifti_io.SubjectVolumes, require_stripped: bool = True
               ) -> preprocess.Prepared:
     """Preprocessed as the model was trained; refuses a scan smaller than the network's stride."""
-    prepared = preprocess.prepare_subject(volumes, inplane_mm=self.info.inplane_mm,
-                                          clip_low=self.info.clip_low,
-                                          require_stripped=require_stripped)
-    height, width, _ = prepared.geometry.grid_shape
+    reference = next(iter(volumes.channels.values()))
+    height, width, _ = preprocess.make_geometry(reference.data.shape, reference.affine,
+                                                self.info.inplane_mm).grid_shape
     if min(height, width) < NETWORK_STRIDE:
-      reference = next(iter(volumes.channels.values()))
       raise InputError(f"{volumes.subject}: {reference.path}: {height}x{width} voxels in-plane at "
                        f"{self.info.inplane_mm} mm, smaller than the network's stride "
                        f"({NETWORK_STRIDE} voxels)")
-    return prepared
+    return preprocess.prepare_subject(volumes, inplane_mm=self.info.inplane_mm,
+                                      clip_low=self.info.clip_low, require_stripped=require_stripped)
 
   def load(self, record: nifti_io.SubjectRecord, require_stripped: bool = True) -> preprocess.Prepared:
     """Reads and preprocesses a subject's model channels (and expert labels, when it has any)."""
