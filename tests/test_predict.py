@@ -52,6 +52,7 @@ def scans(tiny_run, tmp_path_factory) -> pathlib.Path:
   nib.save(nib.Nifti1Image(np.asarray(head.dataobj, np.float32) + 50, head.affine),
            folder / "bad_head.nii.gz")
   nib.save(nib.Nifti1Image(np.ones((4, 4, 3), np.float32), affine), folder / "bad_small.nii.gz")
+  (folder / "bad_maskgrid.nii.gz").write_bytes((folder / "b.nii.gz").read_bytes())
   return folder
 
 
@@ -62,6 +63,8 @@ def folder_run(tiny_run, scans, tmp_path_factory):
   exclusion = tmp_path_factory.mktemp("exclusion")
   b = nib.load(scans / "b.nii.gz")
   nib.save(nib.Nifti1Image(np.ones(b.shape, np.uint8), b.affine), exclusion / "b.nii.gz")
+  nib.save(nib.Nifti1Image(np.ones((9, 9, 9), np.uint8), b.affine),
+           exclusion / "bad_maskgrid.nii.gz")  # an exclusion mask on another grid
   result = _cli("predict", f"--model={workdir}", f"--input={scans}", f"--output={out}",
                 f"--exclusion_mask={exclusion}", "--probabilities")
   return out, result
@@ -73,13 +76,14 @@ def test_bad_scans_are_reported_one_line_each_and_skipped(folder_run, scans):
   assert "Traceback" not in result.stderr
   errors = [l for l in result.stderr.splitlines() if l.startswith("error:")]
   expected = {"bad_truncated": "NIfTI", "bad_nan": "NaN", "bad_zero": "empty brain mask",
-              "bad_2d": "3D", "bad_head": "not skull-stripped", "bad_small": "stride"}
+              "bad_2d": "3D", "bad_head": "not skull-stripped", "bad_small": "stride",
+              "bad_maskgrid": "differs from bad_maskgrid.nii.gz shape"}
   for name, problem in expected.items():
     assert any(f"{name}.nii.gz" in l and problem in l for l in errors), (name, errors)
-  assert errors[-1].startswith("error: 6 of 9 scan(s) failed")
+  assert errors[-1].startswith("error: 7 of 10 scan(s) failed")
   assert not list(out.glob("bad_*"))
   report = (out / "report.md").read_text()
-  assert "6 scan(s) failed" in report and "bad_head" in report
+  assert "7 scan(s) failed" in report and "bad_head" in report
 
 
 def test_labels_lie_on_each_input_grid_and_agree_across_orientations(folder_run, scans):

@@ -220,7 +220,7 @@ def qc_image(path: pathlib.Path, title: str, image: np.ndarray, labels: np.ndarr
       mask = labels[:, :, z] == label
       if mask.any():
         ax.contour(mask.T.astype(float), levels=[0.5], colors=QC_COLORS[cls], linewidths=1.0)
-    ax.set_xlim(xs.min() - 2, xs.max() + 2)
+    ax.set_xlim(xs.max() + 2, xs.min() - 2)  # x grows to the patient's right: shown on the left
     ax.set_ylim(ys.min() - 2, ys.max() + 2)
     ax.set_title(f"slice {z}", fontsize=9)
     ax.axis("off")
