@@ -11,6 +11,7 @@ view, as the project did before brain cropping, for comparison in the same proce
 import json
 import pathlib
 import statistics
+import sys
 import tempfile
 import time
 
@@ -21,7 +22,8 @@ import numpy as np
 from absl import app, flags
 from nilearn import datasets
 
-from configs import default
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository's configs/
+from configs import default  # noqa: E402
 from uresnet_jax import (models, nifti_io, predict, predict_config, predictor, scan_inputs,
                          sharding)
 

@@ -47,8 +47,10 @@ def test_brain_box_adds_margin_clips_and_rounds_up_to_the_bucket():
   mask = np.zeros((100, 90, 3), bool)
   mask[10:50, 5:20, 1] = True
   bx, by, size = predictor.brain_box(mask, margin=4, bucket=32)
-  assert (bx, by) == (slice(6, 54), slice(1, 24))
+  assert (bx, by) == (slice(0, 54), slice(0, 24))  # starts on the network's stride
   assert size == (64, 32)
+  bx, by, size = predictor.brain_box(mask, margin=1, bucket=16)
+  assert (bx, by, size) == (slice(8, 51), slice(0, 21), (48, 32))
 
 
 def test_only_brain_slices_are_run_in_equal_batches_and_outside_is_background():

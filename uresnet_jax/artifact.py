@@ -61,7 +61,10 @@ class Artifact:
       self.compilations += 1
       return exported.call(weights, images)
 
-    self._call = jax.jit(call)
+    # XLA:CPU runs this network's forward pass ~1.6x faster without YNNPACK (models.py).
+    cpu = jax.default_backend() == "cpu"
+    self._call = jax.jit(call, compiler_options=(
+        {"xla_cpu_experimental_ynn_fusion_type": ""} if cpu else None))
 
   def check_input(self, images: np.ndarray) -> None:
     channels = len(self.manifest["channels"])

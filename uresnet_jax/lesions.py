@@ -65,12 +65,17 @@ def location_zones(image: np.ndarray, mask: np.ndarray, zooms: tuple[float, floa
   zones = np.zeros(mask.shape, np.uint8)
   if not mask.any():
     return zones
-  depth = ndimage.distance_transform_edt(mask, sampling=zooms)
-  ventricles = mask & (image[..., 0] < options.ventricle_z) & (depth > options.ventricle_depth_mm)
+  # distances within the brain's bounding box padded by one voxel of outside, not the whole field
+  box = ndimage.find_objects(mask.astype(np.uint8))[0]
+  brain, flair = np.pad(mask[box], 1), np.pad(image[box][..., 0], 1)
+  depth = ndimage.distance_transform_edt(brain, sampling=zooms)
+  ventricles = brain & (flair < options.ventricle_z) & (depth > options.ventricle_depth_mm)
+  local = np.zeros(brain.shape, np.uint8)
   if ventricles.any():
     to_ventricles = ndimage.distance_transform_edt(~ventricles, sampling=zooms)
-    zones[mask & (to_ventricles <= options.periventricular_mm)] |= ZONE_PERIVENTRICULAR
-  zones[mask & (depth <= options.juxtacortical_mm)] |= ZONE_JUXTACORTICAL
+    local[brain & (to_ventricles <= options.periventricular_mm)] |= ZONE_PERIVENTRICULAR
+  local[brain & (depth <= options.juxtacortical_mm)] |= ZONE_JUXTACORTICAL
+  zones[box] = local[1:-1, 1:-1, 1:-1]
   slices = np.flatnonzero(mask.any(axis=(0, 1)))
   height = slices[-1] - slices[0] + 1
   low = slices[0] + int(np.floor(options.infratentorial_fraction * height))

@@ -43,6 +43,15 @@ def train_compiler_options(backend: str | None = None) -> dict[str, str] | None:
   return dict(_CPU_COMPILER_OPTIONS) if backend == "cpu" else None
 
 
+def inference_compiler_options(backend: str | None = None) -> dict[str, str] | None:
+  """`compiler_options` for jax.jit of whole-slice inference: on XLA:CPU, no YNNPACK at all.
+
+  The forward pass alone runs ~1.6x faster on XLA's own kernels than with YNNPACK convolutions
+  (16 slices of 192x224 at base width 32: 0.62 s vs 1.02 s, jax 0.10.2, 2 cores)."""
+  backend = backend or jax.default_backend()
+  return {"xla_cpu_experimental_ynn_fusion_type": ""} if backend == "cpu" else None
+
+
 def conv2d(x: Array, kernel: Array, padding: Any = "SAME") -> Array:
   """Stride-1 cross-correlation of NHWC `x` with an HWIO `kernel`."""
   return lax.conv_general_dilated(

@@ -52,11 +52,15 @@ class Prediction:
 
 def brain_box(mask: np.ndarray, margin: int, bucket: int) -> tuple[slice, slice, tuple[int, int]]:
   """The in-plane bounding box of `mask` (X, Y, Z) plus `margin`, clipped to the image, and the
-  padded (H, W) it is run at: each side rounded up to a multiple of `bucket` (itself of 8)."""
+  padded (H, W) it is run at: each side rounded up to a multiple of `bucket` (itself of 8).
+
+  The box starts at a multiple of the network's stride, so every voxel keeps its place in the
+  pooling grid of a whole-slice pass and the crop changes no prediction away from its edges."""
   xs = np.flatnonzero(mask.any(axis=(1, 2)))
   ys = np.flatnonzero(mask.any(axis=(0, 2)))
-  x0, x1 = max(0, xs[0] - margin), min(mask.shape[0], xs[-1] + 1 + margin)
-  y0, y1 = max(0, ys[0] - margin), min(mask.shape[1], ys[-1] + 1 + margin)
+  x0 = max(0, xs[0] - margin) // NETWORK_STRIDE * NETWORK_STRIDE
+  y0 = max(0, ys[0] - margin) // NETWORK_STRIDE * NETWORK_STRIDE
+  x1, y1 = min(mask.shape[0], xs[-1] + 1 + margin), min(mask.shape[1], ys[-1] + 1 + margin)
   size = tuple(int(-(-n // bucket) * bucket) for n in (x1 - x0, y1 - y0))
   return slice(int(x0), int(x1)), slice(int(y0), int(y1)), size
 
@@ -158,7 +162,7 @@ def flax_forward(model, mesh) -> Callable[[Any, np.ndarray], np.ndarray]:
 
   Its `compilations` attribute counts traces (one per distinct input shape)."""
   import jax
-  from uresnet_jax import sharding
+  from uresnet_jax import models, sharding
 
   repl, split = sharding.replicated(mesh), sharding.batch_sharded(mesh)
 
@@ -166,7 +170,8 @@ def flax_forward(model, mesh) -> Callable[[Any, np.ndarray], np.ndarray]:
     wrapped.compilations += 1
     return jax.nn.softmax(model.apply(variables, images, train=False), axis=-1)
 
-  jitted = jax.jit(probabilities, in_shardings=(repl, split), out_shardings=repl)
+  jitted = jax.jit(probabilities, in_shardings=(repl, split), out_shardings=repl,
+                   compiler_options=models.inference_compiler_options())
 
   def wrapped(variables, images: np.ndarray) -> np.ndarray:
     return np.asarray(jitted(variables, jax.device_put(images, split)))

@@ -225,7 +225,7 @@ def qc_image(path: pathlib.Path, title: str, image: np.ndarray, labels: np.ndarr
     ax.set_title(f"slice {z}", fontsize=9)
     ax.axis("off")
   fig.suptitle(f"{title}   WMH: yellow, stroke: red (R on the left)", fontsize=9)
-  fig.tight_layout()
+  fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.86, wspace=0.03)
   fig.savefig(path, dpi=90)
 
 
