@@ -189,7 +189,7 @@ QC_COLORS = {"wmh": "yellow", "stroke": "red"}
 
 def qc_slices(labels: np.ndarray, brain: np.ndarray, count: int) -> list[int]:
   """`count` axial slices: evenly spread over the brain's central 80 %, each moved to the slice
-  with the most lesion within its share, so lesions are shown when there are any."""
+  with the most lesion within its share, and the slice with the most stroke when there is any."""
   slices = np.flatnonzero(brain.any(axis=(0, 1)))
   if slices.size == 0:
     slices = np.arange(labels.shape[2])
@@ -203,6 +203,10 @@ def qc_slices(labels: np.ndarray, brain: np.ndarray, count: int) -> list[int]:
     if span.size:
       best = span[np.argmax(lesion[span])] if lesion[span].any() else span[span.size // 2]
       chosen.append(int(best))
+  stroke = (labels == 2).sum(axis=(0, 1))
+  if stroke.any() and int(np.argmax(stroke)) not in chosen:  # strokes are small: always show one
+    z = int(np.argmax(stroke))
+    chosen[int(np.argmin([abs(c - z) for c in chosen]))] = z
   return sorted(set(chosen))
 
 
