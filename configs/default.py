@@ -55,6 +55,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.eval_every = 5  # epochs between whole-volume evaluations
   config.train.eval_train_subjects = True  # also Dice on the training subjects (paper Fig. 3/4)
   config.train.keep_checkpoints = 3  # latest checkpoints kept (the best is kept too)
+  config.train.grad_clip_norm = 0.0  # clip gradients to this global norm; 0: off (the paper)
 
   # Prediction (the training loop's evaluation, `evaluate --workdir`, `predict`, exported models).
   config.predict = predict_config.get_config()

@@ -9,6 +9,7 @@ import textwrap
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from configs import tiny
@@ -98,3 +99,32 @@ def test_four_fake_devices_give_the_same_step_as_one():
   )
   assert result.returncode == 0, result.stderr[-3000:]
   assert "SAME" in result.stdout
+
+
+def test_gradient_clip_bounds_the_gradient_adam_sees_and_metrics_report_its_norm():
+  config = tiny.get_config()
+  model = models.create_model(config.model)
+  batch = _batch(np.random.default_rng(0), 8, config.sampling.patch_size)
+  step = jax.jit(functools.partial(steps.train_step, loss_fn=losses.cross_entropy, flips=False))
+
+  def first_moment_norm(clip: float) -> tuple[float, float]:
+    config.train.grad_clip_norm = clip
+    state = steps.create_train_state(jax.random.key(0), config, model, steps_per_epoch=10)
+    state, metrics = step(state, batch, jax.random.key(1))
+    mu = [s.mu for s in jax.tree.leaves(state.opt_state, is_leaf=lambda x: hasattr(x, "mu"))
+          if hasattr(s, "mu")]
+    return float(optax.global_norm(mu)), float(metrics["grad_norm"])
+
+  free, grad_norm = first_moment_norm(0.0)
+  clipped, same_norm = first_moment_norm(1e-3)
+  b1 = 0.1  # Adam's first moment after one step: (1 - 0.9) * gradient
+  assert grad_norm > 1e-2 and same_norm == pytest.approx(grad_norm, rel=1e-5)  # the raw norm
+  assert free == pytest.approx(b1 * grad_norm, rel=1e-4)
+  assert clipped == pytest.approx(b1 * 1e-3, rel=1e-4)
+
+
+def test_all_finite_finds_nan_and_inf_in_any_leaf():
+  tree = {"a": jnp.ones(3), "b": {"c": jnp.zeros((2, 2))}, "n": jnp.int32(3)}
+  assert bool(steps.all_finite(tree))
+  for bad in (jnp.nan, jnp.inf, -jnp.inf):
+    assert not bool(steps.all_finite({**tree, "b": {"c": jnp.zeros((2, 2)).at[1, 0].set(bad)}}))

@@ -110,3 +110,47 @@ def test_bad_flags_are_one_line(tmp_path, flag, expected):
   line = [l for l in err.splitlines() if l.startswith("error:")]
   assert len(line) == 1 and expected in line[0]
   assert not (tmp_path / "w").exists()
+
+
+def _copy_run(workdir: pathlib.Path, tmp_path: pathlib.Path) -> pathlib.Path:
+  import shutil
+  copy = tmp_path / "copy"
+  shutil.copytree(workdir, copy)
+  return copy
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(uninterrupted, tmp_path):
+  data, reference, _, _ = uninterrupted
+  workdir = _copy_run(reference, tmp_path)
+  before = sorted(p.name for p in (workdir / "checkpoints").iterdir())
+  code, _, err = _run(workdir, data, "--config.train.epochs=3", "--config.train.learning_rate=1e30")
+  assert code == 1 and "Traceback" not in err
+  line = [l for l in err.splitlines() if l.startswith("error:")][-1]
+  import re
+  failed_at = int(re.search(r"training step (\d+)", line).group(1))
+  assert "non-finite loss" in line and 34 < failed_at <= 51 and "step 34) is kept" in line
+  assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == before
+  step, params = _params(workdir)
+  import jax
+  assert step == 34 and all(np.all(np.isfinite(v)) for v in jax.tree.leaves(params))
+
+
+def test_damaged_latest_checkpoint_is_skipped_for_the_previous_one(uninterrupted, tmp_path):
+  data, reference, _, _ = uninterrupted
+  workdir = _copy_run(reference, tmp_path)
+  for f in (workdir / "checkpoints" / "34" / "default").rglob("d/*"):
+    f.write_bytes(f.read_bytes()[:10])  # truncated array files
+  code, _, err = _run(workdir, data)
+  assert code == 0 and "Traceback" not in err, err[-3000:]
+  warnings = [l for l in err.splitlines() if "damaged" in l]
+  assert len(warnings) == 1 and "step 34" in warnings[0], warnings
+  assert (workdir / "damaged_checkpoints" / "34").is_dir()
+  (step_a, params_a), (step_b, params_b) = _params(reference), _params(workdir)
+  assert step_a == step_b == 34  # retrained from step 17 to the same parameters
+  import jax
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=0, atol=1e-6), params_a, params_b)
+  for f in (workdir / "checkpoints").rglob("manifest.ocdbt"):
+    f.write_bytes(f.read_bytes()[:5])  # now every checkpoint is damaged
+  code, _, err = _run(workdir, data)
+  assert code == 1 and "none of the 2 checkpoint(s) could be restored" in err
+  assert "Traceback" not in err

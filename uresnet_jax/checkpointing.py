@@ -1,13 +1,20 @@
 """Orbax checkpoints in <workdir>/checkpoints: the latest few plus the best by held-out WMH Dice."""
+import contextlib
+import gc
 import json
+import logging
+import os
 import pathlib
+import sys
+import threading
+import time
 from typing import Any
 
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
-from uresnet_jax import atomic
+from uresnet_jax import atomic, steps
 from uresnet_jax.errors import InputError
 
 # Fields whose change makes an existing checkpoint unusable (shapes or meaning of the parameters).
@@ -15,6 +22,9 @@ _COMPATIBILITY_FIELDS = (
     ("model", "base_width"), ("model", "num_classes"), ("model", "residual_convs"),
     ("model", "norm"), ("data", "channels"),
 )
+
+
+_all_finite = jax.jit(steps.all_finite)
 
 
 def create_checkpoint_manager(workdir: pathlib.Path, keep: int) -> ocp.CheckpointManager:
@@ -54,21 +64,73 @@ def write_config(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> No
 
 
 def restore_latest(manager: ocp.CheckpointManager, state: Any) -> Any:
-  """The latest checkpoint restored into `state`'s structure and shardings, or `state` if none."""
-  step = manager.latest_step()
-  if step is None:
-    return state
+  """The newest readable checkpoint restored into `state`'s structure and shardings, or `state` if
+  there is none. A damaged checkpoint (files truncated or missing, or holding NaN/Inf) is reported
+  on one line, moved to <workdir>/damaged_checkpoints/ and the previous one tried; if checkpoints
+  exist but none is readable, training does not silently start from scratch."""
   target = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
+  steps_found = sorted(manager.all_steps(), reverse=True)
+  for step in steps_found:
+    try:
+      with quiet_tensorstore_errors():
+        restored = manager.restore(step, args=ocp.args.StandardRestore(target))
+      if not bool(_all_finite(restored)):
+        raise ValueError("it holds NaN or Inf")
+      return restored
+    except Exception as e:  # Orbax/TensorStore raise ValueError, OSError, KeyError, ... for damage
+      reason = " ".join(str(e).split())[:160] or type(e).__name__
+      print(f"warning: checkpoint step {step} in {manager.directory} is damaged ({reason}); "
+            "moved to damaged_checkpoints/, trying the previous one", file=sys.stderr)
+      _set_aside(manager, step)
+  if steps_found:
+    raise InputError(f"{manager.directory}: none of the {len(steps_found)} checkpoint(s) could be "
+                     "restored (moved to damaged_checkpoints/); rerun to start from scratch, or "
+                     "use another --workdir")
+  return state
+
+
+def _set_aside(manager: ocp.CheckpointManager, step: int) -> None:
+  source = pathlib.Path(manager.directory) / str(step)
+  damaged = pathlib.Path(manager.directory).parent / "damaged_checkpoints"
+  damaged.mkdir(exist_ok=True)
+  target = damaged / str(step)
+  suffix = 1
+  while target.exists():
+    target, suffix = damaged / f"{step}.{suffix}", suffix + 1
+  if source.exists():
+    os.replace(source, target)
+  manager.reload()
+
+
+@contextlib.contextmanager
+def quiet_tensorstore_errors():
+  """A damaged checkpoint makes TensorStore fail every array read, and each failure is reported
+  again by its callback threads (on a closed event loop) and, whenever its future is collected, by
+  asyncio's logger. The one line above is enough: the threads are silenced while they finish and,
+  once a checkpoint was found damaged, asyncio's logger for the rest of the process."""
+  logger = logging.getLogger("asyncio")
+  level, thread_hook, unraisable_hook = logger.level, threading.excepthook, sys.unraisablehook
+  logger.setLevel(logging.CRITICAL + 1)
+  threading.excepthook = lambda args: None
+  sys.unraisablehook = lambda args: None
   try:
-    return manager.restore(step, args=ocp.args.StandardRestore(target))
-  except (ValueError, KeyError) as e:
-    raise InputError(
-        f"cannot restore checkpoint step {step} from {manager.directory}: {str(e).splitlines()[0]}"
-    ) from e
+    yield
+    logger.setLevel(level)
+  finally:
+    gc.collect()
+    time.sleep(0.2)  # TensorStore's callback threads finish failing
+    threading.excepthook, sys.unraisablehook = thread_hook, unraisable_hook
 
 
 def save(manager: ocp.CheckpointManager, step: int, state: Any, metrics: dict | None) -> None:
-  """Saves `state` at `step` (asynchronously) unless that step is already saved."""
+  """Saves `state` at `step` (asynchronously) unless that step is already saved; a state holding
+  a NaN or Inf is never written."""
   if step in manager.all_steps():
     return
+  if not bool(_all_finite(state)):
+    manager.wait_until_finished()
+    raise InputError(
+        f"step {step}: the parameters or optimiser state hold NaN or Inf; not checkpointed, "
+        f"training stopped (the last good checkpoint, step {manager.latest_step()}, is kept). "
+        "Lower --config.train.learning_rate or set --config.train.grad_clip_norm")
   manager.save(step, args=ocp.args.StandardSave(state), metrics=metrics, force=True)

@@ -216,15 +216,18 @@ def restore_variables(workdir: pathlib.Path, config: ml_collections.ConfigDict,
   shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), dummy, train=False))
   target = {"params": shapes["params"], "batch_stats": shapes.get("batch_stats", {})}
   target = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), target)
+  from uresnet_jax import checkpointing
   try:
-    restored = ocp.PyTreeCheckpointer().restore(
-        directory / str(step) / "default",
-        args=ocp.args.PyTreeRestore(item=target, partial_restore=True,
-                                    restore_args=jax.tree.map(lambda _: ocp.RestoreArgs(
-                                        restore_type=np.ndarray), target)))
-  except (ValueError, KeyError, FileNotFoundError) as e:
-    raise InputError(f"cannot restore checkpoint step {step} from {directory}: "
-                     f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    with checkpointing.quiet_tensorstore_errors():
+      restored = ocp.PyTreeCheckpointer().restore(
+          directory / str(step) / "default",
+          args=ocp.args.PyTreeRestore(item=target, partial_restore=True,
+                                      restore_args=jax.tree.map(lambda _: ocp.RestoreArgs(
+                                          restore_type=np.ndarray), target)))
+  except Exception as e:  # Orbax/TensorStore raise ValueError, OSError, KeyError, ... for damage
+    reason = " ".join(str(e).split())[:160] or type(e).__name__
+    raise InputError(f"cannot restore checkpoint step {step} from {directory} (damaged?): "
+                     f"{reason}; choose another with --checkpoint") from None
   return step, {"params": restored["params"], "batch_stats": restored["batch_stats"]}
 
 

@@ -35,6 +35,8 @@ def create_train_state(
   init = jax.jit(functools.partial(model.init, train=False)).lower(rng, dummy)
   variables = init.compile(compiler_options=_INIT_COMPILER_OPTIONS)(rng, dummy)
   tx = optax.adam(create_learning_rate_schedule(config, steps_per_epoch))
+  if config.train.grad_clip_norm:
+    tx = optax.chain(optax.clip_by_global_norm(config.train.grad_clip_norm), tx)
   return TrainState.create(
       apply_fn=model.apply, params=variables["params"],
       batch_stats=variables.get("batch_stats", {}), tx=tx,
@@ -68,4 +70,11 @@ def train_step(
 
   (loss, batch_stats), grads = jax.value_and_grad(compute_loss, has_aux=True)(state.params)
   new_state = state.apply_gradients(grads=grads, batch_stats=batch_stats)
-  return new_state, {"loss": loss}
+  return new_state, {"loss": loss, "grad_norm": optax.global_norm(grads)}
+
+
+def all_finite(tree: Any) -> jax.Array:
+  """True when every floating-point leaf of `tree` is finite (no NaN, no Inf)."""
+  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
+            if jnp.issubdtype(jnp.asarray(x).dtype, jnp.inexact)]
+  return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)

@@ -14,6 +14,7 @@ import time
 
 import jax
 import ml_collections
+import numpy as np
 import tensorboardX
 from absl import logging
 from tqdm import tqdm
@@ -49,6 +50,18 @@ def _split_records(config, fold_of: dict[str, int]) -> tuple[list, list]:
   records = [r for r in nifti_io.read_cohort(config.data.cohort) if r.subject in fold_of]
   held_out = [r for r in records if fold_of[r.subject] == config.data.eval_fold]
   return [r for r in records if fold_of[r.subject] != config.data.eval_fold], held_out
+
+
+def _check_finite(step: int, loss: float, grad_norm: float, manager) -> None:
+  """Stops training at the first non-finite loss or gradient; no later checkpoint is written."""
+  if np.isfinite(loss) and np.isfinite(grad_norm):
+    return
+  manager.wait_until_finished()
+  kept = manager.latest_step()
+  raise InputError(
+      f"training step {step}: non-finite loss ({loss}) or gradient norm ({grad_norm}); stopped. "
+      + (f"The last good checkpoint (step {kept}) is kept. " if kept is not None else "")
+      + "Lower --config.train.learning_rate or set --config.train.grad_clip_norm")
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
@@ -145,6 +158,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
         tqdm.write(f"first step (compile + run): {time.perf_counter() - start:.1f} s")
       elif pending is not None:  # metrics fetched one step late so dispatch runs ahead
         loss = float(pending[1]["loss"])
+        _check_finite(pending[0] + 1, loss, float(pending[1]["grad_norm"]), manager)
         times.append(time.perf_counter())
         rate = global_batch * (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
         progress.set_postfix(loss=f"{loss:.4f}", patches_s=f"{rate:.1f}")
