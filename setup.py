@@ -31,5 +31,5 @@ setuptools.setup(
         "flatbuffers>=24.3",
     ],
     extras_require={"test": ["pytest>=8", "pytest-xdist>=3.5", "nbclient>=0.10", "nbformat>=5.10",
-                             "ipykernel>=6.29"]},
+                             "ipykernel>=6.29", "hypothesis>=6.100"]},
 )

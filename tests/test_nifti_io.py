@@ -187,3 +187,110 @@ def test_read_wmh_challenge(tmp_path):
   assert records[1].clinical == {"site": "Utrecht"}
   volumes = nifti_io.load_subject(records[1], channels=("flair", "t1"))
   assert set(np.unique(volumes.labels.data)) == {0, 1, 2}  # 2 = other pathology -> class 2
+
+
+# ----------------------------------------------------------------------------- corrupted files
+
+import signal  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_FIELDS = {  # header field -> values that break it in interesting ways
+    "dim": [[-1, 8, 8, 4, 1, 1, 1, 1], [3, 0, 8, 4, 1, 1, 1, 1], [3, 32767, 32767, 32767, 1, 1, 1, 1],
+            [7, 8, 8, 4, 2, 2, 2, 2], [2, 8, 8, 1, 1, 1, 1, 1], [3, 8, 8, 400, 1, 1, 1, 1]],
+    "datatype": [0, 1, 32, 128, 255, 1792, 2304, 9999, -4],
+    "bitpix": [0, 1, 7, 256],
+    "pixdim": [[1, 0, 0, 0, 1, 1, 1, 1], [1, np.nan, 1, 1, 1, 1, 1, 1],
+               [-1, np.inf, -1e30, 1e30, 1, 1, 1, 1]],
+    "vox_offset": [0, 1, 351, 1e9, -100, np.nan],
+    "scl_slope": [0, np.nan, np.inf, -1e38],
+    "scl_inter": [np.nan, np.inf, 1e38],
+    "qform_code": [0, 1, 99, -3],
+    "sform_code": [0, 2, 99],
+    "srow_x": [[0, 0, 0, 0], [np.nan, 0, 0, 0], [1e38, 1e38, 1e38, 1e38]],
+    "quatern_b": [np.nan, 2.0, -7.0],
+    "sizeof_hdr": [0, 540, 12345],
+    "magic": [b"ni1\0", b"xyz\0", b"\0\0\0\0"],
+}
+
+
+def _valid_nifti(tmp_path) -> bytes:
+  rng = np.random.default_rng(0)
+  path = tmp_path / "valid.nii"
+  img = nib.Nifti1Image(rng.integers(0, 3, (8, 8, 4)).astype(np.int16), np.diag([1, 1, 3, 1.0]))
+  nib.save(img, path)
+  return path.read_bytes()
+
+
+@st.composite
+def _corruptions(draw):
+  kind = draw(st.sampled_from(["field", "bytes", "truncate"]))
+  if kind == "field":
+    field = draw(st.sampled_from(sorted(_FIELDS)))
+    return kind, field, draw(st.sampled_from(_FIELDS[field]))
+  if kind == "bytes":
+    return kind, draw(st.lists(st.tuples(st.integers(0, 348 + 4 + 512 - 1), st.integers(0, 255)),
+                               min_size=1, max_size=8)), None
+  return kind, draw(st.integers(0, 348 + 4 + 512 - 1)), None
+
+
+_TRIED = []
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(corruption=_corruptions(), kind=st.sampled_from(nifti_io.KINDS))
+def test_corrupted_files_load_or_give_an_input_error_never_a_traceback_or_hang(
+    tmp_path, corruption, kind):
+  raw = _valid_nifti(tmp_path)
+  what, where, value = corruption
+  if what == "field":
+    header = nib.Nifti1Header.from_fileobj(__import__("io").BytesIO(raw))
+    try:
+      header[where] = value
+    except (ValueError, TypeError, OverflowError):
+      return  # the value does not fit the field at all
+    data = header.binaryblock + raw[348:]
+  elif what == "bytes":
+    data = bytearray(raw)
+    for offset, byte in where:
+      data[offset] = byte
+    data = bytes(data)
+  else:
+    data = raw[:where]
+  path = tmp_path / "corrupt.nii"
+  path.write_bytes(data)
+
+  def hang(signum, frame):
+    raise AssertionError(f"load_nifti hung on {corruption}")
+
+  previous = signal.signal(signal.SIGALRM, hang)
+  signal.alarm(10)
+  try:
+    volume = nifti_io.load_nifti(path, kind=kind)
+  except InputError as e:
+    assert str(e).startswith(str(path)) and "\n" not in str(e)
+    _TRIED.append("refused")
+  else:
+    assert volume.data.ndim == 3 and np.all(np.isfinite(volume.affine))
+    _TRIED.append("loaded")
+  finally:
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def test_the_property_test_tried_both_outcomes(tmp_path):
+  """The property test must have met loadable and refused files (run here if it was deselected)."""
+  if not _TRIED:
+    test_corrupted_files_load_or_give_an_input_error_never_a_traceback_or_hang(tmp_path=tmp_path)
+  assert len(_TRIED) >= 100 and {"loaded", "refused"} <= set(_TRIED), len(_TRIED)
+  print(f"corrupted files tried: {len(_TRIED)} ({_TRIED.count('refused')} refused)")
+
+
+def test_enormous_declared_shape_is_refused_before_reading(tmp_path):
+  header = nib.Nifti1Header()
+  header.set_data_shape((4096, 4096, 4096))
+  header.set_data_dtype(np.float32)
+  path = tmp_path / "huge.nii"
+  path.write_bytes(header.binaryblock + b"\0" * 4 + b"\0" * 1024)  # 1 kB of data, 256 GB declared
+  with pytest.raises(InputError, match="more than .* voxels"):
+    nifti_io.load_nifti(path)

@@ -154,3 +154,17 @@ def test_damaged_latest_checkpoint_is_skipped_for_the_previous_one(uninterrupted
   code, _, err = _run(workdir, data)
   assert code == 1 and "none of the 2 checkpoint(s) could be restored" in err
   assert "Traceback" not in err
+
+
+def test_a_second_run_on_a_held_workdir_is_refused(tmp_path):
+  import fcntl
+  workdir = tmp_path / "busy"
+  workdir.mkdir()
+  with open(workdir / ".lock", "a+") as lock:  # as a running training process holds it
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    lock.write("4242")
+    lock.flush()
+    code, _, err = _run(workdir, tmp_path)
+  assert code == 1 and "Traceback" not in err
+  assert "another training run (pid 4242)" in err.splitlines()[-1]
+  assert sorted(p.name for p in workdir.iterdir()) == [".lock"]  # nothing else written

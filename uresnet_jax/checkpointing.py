@@ -1,5 +1,6 @@
 """Orbax checkpoints in <workdir>/checkpoints: the latest few plus the best by held-out WMH Dice."""
 import contextlib
+import fcntl
 import gc
 import json
 import logging
@@ -8,7 +9,7 @@ import pathlib
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, Iterator
 
 import jax
 import ml_collections
@@ -55,6 +56,27 @@ def check_compatible(workdir: pathlib.Path, config: ml_collections.ConfigDict) -
           f"{workdir} holds a checkpoint trained with {section}.{field}={old!r}, not {new!r}; "
           "use a new --workdir or the original config"
       )
+
+
+@contextlib.contextmanager
+def workdir_lock(workdir: pathlib.Path) -> Iterator[None]:
+  """Holds <workdir>/.lock while a run trains in it: a second run started on the same workdir is
+  refused (the lock is the kernel's, so a killed run leaves none behind)."""
+  workdir = pathlib.Path(workdir)
+  workdir.mkdir(parents=True, exist_ok=True)
+  with open(workdir / ".lock", "a+") as lock:
+    try:
+      fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      lock.seek(0)
+      holder = lock.read().strip() or "?"
+      raise InputError(f"{workdir}: another training run (pid {holder}) is using it; wait for it "
+                       "to finish or use another --workdir") from None
+    lock.seek(0)
+    lock.truncate()
+    lock.write(str(os.getpid()))
+    lock.flush()
+    yield
 
 
 def write_config(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> None:

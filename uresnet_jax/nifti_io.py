@@ -15,6 +15,7 @@ KINDS = ("image", "labels", "mask")
 LABEL_VALUES = (0, 1, 2)  # background, WMH, stroke
 CHANNELS = ("flair", "t1", "wm")  # SubjectRecord fields usable as input channels
 AFFINE_ATOL = 1e-3  # mm; co-registered files differ by float rounding only
+MAX_VOXELS = 2 ** 28  # 1 GiB as float32: 1024 x 1024 x 256, far above any clinical scan
 MANIFEST_NAME = "subjects.csv"
 REQUIRED_COLUMNS = ("subject", "flair", "labels")
 PATH_COLUMNS = ("flair", "labels", "t1", "wm", "brain_mask", "exclusion")
@@ -70,6 +71,7 @@ def load_nifti(path: os.PathLike | str, *, kind: str = "image", subject: str | N
     raise InputError(f"{where}: not a readable NIfTI file ({_one_line(e)})") from None
   if not isinstance(img, (nib.Nifti1Pair, nib.Nifti2Pair)):  # .nii, .nii.gz or .hdr/.img
     raise InputError(f"{where}: not a NIfTI file (read as {type(img).__name__})")
+  _check_header(img.header, where)
   try:
     data = np.asarray(img.dataobj)  # gzip/zlib/EOF errors of a truncated file surface only here
   except Exception as e:
@@ -93,6 +95,22 @@ def load_nifti(path: os.PathLike | str, *, kind: str = "image", subject: str | N
     if not data.any():
       raise InputError(f"{where}: empty brain mask (no voxel > 0)")
   return Volume(data=data, affine=affine, path=path, header=img.header)
+
+
+def _check_header(header: nib.Nifti1Header, where: str) -> None:
+  """Refuses, before any voxel is read, a header whose shape or data type cannot be a scan."""
+  try:
+    shape = tuple(int(d) for d in header.get_data_shape())
+    dtype = np.dtype(header.get_data_dtype())
+  except Exception as e:  # nibabel raises several types for impossible dims or codes
+    raise InputError(f"{where}: invalid NIfTI header ({_one_line(e)})") from None
+  if not shape or min(shape) <= 0:
+    raise InputError(f"{where}: header declares an empty shape {shape}")
+  if int(np.prod(shape, dtype=np.float64)) > MAX_VOXELS:
+    raise InputError(f"{where}: header declares shape {shape}, more than {MAX_VOXELS:,} voxels; "
+                     "not a scan this tool can load")
+  if dtype.kind not in "biuf" or dtype.fields is not None:
+    raise InputError(f"{where}: unsupported voxel data type {dtype} (expected integers or floats)")
 
 
 def _one_line(e: BaseException) -> str:

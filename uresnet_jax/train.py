@@ -67,6 +67,13 @@ def _check_finite(step: int, loss: float, grad_norm: float, manager) -> None:
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains (resuming from the workdir's latest checkpoint) and returns the final eval summary."""
   workdir = pathlib.Path(workdir)
+  if jax.process_index() != 0:  # one lock per run: the chief's
+    return _train_and_evaluate(config, workdir)
+  with checkpointing.workdir_lock(workdir):
+    return _train_and_evaluate(config, workdir)
+
+
+def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
   if not 0 <= config.data.eval_fold < config.data.num_folds:
     raise InputError(
         f"config.data.eval_fold={config.data.eval_fold} must be in [0, {config.data.num_folds})"
