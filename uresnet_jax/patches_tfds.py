@@ -178,8 +178,8 @@ class UresnetPatches(tfds.core.GeneratorBasedBuilder,
     del dl_manager  # the cohort is local
     config = self.builder_config
     records = _labelled_records(config.cohort)
-    has_stroke = {r.subject: _has_stroke(r) for r in tqdm.tqdm(
-        records, desc="reading labels", unit="subject", leave=False)}
+    with tqdm.tqdm(records, desc="reading labels", unit="subject", leave=False) as bar:
+      has_stroke = {r.subject: _has_stroke(r) for r in bar}  # the bar is cleared on an error too
     fold_of = folds.assign_folds(list(has_stroke), list(has_stroke.values()),
                                  config.num_folds, config.seed)
     self.info.metadata.update(fold_of_subject=fold_of, has_stroke=has_stroke,
@@ -193,28 +193,29 @@ class UresnetPatches(tfds.core.GeneratorBasedBuilder,
                          fold: int) -> Iterator[tuple[str, dict]]:
     config = self.builder_config
     total = 0
-    for record in tqdm.tqdm(records, desc=f"fold{fold}", unit="subject", leave=False):
-      volumes = nifti_io.load_subject(record, config.channels)
-      prepared = preprocess.prepare_subject(volumes, config.inplane_mm, config.clip_low)
-      centres = sampling.sample_centres(
-          prepared.labels, wmh_rate=config.wmh_rate, stroke_rate=config.stroke_rate,
-          max_shift=config.max_shift, rng=subject_rng(config.seed, record.subject))
-      patches, patch_labels = sampling.extract_patches(
-          prepared.image, prepared.labels, centres.centre, config.patch_size, config.clip_low)
-      self.info.metadata["patches_per_subject"][record.subject] = len(centres)
-      if not len(centres):
-        logging.warning("%s: no lesion voxels; it contributes no patches", record.subject)
-      for i in range(len(centres)):
-        yield f"{record.subject}/{i}", {
-            "image": patches[i],
-            "label": patch_labels[i],
-            "subject": record.subject,
-            "slice": np.int32(centres.centre[i, 2]),
-            "centre": centres.centre[i].astype(np.int32),
-            "offset": centres.offset[i].astype(np.int32),
-            "lesion_class": centres.lesion_class[i],
-        }
-      total += len(centres)
+    with tqdm.tqdm(records, desc=f"fold{fold}", unit="subject", leave=False) as bar:
+      for record in bar:  # the bar is cleared on an error too
+        volumes = nifti_io.load_subject(record, config.channels)
+        prepared = preprocess.prepare_subject(volumes, config.inplane_mm, config.clip_low)
+        centres = sampling.sample_centres(
+            prepared.labels, wmh_rate=config.wmh_rate, stroke_rate=config.stroke_rate,
+            max_shift=config.max_shift, rng=subject_rng(config.seed, record.subject))
+        patches, patch_labels = sampling.extract_patches(
+            prepared.image, prepared.labels, centres.centre, config.patch_size, config.clip_low)
+        self.info.metadata["patches_per_subject"][record.subject] = len(centres)
+        if not len(centres):
+          logging.warning("%s: no lesion voxels; it contributes no patches", record.subject)
+        for i in range(len(centres)):
+          yield f"{record.subject}/{i}", {
+              "image": patches[i],
+              "label": patch_labels[i],
+              "subject": record.subject,
+              "slice": np.int32(centres.centre[i, 2]),
+              "centre": centres.centre[i].astype(np.int32),
+              "offset": centres.offset[i].astype(np.int32),
+              "lesion_class": centres.lesion_class[i],
+          }
+        total += len(centres)
     if not total:
       raise InputError(f"fold{fold}: no patches: none of its subjects "
                        f"({', '.join(r.subject for r in records)}) has lesion voxels")

@@ -165,6 +165,8 @@ def predict_scans(model: predictor.Predictor, scans: Sequence[scan_inputs.Scan],
         try:
           result = segment_scan(model, scan, tmp, options, probabilities, bids, qc_dir)
         except InputError as e:
+          if len(scans) == 1:
+            raise
           failures.append(str(e))
           tqdm.write(f"error: {e}; scan skipped", file=sys.stderr)
           continue
