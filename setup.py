@@ -15,7 +15,7 @@ setuptools.setup(
         "flax>=0.11,<0.13",
         "optax>=0.2.5,<0.3",
         "orbax-checkpoint>=0.11,<0.13",
-        "tensorflow-datasets>=4.9.7,<5",
+        "tensorflow-datasets>=4.9.7,<4.10",  # patches_tfds.SUPPORTED_TFDS
         "array-record>=0.7,<0.9",
         "nibabel>=5.2,<6",
         "nilearn>=0.11,<0.15",

@@ -76,10 +76,17 @@ def test_get_loss():
 
 
 def test_losses_are_differentiable_and_jittable():
+  direction = jax.random.normal(jax.random.key(7), LOGITS.shape)
   for name, params in [("cross_entropy", {}),
                        ("weighted_cross_entropy", {"class_weights": [1, 2, 3]}),
                        ("bootstrapped_cross_entropy", {"tau": 0.9}),
                        ("pseudo_dice", {})]:
     fn = losses.get_loss(name, **params)
+    np.testing.assert_allclose(jax.jit(fn)(LOGITS, LABELS), fn(LOGITS, LABELS), rtol=1e-6)
     grad = jax.jit(jax.grad(fn))(LOGITS, LABELS)
     assert grad.shape == LOGITS.shape and bool(jnp.all(jnp.isfinite(grad))), name
+    # the gradient is the derivative: it predicts a small step's change (central difference)
+    eps = 1e-2
+    numeric = (fn(LOGITS + eps * direction, LABELS) - fn(LOGITS - eps * direction, LABELS)) / (2 * eps)
+    np.testing.assert_allclose(float(jnp.vdot(grad, direction)), float(numeric), rtol=2e-2,
+                               atol=1e-4, err_msg=name)

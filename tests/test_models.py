@@ -178,8 +178,18 @@ def test_input_not_multiple_of_8_is_rejected():
     model.init(jax.random.key(0), jnp.zeros((1, 20, 16, 1)), train=False)
 
 
-def test_train_compiler_options_only_on_cpu():
+def test_compiler_options_only_on_cpu_and_results_unchanged():
   assert models.train_compiler_options("tpu") is None
   options = models.train_compiler_options("cpu")
   assert "INDIVIDUAL_CONVOLUTION" not in options["xla_cpu_experimental_ynn_fusion_type"]
-  jax.jit(lambda x: x + 1, compiler_options=models.train_compiler_options())(1.0)
+  assert float(jax.jit(lambda x: x + 1, compiler_options=models.train_compiler_options())(1.0)) == 2.0
+  assert models.inference_compiler_options("gpu") is None
+  assert models.inference_compiler_options("cpu") == {"xla_cpu_experimental_ynn_fusion_type": ""}
+  model = models.UResNet(base_width=4)
+  x = jax.random.normal(jax.random.key(0), (2, 16, 24, 1))
+  variables = _init(model, x)
+  apply = lambda v, x: model.apply(v, x, train=False)
+  plain = jax.jit(apply)(variables, x)
+  for options in (models.train_compiler_options(), models.inference_compiler_options()):
+    np.testing.assert_allclose(jax.jit(apply, compiler_options=options)(variables, x), plain,
+                               rtol=1e-4, atol=1e-5)  # the options change speed, not results

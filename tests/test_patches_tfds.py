@@ -267,3 +267,18 @@ def test_cli(cohort, tmp_path):
   result = subprocess.run(command[:3] + [f"--config.data.cohort={tmp_path / 'nowhere'}"],
                           capture_output=True, text=True, cwd=REPO)
   assert result.returncode == 1 and result.stderr.strip().startswith("error: ")
+
+
+def test_tfds_internals_are_used_only_on_supported_releases():
+  from uresnet_jax import patches_tfds as pt
+  pt.check_tfds_internals()  # the installed release is in the pinned range
+  lo, hi = pt.SUPPORTED_TFDS
+  installed = tuple(int(p) for p in tfds.__version__.split(".")[:3])
+  assert lo <= installed < hi
+  for version in ("4.9.6", "4.10.0", "5.0.0", "nightly"):
+    with pytest.raises(InputError, match=f"tensorflow-datasets {version} is not supported"):
+      pt.check_tfds_internals(version)
+  original = tfds_shuffle.tf
+  with pt._shuffler_without_tensorflow():
+    assert tfds_shuffle.tf is not original  # swapped only inside the build
+  assert tfds_shuffle.tf is original

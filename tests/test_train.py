@@ -72,10 +72,15 @@ def test_killed_run_resumes_to_the_same_parameters(uninterrupted, tmp_path):
     if done:
       first_epoch = done[0]
       break
-    time.sleep(0.2)
+    time.sleep(0.05)
   assert first_epoch is not None, proc.communicate()[1][-3000:]
   proc.send_signal(signal.SIGKILL)
   proc.wait()
+  # it was killed while training: by the signal, before its last checkpoint
+  assert proc.returncode == -signal.SIGKILL
+  saved = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
+  final_step, _ = _params(reference)
+  assert saved and saved[-1] < final_step, saved
   code, _, err = _run(workdir, data)
   assert code == 0, err[-3000:]
   step_a, params_a = _params(reference)

@@ -225,6 +225,27 @@ class _NeverRaised(Exception):
   """Stands in for tf.errors.ResourceExhaustedError, which only TensorFlow raises."""
 
 
+# The TFDS releases whose Shuffler internals (`shuffle.tf`, `shuffle.BUCKETS_NUMBER`) the record
+# builder relies on; setup.py pins the same range.
+SUPPORTED_TFDS = ((4, 9, 7), (4, 10, 0))  # [first, end)
+
+
+def check_tfds_internals(version: str | None = None) -> None:
+  """Fails with a clear message on a TFDS release outside SUPPORTED_TFDS, or one whose Shuffler
+  lacks what `_shuffler_without_tensorflow` swaps, instead of failing deep in a build."""
+  version = version or tfds.__version__
+  try:
+    parts = tuple(int(p) for p in version.split(".")[:3])
+  except ValueError:
+    parts = ()
+  (lo, hi), fmt = SUPPORTED_TFDS, lambda v: ".".join(map(str, v))
+  if not (lo <= parts < hi and hasattr(tfds_shuffle, "tf")
+          and hasattr(tfds_shuffle, "BUCKETS_NUMBER")):
+    raise InputError(f"tensorflow-datasets {version} is not supported by the patch-record builder "
+                     f"(it relies on the Shuffler internals of {fmt(lo)} to before {fmt(hi)}); "
+                     f"pip install 'tensorflow-datasets>={fmt(lo)},<{fmt(hi)}'")
+
+
 @contextlib.contextmanager
 def _shuffler_without_tensorflow() -> Iterator[None]:
   """Lets TFDS shuffle splits larger than its 1 GB memory buffer without TensorFlow.
@@ -238,6 +259,7 @@ def _shuffler_without_tensorflow() -> Iterator[None]:
       exists=lambda path: epath.Path(path).exists(),
       remove=lambda path: epath.Path(path).unlink(),
   )
+  check_tfds_internals()
   shim = types.SimpleNamespace(io=types.SimpleNamespace(gfile=gfile),
                                errors=types.SimpleNamespace(ResourceExhaustedError=_NeverRaised))
   limits = resource.getrlimit(resource.RLIMIT_NOFILE)
