@@ -294,3 +294,19 @@ def test_enormous_declared_shape_is_refused_before_reading(tmp_path):
   path.write_bytes(header.binaryblock + b"\0" * 4 + b"\0" * 1024)  # 1 kB of data, 256 GB declared
   with pytest.raises(InputError, match="more than .* voxels"):
     nifti_io.load_nifti(path)
+
+
+def test_manifest_paths_outside_the_cohort_are_read_and_named_when_missing(tmp_path):
+  outside = tmp_path / "elsewhere"
+  outside.mkdir()
+  nifti_io.save_nifti(outside / "f.nii.gz", np.ones((4, 4, 2), np.float32), np.eye(4))
+  cohort = tmp_path / "cohort"
+  cohort.mkdir()
+  (cohort / "subjects.csv").write_text("subject,flair,labels\ns1,../elsewhere/f.nii.gz,\n")
+  (record,) = nifti_io.read_manifest(cohort / "subjects.csv")
+  assert nifti_io.load_nifti(record.flair).data.shape == (4, 4, 2)
+  before = sorted(outside.iterdir())
+  (cohort / "subjects.csv").write_text("subject,flair,labels\ns1,../elsewhere/gone.nii.gz,\n")
+  with pytest.raises(InputError, match=r"s1: .*cohort/\.\./elsewhere/gone\.nii\.gz: file not found"):
+    nifti_io.read_manifest(cohort / "subjects.csv")
+  assert sorted(outside.iterdir()) == before  # only read, never written
