@@ -24,7 +24,7 @@ from nilearn import datasets
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository's configs/
 from configs import default  # noqa: E402
-from uresnet_jax import (models, nifti_io, predict, predict_config, predictor, scan_inputs,
+from uresnet_jax import (models, predict, predict_config, predictor, scan_inputs,
                          sharding)
 
 _BASE = flags.DEFINE_integer("base_width", 32, "Base width of the network.")

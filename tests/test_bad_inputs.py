@@ -160,7 +160,6 @@ CASES = {
 def test_bad_input_gives_one_line_and_no_partial_output(name, tiny_run, tmp_path):
   case = CASES[name]
   args = case.make(tmp_path, tiny_run)
-  output = tmp_path / case.output
   before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
   result = subprocess.run([sys.executable, "-m", f"uresnet_jax.{case.cli}", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=600,

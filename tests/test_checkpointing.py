@@ -1,5 +1,4 @@
 """Checkpoints: never written with NaN/Inf; the newest readable one is restored, damaged ones set aside."""
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest

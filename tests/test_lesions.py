@@ -1,5 +1,4 @@
 """Lesion measures: exclusion, minimum size, the volume interval, the lesion table and locations."""
-import ml_collections
 import numpy as np
 import pytest
 

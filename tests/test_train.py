@@ -1,17 +1,14 @@
 """End-to-end: the main job on the tiny config — learns, checkpoints, evaluates, resumes exactly."""
 import json
-import os
 import pathlib
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from conftest import ROOT, main_process as _main, run_main as _run
+from conftest import main_process as _main, run_main as _run
 
 
 def _params(workdir: pathlib.Path):

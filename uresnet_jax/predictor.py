@@ -12,7 +12,6 @@ per bucket, not per scan) and a fraction of the field of view.
 import dataclasses
 import json
 import pathlib
-import time
 from typing import Any, Callable, Mapping
 
 import ml_collections
@@ -47,7 +46,6 @@ class Prediction:
   labels: np.ndarray  # uint8 on the native grid, in the native voxel order
   probabilities: np.ndarray  # float32 (X, Y, Z, K) on the native grid (nearest grid voxel)
   prepared: preprocess.Prepared
-  seconds: float
 
 
 def brain_box(mask: np.ndarray, margin: int, bucket: int) -> tuple[slice, slice, tuple[int, int]]:
@@ -143,11 +141,10 @@ class Predictor:
 
   def predict(self, prepared: preprocess.Prepared) -> Prediction:
     """Labels (argmax) and probabilities on the native grid of a prepared subject."""
-    start = time.perf_counter()
     grid = self.grid_probabilities(prepared.image, prepared.mask)
     native = preprocess.to_native(grid, prepared.geometry)
     labels = np.argmax(native, axis=-1).astype(np.uint8)
-    return Prediction(prepared.subject, labels, native, prepared, time.perf_counter() - start)
+    return Prediction(prepared.subject, labels, native, prepared)
 
   def predict_labels(self, prepared: preprocess.Prepared) -> np.ndarray:
     """Only the native label map (what scoring needs): the argmax is mapped, not the probabilities."""
