@@ -45,7 +45,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.norm = "batch"  # "batch" or "none"
 
   config.train = ml_collections.ConfigDict()
-  config.train.loss = "cross_entropy"
+  config.train.loss = "cross_entropy"  # or weighted_cross_entropy, bootstrapped_cross_entropy, pseudo_dice
+  config.train.class_weights = (1.0, 1.0, 1.0)  # weighted_cross_entropy: background, WMH, stroke
+  config.train.bootstrap_tau = 0.9  # bootstrapped_cross_entropy: voxels right with p > tau add 0
   config.train.batch_size = 128  # global, split across devices
   config.train.epochs = 30
   config.train.learning_rate = 5e-4
@@ -54,7 +56,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.random_flips = True
   config.train.eval_every = 5  # epochs between whole-volume evaluations
   config.train.eval_train_subjects = True  # also Dice on the training subjects (paper Fig. 3/4)
-  config.train.keep_checkpoints = 3  # latest checkpoints kept (the best is kept too)
+  config.train.keep_checkpoints = 3  # latest checkpoints kept; the model is the last one
   config.train.grad_clip_norm = 0.0  # clip gradients to this global norm; 0: off (the paper)
 
   # Prediction (the training loop's evaluation, `evaluate --workdir`, `predict`, exported models).

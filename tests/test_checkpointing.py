@@ -20,18 +20,18 @@ def _damage(checkpoint):
 
 def test_a_state_with_nan_or_inf_is_never_written(tmp_path):
   manager = checkpointing.create_checkpoint_manager(tmp_path, keep=2)
-  checkpointing.save(manager, 1, _state(1.0), None)
+  checkpointing.save(manager, 1, _state(1.0))
   manager.wait_until_finished()
   for bad in (np.nan, np.inf):
     with pytest.raises(InputError, match="NaN or Inf.*step 1, is kept"):
-      checkpointing.save(manager, 2, _state(bad), None)
+      checkpointing.save(manager, 2, _state(bad))
   assert manager.all_steps() == [1]
 
 
 def test_restore_falls_back_past_a_damaged_checkpoint(tmp_path, capsys):
   manager = checkpointing.create_checkpoint_manager(tmp_path, keep=3)
   for step in (1, 2):
-    checkpointing.save(manager, step, _state(float(step)), None)
+    checkpointing.save(manager, step, _state(float(step)))
   manager.wait_until_finished()
   _damage(tmp_path / "checkpoints" / "2")
   restored = checkpointing.restore_latest(manager, _state(0.0))
@@ -44,3 +44,32 @@ def test_restore_falls_back_past_a_damaged_checkpoint(tmp_path, capsys):
     checkpointing.restore_latest(manager, _state(0.0))
   empty = checkpointing.create_checkpoint_manager(tmp_path / "fresh", keep=3)
   assert checkpointing.restore_latest(empty, _state(5.0))["params"]["w"][0] == 5.0
+
+
+def test_a_resume_must_match_the_experiment(tmp_path):
+  import json
+  from configs import tiny
+  config = tiny.get_config()
+  checkpointing.write_config(tmp_path, config)
+  checkpointing.check_compatible(tmp_path, config)  # no checkpoint yet: anything goes
+  checkpointing.check_experiment(tmp_path, "abc", {"s1": 0, "s2": 1})
+  manager = checkpointing.create_checkpoint_manager(tmp_path, keep=2)
+  checkpointing.save(manager, 1, _state(1.0))
+  manager.wait_until_finished()
+  for field, value in (("seed", 1), ("data.eval_fold", 0), ("sampling.max_shift", 0),
+                       ("train.batch_size", 16), ("train.loss", "pseudo_dice")):
+    changed = tiny.get_config()
+    section, _, name = field.rpartition(".")
+    (changed[section] if section else changed)[name] = value
+    with pytest.raises(InputError, match=f"trained with {field}="):
+      checkpointing.check_compatible(tmp_path, changed)
+  longer = tiny.get_config()
+  longer.train.epochs = 10  # more epochs continue the same experiment
+  checkpointing.check_compatible(tmp_path, longer)
+  with pytest.raises(InputError, match="other data"):
+    checkpointing.check_experiment(tmp_path, "xyz", {"s1": 0, "s2": 1})
+  with pytest.raises(InputError, match="another fold assignment"):
+    checkpointing.check_experiment(tmp_path, "abc", {"s1": 1, "s2": 0})
+  checkpointing.check_experiment(tmp_path, "abc", {"s2": 1, "s1": 0})
+  assert json.loads((tmp_path / "experiment.json").read_text())["fold_of_subject"] == {
+      "s1": 0, "s2": 1}

@@ -129,3 +129,10 @@ def test_workdir_model_is_scored_on_another_cohort_or_its_held_out_fold(tiny_run
   own = _cli(f"--workdir={workdir}", f"--output={tmp_path / 'h'}")
   assert own.returncode == 0, own.stderr
   assert sorted(json.loads((tmp_path / "h" / "summary.json").read_text())["subjects"]) == held_out
+  import shutil  # the run's own cohort, moved: still only its held-out fold is scored
+  shutil.copytree(cohort, tmp_path / "moved")
+  moved = _cli(f"--workdir={workdir}", f"--cohort={tmp_path / 'moved'}", f"--output={tmp_path / 'm'}")
+  assert moved.returncode == 0, moved.stderr
+  assert sorted(json.loads((tmp_path / "m" / "summary.json").read_text())["subjects"]) == held_out
+  experiment = json.loads((workdir / "experiment.json").read_text())
+  assert experiment["fold_of_subject"] == fold_of

@@ -90,3 +90,26 @@ def test_losses_are_differentiable_and_jittable():
     numeric = (fn(LOGITS + eps * direction, LABELS) - fn(LOGITS - eps * direction, LABELS)) / (2 * eps)
     np.testing.assert_allclose(float(jnp.vdot(grad, direction)), float(numeric), rtol=2e-2,
                                atol=1e-4, err_msg=name)
+
+
+def test_losses_take_their_parameters_from_the_config():
+  from configs import default
+  train = default.get_config().train
+  assert losses.from_config(train, 3) is losses.cross_entropy
+  train.loss, train.class_weights = "weighted_cross_entropy", (1.0, 3.0, 5.0)
+  # by hand: voxel 0 (label 1, CE log 3) weight 3, voxel 1 (label 0, CE log 2) weight 1
+  expected = (3 * np.log(3.0) + 1 * np.log(2.0)) / 4
+  np.testing.assert_allclose(losses.from_config(train, 3)(LOGITS, LABELS), expected, rtol=1e-6)
+  train.loss, train.bootstrap_tau = "bootstrapped_cross_entropy", 0.4
+  # p(correct) = 1/3 and 1/2: only the first is below tau = 0.4; the mean is over both voxels
+  np.testing.assert_allclose(losses.from_config(train, 3)(LOGITS, LABELS), np.log(3.0) / 2,
+                             rtol=1e-6)
+  train.loss, train.class_weights = "weighted_cross_entropy", (1.0, 2.0)
+  with pytest.raises(InputError, match="give 3 non-negative weights"):
+    losses.from_config(train, 3)
+  train.loss, train.bootstrap_tau = "bootstrapped_cross_entropy", 0.0
+  with pytest.raises(InputError, match="bootstrap_tau"):
+    losses.from_config(train, 3)
+  train.loss = "focal"
+  with pytest.raises(InputError, match="unknown loss 'focal'"):
+    losses.from_config(train, 3)

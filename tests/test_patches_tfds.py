@@ -282,3 +282,23 @@ def test_tfds_internals_are_used_only_on_supported_releases():
   with pt._shuffler_without_tensorflow():
     assert tfds_shuffle.tf is not original  # swapped only inside the build
   assert tfds_shuffle.tf is original
+
+
+def test_cohort_fingerprint_follows_content_not_place(tiny_run, tmp_path):
+  import shutil
+  from configs import tiny
+  original = tiny_run[0] / "cohort"
+  copy = tmp_path / "moved" / "cohort"
+  shutil.copytree(original, copy)  # new path, new modification times
+  names = []
+  for cohort in (original, copy):
+    config = tiny.get_config()
+    config.data.cohort = str(cohort)
+    names.append(patches_tfds.patches_config_from(config))
+  assert names[0].cohort_fingerprint == names[1].cohort_fingerprint
+  assert names[0].name == names[1].name  # the moved cohort finds its records
+  flair = copy / "sub-000" / "flair.nii.gz"
+  img = nib.load(flair)
+  nib.save(nib.Nifti1Image(np.asarray(img.dataobj) + 1, img.affine), flair)
+  config.data.cohort = str(copy)
+  assert patches_tfds.patches_config_from(config).cohort_fingerprint != names[0].cohort_fingerprint

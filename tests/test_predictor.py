@@ -159,3 +159,9 @@ def test_workdir_predictor_restores_parameters_not_optimiser_state(tiny_run):
   jax.tree.map(np.testing.assert_array_equal, variables["params"], saved["params"])
   with pytest.raises(InputError, match="no config.json"):
     predictor.from_workdir(workdir / "checkpoints")
+  saved = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
+  assert step == saved[-1]  # the last checkpoint: none is chosen by held-out Dice
+  assert predictor.restore_variables(workdir, predictor.read_run_config(workdir), str(saved[0]))[0] \
+      == saved[0]
+  with pytest.raises(InputError, match="choose latest or one of the saved steps"):
+    predictor.from_workdir(workdir, "best")

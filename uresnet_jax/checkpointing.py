@@ -1,4 +1,7 @@
-"""Orbax checkpoints in <workdir>/checkpoints: the latest few plus the best by held-out WMH Dice."""
+"""Orbax checkpoints in <workdir>/checkpoints: the latest few, and the workdir's own bookkeeping.
+
+No checkpoint is chosen by held-out Dice: the model a run reports is its last one (the paper made
+every choice on the training fold only)."""
 import contextlib
 import fcntl
 import gc
@@ -18,44 +21,84 @@ import orbax.checkpoint as ocp
 from uresnet_jax import atomic, steps
 from uresnet_jax.errors import InputError
 
-# Fields whose change makes an existing checkpoint unusable (shapes or meaning of the parameters).
-_COMPATIBILITY_FIELDS = (
-    ("model", "base_width"), ("model", "num_classes"), ("model", "residual_convs"),
-    ("model", "norm"), ("data", "channels"),
+# Every setting that defines an experiment: a resume must match each (the epoch count may grow).
+EXPERIMENT_FIELDS = (
+    "seed", "data.channels", "data.num_folds", "data.eval_fold", "preprocess.inplane_mm",
+    "preprocess.clip_low", "sampling.patch_size", "sampling.wmh_rate", "sampling.stroke_rate",
+    "sampling.max_shift", "model.base_width", "model.num_classes", "model.residual_convs",
+    "model.norm", "train.loss", "train.class_weights", "train.bootstrap_tau", "train.batch_size",
+    "train.learning_rate", "train.decay_epoch", "train.decay_factor", "train.random_flips",
+    "train.grad_clip_norm",
 )
+EXPERIMENT_FILE = "experiment.json"  # the cohort fingerprint and fold assignment a run trained on
 
 
 _all_finite = jax.jit(steps.all_finite)
 
 
 def create_checkpoint_manager(workdir: pathlib.Path, keep: int) -> ocp.CheckpointManager:
-  policy = ocp.checkpoint_managers.AnyPreservationPolicy([
-      ocp.checkpoint_managers.LatestN(n=keep),
-      ocp.checkpoint_managers.BestN(
-          get_metric_fn=lambda m: m["wmh_dice"], reverse=False, n=1,
-          keep_checkpoints_without_metrics=False,
-      ),
-  ])
+  policy = ocp.checkpoint_managers.LatestN(n=keep)
   options = ocp.CheckpointManagerOptions(preservation_policy=policy, cleanup_tmp_directories=True)
   return ocp.CheckpointManager(pathlib.Path(workdir).absolute() / "checkpoints", options=options)
 
 
+def _has_checkpoints(workdir: pathlib.Path) -> bool:
+  folder = pathlib.Path(workdir) / "checkpoints"
+  return folder.is_dir() and any(p.name.isdigit() for p in folder.iterdir())
+
+
+def _get(tree: dict, dotted: str):
+  for part in dotted.split("."):
+    if not isinstance(tree, dict) or part not in tree:
+      return _MISSING
+    tree = tree[part]
+  return tree
+
+
+_MISSING = object()
+
+
 def check_compatible(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> None:
-  """Refuses to resume a workdir whose saved config differs in what the parameters depend on."""
+  """Refuses to resume a workdir whose run had any other experiment setting (EXPERIMENT_FIELDS),
+  naming the first that differs; settings the saved config predates are not compared."""
   saved_path = pathlib.Path(workdir) / "config.json"
-  if not saved_path.exists() or not (pathlib.Path(workdir) / "checkpoints").exists():
+  if not saved_path.exists() or not _has_checkpoints(workdir):
     return
   saved = json.loads(saved_path.read_text())
-  for section, field in _COMPATIBILITY_FIELDS:
-    old = saved.get(section, {}).get(field)
-    new = config[section][field]
+  current = config.to_dict()
+  for field in EXPERIMENT_FIELDS:
+    old, new = _get(saved, field), _get(current, field)
+    if old is _MISSING or new is _MISSING:
+      continue
     if isinstance(new, (tuple, list)):
       new, old = list(new), list(old or [])
     if old != new:
       raise InputError(
-          f"{workdir} holds a checkpoint trained with {section}.{field}={old!r}, not {new!r}; "
-          "use a new --workdir or the original config"
-      )
+          f"{workdir} holds a run trained with {field}={old!r}, not {new!r}; "
+          "use a new --workdir or the original setting")
+
+
+def check_experiment(workdir: pathlib.Path, fingerprint: str, fold_of: dict[str, int]) -> None:
+  """Records the cohort's content fingerprint and fold assignment in <workdir>/experiment.json on
+  a fresh run, and refuses a resume on other data or other folds."""
+  path = pathlib.Path(workdir) / EXPERIMENT_FILE
+  record = {"cohort_fingerprint": fingerprint, "fold_of_subject": dict(sorted(fold_of.items()))}
+  if path.is_file() and _has_checkpoints(workdir):
+    saved = json.loads(path.read_text())
+    if saved.get("cohort_fingerprint") != fingerprint:
+      raise InputError(f"{workdir} holds a run trained on other data (cohort fingerprint "
+                       f"{saved.get('cohort_fingerprint')}, this cohort's is {fingerprint}); use "
+                       "a new --workdir or the original cohort")
+    if saved.get("fold_of_subject") != record["fold_of_subject"]:
+      raise InputError(f"{workdir} holds a run with another fold assignment; use a new --workdir")
+    return
+  atomic.write_text(path, json.dumps(record, indent=1))
+
+
+def read_experiment(workdir: pathlib.Path) -> dict | None:
+  """The run's cohort fingerprint and fold assignment, if it recorded them."""
+  path = pathlib.Path(workdir) / EXPERIMENT_FILE
+  return json.loads(path.read_text()) if path.is_file() else None
 
 
 @contextlib.contextmanager
@@ -144,7 +187,7 @@ def quiet_tensorstore_errors():
     threading.excepthook, sys.unraisablehook = thread_hook, unraisable_hook
 
 
-def save(manager: ocp.CheckpointManager, step: int, state: Any, metrics: dict | None) -> None:
+def save(manager: ocp.CheckpointManager, step: int, state: Any) -> None:
   """Saves `state` at `step` (asynchronously) unless that step is already saved; a state holding
   a NaN or Inf is never written."""
   if step in manager.all_steps():
@@ -155,4 +198,4 @@ def save(manager: ocp.CheckpointManager, step: int, state: Any, metrics: dict | 
         f"step {step}: the parameters or optimiser state hold NaN or Inf; not checkpointed, "
         f"training stopped (the last good checkpoint, step {manager.latest_step()}, is kept). "
         "Lower --config.train.learning_rate or set --config.train.grad_clip_norm")
-  manager.save(step, args=ocp.args.StandardSave(state), metrics=metrics, force=True)
+  manager.save(step, args=ocp.args.StandardSave(state), force=True)

@@ -10,6 +10,7 @@ import pathlib
 import sys
 from typing import Callable, Sequence
 
+import ml_collections
 import numpy as np
 
 from uresnet_jax import atomic, metrics, nifti_io
@@ -246,36 +247,49 @@ def _overlay_examples(records: Sequence[nifti_io.SubjectRecord], kept: dict, cou
 
 def predict_with_run(workdir: pathlib.Path, cohort: str | None, checkpoint: str = "latest"
                      ) -> tuple[list[nifti_io.SubjectRecord], dict[str, np.ndarray], str]:
-  """A run's model applied to `cohort` (every labelled subject), or to the run's own held-out fold
-  when `cohort` is None: (records, subject -> labels on the native grid, the cohort scored)."""
-  from uresnet_jax import patches_tfds, predictor, scoring
+  """A run's model applied to its own held-out fold, or to every labelled subject of `cohort`:
+  (records, subject -> labels on the native grid, the cohort scored). A `cohort` whose content is
+  the run's own (moved or copied) is scored on the held-out fold only, never on training subjects."""
+  from uresnet_jax import checkpointing, patches_tfds, predictor, scoring
   config = predictor.read_run_config(workdir)
   model, _ = predictor.from_workdir(workdir, checkpoint)
-  if cohort is None:
-    builder = patches_tfds.UresnetPatches(config=patches_tfds.patches_config_from(config),
-                                          data_dir=pathlib.Path(config.data.records_dir).expanduser())
-    if not builder.data_path.exists():  # read only: the fold assignment is the records' metadata
-      raise InputError(f"{builder.data_path}: the run's patch records are not built, so its "
-                       "held-out fold is unknown; score another cohort with --cohort")
-    fold_of = patches_tfds.get_fold_assignment(builder)
-    cohort = config.data.cohort
+  experiment = checkpointing.read_experiment(workdir)
+  held_out_only = cohort is None
+  if cohort is not None and experiment is not None:
+    records = nifti_io.read_cohort(cohort)
+    own = patches_tfds.cohort_fingerprint([r for r in records if r.labels is not None],
+                                          config.data.channels)
+    held_out_only = own == experiment["cohort_fingerprint"]
+  cohort = cohort if cohort is not None else config.data.cohort
+  if held_out_only:
+    fold_of = experiment["fold_of_subject"] if experiment else _fold_assignment_of_records(config)
     records = [r for r in nifti_io.read_cohort(cohort)
                if fold_of.get(r.subject) == config.data.eval_fold]
     if not records:
-      raise InputError(f"{workdir}: no held-out subjects in fold {config.data.eval_fold}")
+      raise InputError(f"{workdir}: no held-out subjects of fold {config.data.eval_fold} in {cohort}")
     subjects = scoring.load_eval_subjects(records, model.info)
-    predicted = {s.prepared.subject: model.predict_labels(s.prepared) for s in subjects}
-  else:
-    records = [r for r in nifti_io.read_cohort(cohort) if r.labels is not None]
-    if not records:
-      raise InputError(f"{cohort}: no subject with expert labels to score")
-    predicted = {}
-    for record in records:  # another cohort: refuse scans that need a brain mask they lack
-      try:
-        predicted[record.subject] = model.predict_labels(model.load(record, require_stripped=True))
-      except InputError as e:
-        print(f"warning: {e}; subject skipped", file=sys.stderr)
+    return records, {s.prepared.subject: model.predict_labels(s.prepared) for s in subjects}, cohort
+  records = [r for r in nifti_io.read_cohort(cohort) if r.labels is not None]
+  if not records:
+    raise InputError(f"{cohort}: no subject with expert labels to score")
+  predicted = {}
+  for record in records:  # another cohort: refuse scans that need a brain mask they lack
+    try:
+      predicted[record.subject] = model.predict_labels(model.load(record, require_stripped=True))
+    except InputError as e:
+      print(f"warning: {e}; subject skipped", file=sys.stderr)
   return records, predicted, str(cohort)
+
+
+def _fold_assignment_of_records(config: ml_collections.ConfigDict) -> dict[str, int]:
+  """Folds of a run that predates experiment.json, read from its patch records."""
+  from uresnet_jax import patches_tfds
+  builder = patches_tfds.UresnetPatches(config=patches_tfds.patches_config_from(config),
+                                        data_dir=pathlib.Path(config.data.records_dir).expanduser())
+  if not builder.data_path.exists():  # read only: the fold assignment is the records' metadata
+    raise InputError(f"{builder.data_path}: the run's patch records are not built, so its "
+                     "held-out fold is unknown; score another cohort with --cohort")
+  return patches_tfds.get_fold_assignment(builder)
 
 
 def run() -> None:
@@ -291,8 +305,8 @@ def run() -> None:
                                      "A second method's predictions, for the Wilcoxon comparison.")
   workdir = flags.DEFINE_string("workdir", None, "A training run: score its model (instead of "
                                 "--predictions) on --cohort, or on its own held-out fold.")
-  checkpoint = flags.DEFINE_enum("checkpoint", "latest", ["latest", "best"],
-                                 "With --workdir: which checkpoint to score.")
+  checkpoint = flags.DEFINE_string("checkpoint", "latest",
+                                 "Checkpoint: latest, or a saved step number.")
   challenge = flags.DEFINE_bool("challenge_mode", False, "Remove expert stroke voxels from the "
                                 "prediction before scoring WMH (MICCAI 2017 WMH challenge).")
 

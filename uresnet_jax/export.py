@@ -1,6 +1,6 @@
 """Exports a trained model as a self-contained artifact (see `artifact.py` for its contents).
 
-Run: python -m uresnet_jax.export --workdir=runs/demo --output=exported [--checkpoint=best]
+Run: python -m uresnet_jax.export --workdir=runs/demo --output=exported [--checkpoint=STEP]
 """
 import importlib.metadata
 import json
@@ -92,8 +92,8 @@ def run() -> None:
   from uresnet_jax import errors
   workdir = flags.DEFINE_string("workdir", None, "A training run folder (config.json, checkpoints/).")
   output = flags.DEFINE_string("output", None, "Folder to write the artifact into (created whole).")
-  checkpoint = flags.DEFINE_enum("checkpoint", "latest", ["latest", "best"],
-                                 "Which checkpoint to export.")
+  checkpoint = flags.DEFINE_string("checkpoint", "latest",
+                                 "Checkpoint: latest, or a saved step number.")
   overwrite = flags.DEFINE_bool("overwrite", False, "Replace an existing, non-empty --output.")
 
   @errors.exit_on_input_error

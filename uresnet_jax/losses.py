@@ -82,6 +82,21 @@ _LOSSES: dict[str, LossFn] = {
 }
 
 
+def from_config(train_config, num_classes: int) -> LossFn:
+  """config.train.loss with the parameters it takes from config.train (class_weights, tau)."""
+  params = {
+      "weighted_cross_entropy": {"class_weights": tuple(train_config.class_weights)},
+      "bootstrapped_cross_entropy": {"tau": float(train_config.bootstrap_tau)},
+  }.get(train_config.loss, {})
+  if "class_weights" in params and (len(params["class_weights"]) != num_classes
+                                    or min(params["class_weights"]) < 0):
+    raise InputError(f"config.train.class_weights={params['class_weights']}: give {num_classes} "
+                     "non-negative weights, one per class (background, WMH, stroke)")
+  if "tau" in params and not 0.0 < params["tau"] <= 1.0:
+    raise InputError(f"config.train.bootstrap_tau={params['tau']}: must be in (0, 1]")
+  return get_loss(train_config.loss, **params)
+
+
 def get_loss(name: str, **params) -> LossFn:
   """The loss called `name` as f(logits, labels, weights=None), with `params` bound.
 

@@ -45,8 +45,8 @@ _INCOMPLETE_GLOB = "incomplete.*"  # TFDS builds in <config>/incomplete.XXXXXX_<
 class PatchesConfig(tfds.core.BuilderConfig):
   """Every setting the records depend on; `name` is a hash of them (see `make_patches_config`)."""
 
-  cohort: str = ""  # absolute path of the cohort folder or manifest
-  cohort_fingerprint: str = ""  # hash of the cohort's file list, sizes and mtimes
+  cohort: str = ""  # absolute path of the cohort folder or manifest (where to read; not hashed)
+  cohort_fingerprint: str = ""  # hash of the used files' contents: survives moving the cohort
   channels: tuple[str, ...] = ("flair",)
   patch_size: int = 64
   wmh_rate: float = 0.2
@@ -70,7 +70,8 @@ def make_patches_config(**settings) -> PatchesConfig:
   """A PatchesConfig named by a hash of its settings, so different settings never share records."""
   config = PatchesConfig(name="unnamed", **settings)
   settings = config.settings()
-  digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+  identity = {k: v for k, v in settings.items() if k != "cohort"}  # a moved cohort keeps its records
+  digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
   return dataclasses.replace(
       config, name=f"p{config.patch_size}_shift{config.max_shift}_{digest}",
       description=json.dumps(settings, sort_keys=True))
@@ -92,15 +93,23 @@ def _check_settings(config: PatchesConfig) -> None:
       raise InputError(f"config.{field}: {problem}")
 
 
-def _cohort_fingerprint(records: Sequence[nifti_io.SubjectRecord], channels: Sequence[str]) -> str:
-  """Changes when a used file is replaced, so a regenerated cohort never reuses stale records."""
+def _file_digest(path: pathlib.Path) -> str:
+  digest = hashlib.blake2b(digest_size=16)
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+def cohort_fingerprint(records: Sequence[nifti_io.SubjectRecord], channels: Sequence[str]) -> str:
+  """A hash of the subjects and the contents of the files training reads: the same for a moved or
+  copied cohort, different when a used file changes (a regenerated cohort never reuses records)."""
   entries = []
   for record in records:
     for field in (*channels, "labels", "brain_mask"):
       path = getattr(record, field, None)
       if path is not None:
-        stat = pathlib.Path(path).stat()
-        entries.append((record.subject, field, str(path), stat.st_size, stat.st_mtime_ns))
+        entries.append((record.subject, field, _file_digest(pathlib.Path(path))))
   return hashlib.sha256(json.dumps(sorted(entries)).encode()).hexdigest()[:16]
 
 
@@ -111,7 +120,7 @@ def patches_config_from(config: ml_collections.ConfigDict) -> PatchesConfig:
   records = nifti_io.read_cohort(cohort)
   patches_config = make_patches_config(
       cohort=str(cohort),
-      cohort_fingerprint=_cohort_fingerprint(records, channels),
+      cohort_fingerprint=cohort_fingerprint(records, channels),
       channels=channels,
       patch_size=int(config.sampling.patch_size),
       wmh_rate=float(config.sampling.wmh_rate),

@@ -197,8 +197,8 @@ def run() -> None:
   input_ = flags.DEFINE_string("input", None, "A NIfTI scan, a folder of them, a manifest CSV "
                                "(subject, flair[, brain_mask, exclusion, t1, wm]) or a BIDS root.")
   output = flags.DEFINE_string("output", None, "Folder for the results (created whole).")
-  checkpoint = flags.DEFINE_enum("checkpoint", "latest", ["latest", "best"],
-                                 "Checkpoint of a training workdir to use.")
+  checkpoint = flags.DEFINE_string("checkpoint", "latest",
+                                 "Checkpoint: latest, or a saved step number.")
   extra = {
       "brain_mask": flags.DEFINE_string("brain_mask", None, "Brain mask: a file for one scan, or "
                                         "a folder of <scan name>.nii[.gz] for a folder or BIDS."),

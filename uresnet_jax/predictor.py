@@ -192,21 +192,24 @@ def read_run_config(workdir: pathlib.Path) -> ml_collections.ConfigDict:
 
 def restore_variables(workdir: pathlib.Path, config: ml_collections.ConfigDict,
                       checkpoint: str = "latest") -> tuple[int, dict]:
-  """(step, {"params", "batch_stats"}) of a run's latest or best checkpoint; the optimiser state
-  is never read."""
+  """(step, {"params", "batch_stats"}) of a run's checkpoint, "latest" or a step number; the
+  optimiser state is never read."""
   import jax
   import orbax.checkpoint as ocp
   from uresnet_jax import models
   directory = (pathlib.Path(workdir) / "checkpoints").absolute()
   if not directory.is_dir():
     raise InputError(f"{workdir}: no checkpoints folder (not a training run, or not started)")
-  if checkpoint not in ("latest", "best"):
-    raise InputError(f"checkpoint={checkpoint!r}: choose latest or best")
-  manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(
-      read_only=True, best_fn=lambda m: m["wmh_dice"], best_mode="max"))
-  step = manager.latest_step() if checkpoint == "latest" else manager.best_step()
-  if step is None:
-    raise InputError(f"{workdir}: no {checkpoint} checkpoint to predict with")
+  manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True))
+  if checkpoint == "latest":
+    step = manager.latest_step()
+    if step is None:
+      raise InputError(f"{workdir}: no checkpoint to predict with")
+  elif checkpoint.isdigit() and int(checkpoint) in manager.all_steps():
+    step = int(checkpoint)
+  else:
+    raise InputError(f"--checkpoint={checkpoint}: choose latest or one of the saved steps "
+                     f"{sorted(manager.all_steps())}")
   model = models.create_model(config.model)
   size = 8 * max(1, config.sampling.patch_size // 8)
   dummy = np.zeros((1, size, size, len(config.data.channels)), np.float32)

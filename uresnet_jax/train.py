@@ -95,7 +95,10 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
         "lower --config.train.batch_size or use a larger cohort"
     )
   total_steps = per_epoch * config.train.epochs
-  train_records, held_out_records = _split_records(config, patches_tfds.get_fold_assignment(builder))
+  fold_of = patches_tfds.get_fold_assignment(builder)
+  if jax.process_index() == 0:
+    checkpointing.check_experiment(workdir, builder.builder_config.cohort_fingerprint, fold_of)
+  train_records, held_out_records = _split_records(config, fold_of)
   info = predictor.model_info(config)
   eval_subjects = scoring.load_eval_subjects(held_out_records, info)
   train_subjects = (
@@ -114,7 +117,8 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
 
   repl, split = sharding.replicated(mesh), sharding.batch_sharded(mesh)
   train_step = jax.jit(
-      functools.partial(steps.train_step, loss_fn=losses.get_loss(config.train.loss),
+      functools.partial(steps.train_step,
+                        loss_fn=losses.from_config(config.train, config.model.num_classes),
                         flips=config.train.random_flips),
       in_shardings=(repl, split, repl), out_shardings=(repl, repl), donate_argnums=0,
       compiler_options=models.train_compiler_options(),
@@ -178,14 +182,12 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
       progress.update(1)
       done = step + 1
       if done % per_epoch == 0:
-        save_metrics = None
         if (done // per_epoch) % config.train.eval_every == 0 or done == total_steps:
-          summary = run_eval(done)
+          summary = run_eval(done)  # reported only: no model is ever chosen by held-out Dice
           times.clear()  # the rate window restarts after an evaluation
-          save_metrics = {"wmh_dice": summary["wmh"]["dice_mean"]}
-        checkpointing.save(manager, done, state, save_metrics)
+        checkpointing.save(manager, done, state)
       if stop.requested:
-        checkpointing.save(manager, done, state, None)
+        checkpointing.save(manager, done, state)
         manager.wait_until_finished()
         raise SystemExit(f"interrupted at step {done}: checkpoint saved in {workdir}; rerun to resume")
   if summary is None:
