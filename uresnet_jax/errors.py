@@ -31,7 +31,11 @@ def parse_flags(argv: list[str]) -> list[str]:
   try:
     return flags.FLAGS(argv)
   except (flags.Error, AttributeError, KeyError, ValueError, TypeError, OSError) as e:
-    message = " ".join(str(e).replace("\\n", " ").replace("\\'", "'").split())
+    text = str(e)
+    if "Traceback (most recent call last)" in text:  # a config file's get_config() raised
+      last = text.strip().splitlines()[-1]
+      text = f"config file: {last.split(': ', 1)[-1]}"
+    message = " ".join(text.replace("\\n", " ").replace("\\'", "'").split())
     if len(message) > 1 and message[0] == message[-1] and message[0] in "'\"":
       message = message[1:-1]
     sys.exit(f"error: {message}")
