@@ -59,6 +59,12 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.keep_checkpoints = 3  # latest checkpoints kept; the model is the last one
   config.train.grad_clip_norm = 0.0  # clip gradients to this global norm; 0: off (the paper)
 
+  # The classical baseline (crossval's comparison rows, in the role of the paper's LPA/LGA): FLAIR
+  # z-score > threshold inside white matter, the threshold chosen on the training fold.
+  config.baseline = ml_collections.ConfigDict()
+  config.baseline.thresholds = tuple(0.5 + 0.25 * i for i in range(15))  # z from 0.5 to 4.0
+  config.baseline.wm_threshold = 0.5  # white-matter probability above which a voxel is WM
+
   # Prediction (the training loop's evaluation, `evaluate --workdir`, `predict`, exported models).
   config.predict = predict_config.get_config()
 

@@ -30,6 +30,12 @@ def test_two_folds_are_trained_and_every_subject_is_pooled_from_its_held_out_mod
   assert sorted(summary["subjects"]) == everyone == sorted(folds[0])
   with open(cv / "pooled" / "metrics.csv") as f:
     assert sorted({r["subject"] for r in csv.DictReader(f)}) == everyone
+  assert set(summary["methods"]) == {"uresnet", "baseline"} and "comparison" in summary
+  thresholds = json.loads((cv / "baseline.json").read_text())["thresholds"]
+  assert set(thresholds) == {"fold0", "fold1"} and all(0.5 <= t <= 4.0 for t in thresholds.values())
+  with open(cv / "pooled" / "metrics_baseline.csv") as f:
+    stroke = [r for r in csv.DictReader(f) if r["class"] == "stroke"]
+  assert stroke and all(r["dice"] in ("0.0", "nan") for r in stroke)  # it cannot find strokes
   # a rerun resumes both finished folds and pools the same result
   again = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
   assert again.returncode == 0, again.stderr[-3000:]

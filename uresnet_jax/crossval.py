@@ -1,9 +1,11 @@
 """Cross-validation as the paper reports it: one model per fold, every subject scored by the model
-that did not train on it, the per-subject results pooled into one evaluation.
+that did not train on it, the per-subject results pooled into one evaluation, beside the classical
+baseline (`baseline.py`) fitted on the same training folds.
 
 Run: python -m uresnet_jax.crossval --config=configs/demo.py --workdir=runs/demo_cv
-Writes <workdir>/fold<k>/ (a training run each, resumable) and <workdir>/pooled/ (metrics.csv,
-summary.json, report.md and figures over all subjects, as `evaluate` writes them).
+Writes <workdir>/fold<k>/ (a training run each, resumable), <workdir>/baseline.json (the threshold
+each fold's training subjects chose) and <workdir>/pooled/ (metrics.csv for uResNet,
+metrics_baseline.csv, summary.json with the paired Wilcoxon tests, report.md and figures).
 """
 import json
 import pathlib
@@ -12,7 +14,8 @@ from typing import Sequence
 import ml_collections
 import numpy as np
 
-from uresnet_jax import checkpointing, evaluate, nifti_io, predictor, scoring, train
+from uresnet_jax import (atomic, baseline, checkpointing, evaluate, nifti_io, predictor,
+                         preprocess, scoring, train)
 from uresnet_jax.errors import InputError
 
 
@@ -36,6 +39,33 @@ def held_out_labels(workdir: pathlib.Path, records: Sequence[nifti_io.SubjectRec
   return {s.prepared.subject: model.predict_labels(s.prepared) for s in subjects}
 
 
+def _baseline_region(record: nifti_io.SubjectRecord, prepared: preprocess.Prepared,
+                     wm_threshold: float) -> np.ndarray:
+  wm = None
+  if record.wm is not None:
+    volume = nifti_io.load_nifti(record.wm, kind="image", subject=record.subject)
+    wm = preprocess.to_grid(volume.data, prepared.geometry, order=1)
+  return baseline.region(prepared.mask, wm, wm_threshold)
+
+
+def baseline_fold(config: ml_collections.ConfigDict, fold: int, fold_of: dict[str, int],
+                  records: Sequence[nifti_io.SubjectRecord]) -> tuple[float, dict[str, np.ndarray]]:
+  """The baseline's threshold fitted on the fold's training subjects, and its labels (native
+  grid) for the fold's held-out subjects."""
+  info = predictor.model_info(config)
+  by_name = {r.subject: r for r in records}
+  train_set = scoring.load_eval_subjects([r for r in records if fold_of.get(r.subject, fold) != fold],
+                                         info)
+  test_set = scoring.load_eval_subjects([r for r in records if fold_of.get(r.subject) == fold], info)
+  region = lambda s: _baseline_region(by_name[s.prepared.subject], s.prepared,
+                                      config.baseline.wm_threshold)
+  threshold = baseline.fit([(s.prepared.image, region(s), s.prepared.labels) for s in train_set],
+                           config.baseline.thresholds)
+  return threshold, {s.prepared.subject: preprocess.to_native(
+      baseline.segment(s.prepared.image, region(s), threshold), s.prepared.geometry)
+      for s in test_set}
+
+
 def cross_validate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict:
   """Trains (or resumes) every fold, then pools; returns the pooled summary."""
   workdir = pathlib.Path(workdir)
@@ -45,11 +75,20 @@ def cross_validate(config: ml_collections.ConfigDict, workdir: str | pathlib.Pat
     train.train_and_evaluate(fold_config(config, fold), str(workdir / f"fold{fold}"))
   records = [r for r in nifti_io.read_cohort(config.data.cohort) if r.labels is not None]
   predicted: dict[str, np.ndarray] = {}
+  classical: dict[str, np.ndarray] = {}
+  thresholds = {}
   for fold in folds:
-    predicted.update(held_out_labels(workdir / f"fold{fold}", records))
-  scored = [r for r in records if r.subject in predicted]
+    run = workdir / f"fold{fold}"
+    predicted.update(held_out_labels(run, records))
+    fold_of = checkpointing.read_experiment(run)["fold_of_subject"]
+    thresholds[f"fold{fold}"], labels = baseline_fold(fold_config(config, fold), fold, fold_of,
+                                                      records)
+    classical.update(labels)
+  atomic.write_text(workdir / "baseline.json", json.dumps({"thresholds": thresholds}, indent=1))
+  scored = [r for r in records if r.subject in predicted and r.subject in classical]
   return evaluate.evaluate_cohort(config.data.cohort, None, workdir / "pooled",
-                                  predicted={"uresnet": predicted}, records=scored)
+                                  predicted={"uresnet": predicted, "baseline": classical},
+                                  records=scored)
 
 
 def run() -> None:
