@@ -34,6 +34,7 @@ import numpy as np
 from scipy import ndimage
 import threadpoolctl  # installed with nilearn (via scikit-learn)
 
+from uresnet_jax import atomic
 from uresnet_jax import nifti_io
 from uresnet_jax import phantom_config
 from uresnet_jax.errors import InputError, exit_on_input_error, parse_flags
@@ -880,12 +881,6 @@ def _reorient(arrays: dict[str, np.ndarray], affine: np.ndarray,
 # ----------------------------------------------------------------------------- cohort on disk
 
 
-def _write_text(path: pathlib.Path, text: str) -> None:
-  tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-  tmp.write_text(text)
-  os.replace(tmp, path)
-
-
 def _fingerprint(seed: int, config: ml_collections.ConfigDict) -> str:
   """Identifies what a subject folder was generated from (the worker count does not matter)."""
   settings = config.to_dict()
@@ -914,7 +909,7 @@ def _write_subject(out_dir: str, index: int, seed: int,
   record = dict(subject=name, fingerprint=fingerprint, clinical=subject["clinical"],
                 truth=subject["truth"])
   text = json.dumps(record, indent=1, sort_keys=True)
-  _write_text(tmp / _DONE, text)
+  atomic.write_text(tmp / _DONE, text)
   shutil.rmtree(final, ignore_errors=True)
   os.replace(tmp, final)
   return json.loads(text)  # exactly what a resumed run reads back
@@ -1038,7 +1033,7 @@ def write_cohort(out_dir: str | os.PathLike, num_subjects: int, seed: int,
       records = list(pool.map(_write_subject, [str(out)] * num_subjects, indices,
                               [seed] * num_subjects, [config] * num_subjects))
   truth = generative_model(seed, config, records)
-  _write_text(out / GENERATIVE_MODEL, json.dumps(truth, indent=1, default=list))
+  atomic.write_text(out / GENERATIVE_MODEL, json.dumps(truth, indent=1, default=list))
   buffer = io.StringIO()
   writer = csv.writer(buffer, lineterminator="\n")
   writer.writerow(("subject",) + IMAGE_COLUMNS + CLINICAL_COLUMNS)
@@ -1046,7 +1041,7 @@ def write_cohort(out_dir: str | os.PathLike, num_subjects: int, seed: int,
     writer.writerow([r["subject"]] + [f"{r['subject']}/{c}.nii.gz" for c in IMAGE_COLUMNS]
                     + [r["clinical"][c] for c in CLINICAL_COLUMNS])
   manifest = out / MANIFEST
-  _write_text(manifest, buffer.getvalue())
+  atomic.write_text(manifest, buffer.getvalue())
   return manifest
 
 
