@@ -25,20 +25,6 @@ def fold_config(config: ml_collections.ConfigDict, fold: int) -> ml_collections.
   return config
 
 
-def held_out_labels(workdir: pathlib.Path, records: Sequence[nifti_io.SubjectRecord]
-                    ) -> dict[str, np.ndarray]:
-  """The labels a fold's run predicts for its own held-out subjects (from its experiment.json)."""
-  config = predictor.read_run_config(workdir)
-  experiment = checkpointing.read_experiment(workdir)
-  if experiment is None:
-    raise InputError(f"{workdir}: no experiment.json; the fold's run has not started")
-  held_out = [r for r in records
-              if experiment["fold_of_subject"].get(r.subject) == config.data.eval_fold]
-  model, _ = predictor.from_workdir(workdir)
-  subjects = scoring.load_eval_subjects(held_out, model.info)
-  return {s.prepared.subject: model.predict_labels(s.prepared) for s in subjects}
-
-
 def _baseline_region(record: nifti_io.SubjectRecord, prepared: preprocess.Prepared,
                      wm_threshold: float) -> np.ndarray:
   wm = None
@@ -48,22 +34,31 @@ def _baseline_region(record: nifti_io.SubjectRecord, prepared: preprocess.Prepar
   return baseline.region(prepared.mask, wm, wm_threshold)
 
 
-def baseline_fold(config: ml_collections.ConfigDict, fold: int, fold_of: dict[str, int],
-                  records: Sequence[nifti_io.SubjectRecord]) -> tuple[float, dict[str, np.ndarray]]:
-  """The baseline's threshold fitted on the fold's training subjects, and its labels (native
-  grid) for the fold's held-out subjects."""
-  info = predictor.model_info(config)
+def score_fold(run: pathlib.Path, config: ml_collections.ConfigDict,
+               records: Sequence[nifti_io.SubjectRecord]
+               ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], float]:
+  """For a fold's run: its model's labels (native grid) for its held-out subjects, the baseline's
+  labels for them, and the baseline threshold fitted on the fold's training subjects. The folds are
+  the run's own (experiment.json); every subject is read and preprocessed once."""
+  experiment = checkpointing.read_experiment(run)
+  if experiment is None:
+    raise InputError(f"{run}: no experiment.json; the fold's run has not started")
+  fold_of, fold = experiment["fold_of_subject"], config.data.eval_fold
+  model, _ = predictor.from_workdir(run)
   by_name = {r.subject: r for r in records}
-  train_set = scoring.load_eval_subjects([r for r in records if fold_of.get(r.subject, fold) != fold],
-                                         info)
-  test_set = scoring.load_eval_subjects([r for r in records if fold_of.get(r.subject) == fold], info)
-  region = lambda s: _baseline_region(by_name[s.prepared.subject], s.prepared,
-                                      config.baseline.wm_threshold)
-  threshold = baseline.fit([(s.prepared.image, region(s), s.prepared.labels) for s in train_set],
-                           config.baseline.thresholds)
-  return threshold, {s.prepared.subject: preprocess.to_native(
-      baseline.segment(s.prepared.image, region(s), threshold), s.prepared.geometry)
+  in_fold = [r for r in records if r.subject in fold_of]
+  subjects = scoring.load_eval_subjects(in_fold, model.info)
+  region = {s.prepared.subject: _baseline_region(by_name[s.prepared.subject], s.prepared,
+                                                 config.baseline.wm_threshold) for s in subjects}
+  train_set = [s for s in subjects if fold_of[s.prepared.subject] != fold]
+  test_set = [s for s in subjects if fold_of[s.prepared.subject] == fold]
+  threshold = baseline.fit([(s.prepared.image, region[s.prepared.subject], s.prepared.labels)
+                            for s in train_set], config.baseline.thresholds)
+  predicted = {s.prepared.subject: model.predict_labels(s.prepared) for s in test_set}
+  classical = {s.prepared.subject: preprocess.to_native(baseline.segment(
+      s.prepared.image, region[s.prepared.subject], threshold), s.prepared.geometry)
       for s in test_set}
+  return predicted, classical, threshold
 
 
 def cross_validate(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) -> dict:
@@ -78,12 +73,10 @@ def cross_validate(config: ml_collections.ConfigDict, workdir: str | pathlib.Pat
   classical: dict[str, np.ndarray] = {}
   thresholds = {}
   for fold in folds:
-    run = workdir / f"fold{fold}"
-    predicted.update(held_out_labels(run, records))
-    fold_of = checkpointing.read_experiment(run)["fold_of_subject"]
-    thresholds[f"fold{fold}"], labels = baseline_fold(fold_config(config, fold), fold, fold_of,
-                                                      records)
-    classical.update(labels)
+    model_labels, baseline_labels, thresholds[f"fold{fold}"] = score_fold(
+        workdir / f"fold{fold}", fold_config(config, fold), records)
+    predicted.update(model_labels)
+    classical.update(baseline_labels)
   atomic.write_text(workdir / "baseline.json", json.dumps({"thresholds": thresholds}, indent=1))
   scored = [r for r in records if r.subject in predicted and r.subject in classical]
   return evaluate.evaluate_cohort(config.data.cohort, None, workdir / "pooled",
