@@ -255,21 +255,18 @@ def predict_with_run(workdir: pathlib.Path, cohort: str | None, checkpoint: str 
   model, _ = predictor.from_workdir(workdir, checkpoint)
   experiment = checkpointing.read_experiment(workdir)
   held_out_only = cohort is None
-  if cohort is not None and experiment is not None:
-    records = nifti_io.read_cohort(cohort)
-    own = patches_tfds.cohort_fingerprint([r for r in records if r.labels is not None],
-                                          config.data.channels)
-    held_out_only = own == experiment["cohort_fingerprint"]
   cohort = cohort if cohort is not None else config.data.cohort
+  records = [r for r in nifti_io.read_cohort(cohort) if r.labels is not None]
+  if not held_out_only and experiment is not None:
+    own = patches_tfds.cohort_fingerprint(records, config.data.channels)
+    held_out_only = own == experiment["cohort_fingerprint"]
   if held_out_only:
     fold_of = experiment["fold_of_subject"] if experiment else _fold_assignment_of_records(config)
-    records = [r for r in nifti_io.read_cohort(cohort)
-               if fold_of.get(r.subject) == config.data.eval_fold]
+    records = [r for r in records if fold_of.get(r.subject) == config.data.eval_fold]
     if not records:
       raise InputError(f"{workdir}: no held-out subjects of fold {config.data.eval_fold} in {cohort}")
     subjects = scoring.load_eval_subjects(records, model.info)
     return records, {s.prepared.subject: model.predict_labels(s.prepared) for s in subjects}, cohort
-  records = [r for r in nifti_io.read_cohort(cohort) if r.labels is not None]
   if not records:
     raise InputError(f"{cohort}: no subject with expert labels to score")
   predicted = {}
