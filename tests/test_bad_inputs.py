@@ -73,6 +73,12 @@ def _predict(make_input: Callable[[pathlib.Path, tuple], list[str]]):
   return make
 
 
+def _bad_scan(data: np.ndarray, *expected: str) -> Case:
+  """`predict` on one scan `f.nii.gz` holding `data`."""
+  return Case("predict", _predict(lambda t, r: [f"--input={_scan(t, 'f.nii.gz', data)}"]),
+              ("f.nii.gz", *expected))
+
+
 def _flair_of(run, subject="sub-000") -> pathlib.Path:
   return run[0] / "cohort" / subject / "flair.nii.gz"
 
@@ -124,16 +130,10 @@ CASES = {
     "predict: not a NIfTI": Case("predict", _predict(lambda t, r: [
         f"--input={(t / 'scan.nii.gz').write_bytes(b'not nifti') and t / 'scan.nii.gz'}"]),
         ("scan.nii.gz", "NIfTI")),
-    "predict: 4D scan": Case("predict", _predict(lambda t, r: [
-        f"--input={_scan(t, 'f.nii.gz', np.ones((20, 20, 4, 3), np.float32))}"]), ("f.nii.gz", "3D")),
-    "predict: Inf voxels": Case("predict", _predict(lambda t, r: [
-        f"--input={_scan(t, 'f.nii.gz', np.full((20, 20, 4), np.inf, np.float32))}"]),
-        ("f.nii.gz", "NaN or Inf")),
-    "predict: all zero": Case("predict", _predict(lambda t, r: [
-        f"--input={_scan(t, 'f.nii.gz', np.zeros((20, 20, 4), np.float32))}"]),
-        ("f.nii.gz", "empty brain mask")),
-    "predict: smaller than the stride": Case("predict", _predict(lambda t, r: [
-        f"--input={_scan(t, 'f.nii.gz', np.ones((5, 5, 3), np.float32))}"]), ("f.nii.gz", "stride")),
+    "predict: 4D scan": _bad_scan(np.ones((20, 20, 4, 3), np.float32), "3D"),
+    "predict: Inf voxels": _bad_scan(np.full((20, 20, 4), np.inf, np.float32), "NaN or Inf"),
+    "predict: all zero": _bad_scan(np.zeros((20, 20, 4), np.float32), "empty brain mask"),
+    "predict: smaller than the stride": _bad_scan(np.ones((5, 5, 3), np.float32), "stride"),
     "predict: brain mask on another grid": Case("predict", _predict(lambda t, r: [
         f"--input={_flair_of(r)}",
         f"--brain_mask={_scan(t, 'mask.nii.gz', np.ones((9, 9, 9), np.uint8))}"]),
