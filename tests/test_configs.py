@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from configs import default, variants
+from uresnet_jax import variants as variant_table
 from conftest import ROOT
 from uresnet_jax import models
+from uresnet_jax.errors import InputError
 
 
 def _param_count(config, channels: int) -> int:
@@ -26,7 +28,7 @@ def _flat(config) -> dict:
 
 def test_each_variant_changes_only_its_settings():
   base = _flat(default.get_config())
-  for name, settings in variants.VARIANTS.items():
+  for name, settings in variant_table.VARIANTS.items():
     config = _flat(variants.get_config(name))
     changed = {k for k in base if config[k] != base[k]}
     assert changed <= set(settings), name
@@ -50,9 +52,10 @@ def test_uresnet2_noc_and_bases():
   assert variants.get_config("noc").sampling.max_shift == 0
   demo = variants.get_config("noc,demo")
   assert demo.sampling.max_shift == 0 and demo.model.base_width == 16
-  for bad in ("nocc", "noc,paper"):
-    with pytest.raises(ValueError, match="unknown"):
-      variants.get_config(bad)
+  with pytest.raises(InputError, match="unknown variant"):
+    variants.get_config("nocc")
+  with pytest.raises(ValueError, match="unknown base"):
+    variants.get_config("noc,paper")
 
 
 def test_unknown_variant_on_the_command_line_is_one_line(tmp_path):

@@ -30,7 +30,7 @@ def parse_flags(argv: list[str]) -> list[str]:
   an unknown config field prints one `error: ...` line and exits with status 1."""
   try:
     return flags.FLAGS(argv)
-  except (flags.Error, AttributeError, KeyError, ValueError, TypeError, OSError) as e:
+  except (flags.Error, InputError, AttributeError, KeyError, ValueError, TypeError, OSError) as e:
     text = str(e)
     if "Traceback (most recent call last)" in text:  # a config file's get_config() raised
       last = text.strip().splitlines()[-1]

@@ -150,9 +150,19 @@ def _labelled_records(cohort: str) -> list[nifti_io.SubjectRecord]:
   return sorted(records, key=lambda r: r.subject)
 
 
-def _has_stroke(record: nifti_io.SubjectRecord) -> bool:
+def _lesion_classes(record: nifti_io.SubjectRecord) -> tuple[bool, bool]:
+  """Whether the subject's labels hold (WMH, stroke) voxels."""
   labels = nifti_io.load_nifti(record.labels, kind="labels", subject=record.subject)
-  return bool(np.any(labels.data == sampling.STROKE))
+  return bool(np.any(labels.data == sampling.WMH)), bool(np.any(labels.data == sampling.STROKE))
+
+
+def _check_folds_have_wmh(fold_of: dict[str, int], has_wmh: dict[str, bool], cohort: str) -> None:
+  """Every fold must hold a WMH subject: it trains the other folds' models and scores its own."""
+  for fold in sorted(set(fold_of.values())):
+    members = sorted(s for s, k in fold_of.items() if k == fold)
+    if not any(has_wmh[s] for s in members):
+      raise InputError(f"{cohort}: fold{fold} ({', '.join(members)}) holds no subject with WMH "
+                       "labels; add WMH subjects or lower --config.data.num_folds")
 
 
 class UresnetPatches(tfds.core.GeneratorBasedBuilder,
@@ -188,9 +198,11 @@ class UresnetPatches(tfds.core.GeneratorBasedBuilder,
     config = self.builder_config
     records = _labelled_records(config.cohort)
     with tqdm.tqdm(records, desc="reading labels", unit="subject", leave=False) as bar:
-      has_stroke = {r.subject: _has_stroke(r) for r in bar}  # the bar is cleared on an error too
+      classes = {r.subject: _lesion_classes(r) for r in bar}  # the bar is cleared on an error too
+    has_stroke = {s: stroke for s, (_, stroke) in classes.items()}
     fold_of = folds.assign_folds(list(has_stroke), list(has_stroke.values()),
                                  config.num_folds, config.seed)
+    _check_folds_have_wmh(fold_of, {s: wmh for s, (wmh, _) in classes.items()}, config.cohort)
     self.info.metadata.update(fold_of_subject=fold_of, has_stroke=has_stroke,
                               patches_per_subject={}, settings=config.settings())
     return {

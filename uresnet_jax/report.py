@@ -273,3 +273,26 @@ def prediction_markdown(rows: Sequence[Mapping], failures: Sequence[str], model:
           f"{r['stroke_ml_high']:.2f}] | {r['stroke_lesions']} | {pct} | "
           f"[QC]({qc[r['subject']]}) |")
   return "\n".join(lines) + "\n"
+
+
+def loss_curves(path: pathlib.Path,
+                curves: Mapping[str, Mapping[str, Mapping[str, Sequence[tuple[float, float]]]]]
+                ) -> None:
+  """Mean Dice per class against epoch on training and held-out subjects, one panel per loss
+  (paper Fig. 3); `curves` is loss -> "training"/"held-out" -> class -> [(epoch, Dice)]."""
+  fig = Figure(figsize=(4.2 * len(curves), 3.8))
+  axes = fig.subplots(1, len(curves), squeeze=False, sharey=True)
+  colours = {"wmh": "tab:orange", "stroke": "tab:red"}
+  for ax, (loss, sets) in zip(axes[0], curves.items()):
+    for subset, style in (("training", "--"), ("held-out", "-")):
+      for cls, points in sets.get(subset, {}).items():
+        if points:
+          epochs, dice = zip(*points)
+          ax.plot(epochs, dice, style, marker="o", ms=3, color=colours.get(cls),
+                  label=f"{CLASS_TITLES.get(cls, cls)} {subset}")
+    ax.set(title=loss.replace("_", " "), xlabel="epoch", ylim=(0, 1))
+    ax.grid(alpha=0.3)
+  axes[0][0].set_ylabel("mean Dice")
+  axes[0][0].legend(fontsize=8, loc="lower right")
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)

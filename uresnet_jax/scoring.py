@@ -60,7 +60,8 @@ def summarize(rows: Sequence[dict]) -> dict:
   return summary
 
 
-def write_results(rows: Sequence[dict], summary: dict, eval_dir: pathlib.Path, step: int) -> pathlib.Path:
+def write_results(rows: Sequence[dict], summary: dict, eval_dir: pathlib.Path, step: int,
+                  epoch: float | None = None) -> pathlib.Path:
   """Writes <eval_dir>/<step>/{subjects.csv,summary.json} and refreshes <eval_dir>/latest."""
   eval_dir = pathlib.Path(eval_dir)
   eval_dir.mkdir(parents=True, exist_ok=True)
@@ -72,7 +73,8 @@ def write_results(rows: Sequence[dict], summary: dict, eval_dir: pathlib.Path, s
     with atomic.replacing(eval_dir / name) as tmp:
       tmp.mkdir()
       (tmp / "subjects.csv").write_text(text.getvalue())
-      (tmp / "summary.json").write_text(json.dumps({"step": step, **summary}, indent=2))
+      (tmp / "summary.json").write_text(json.dumps({"step": step, "epoch": epoch, **summary},
+                                                      indent=2))
   return eval_dir / str(step)
 
 

@@ -136,9 +136,13 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
     start = time.perf_counter()
     rows = scoring.evaluate_subjects(model_now, eval_subjects)
     summary = scoring.summarize(rows)
-    train_summary = scoring.summarize(scoring.evaluate_subjects(model_now, train_subjects))
+    train_rows = scoring.evaluate_subjects(model_now, train_subjects)
+    train_summary = scoring.summarize(train_rows)
     if is_chief:
-      scoring.write_results(rows, summary, workdir / "eval", step)
+      scoring.write_results(rows, summary, workdir / "eval", step, step / per_epoch)
+      if train_rows:  # the training subjects' Dice (the paper's Figure 3)
+        scoring.write_results(train_rows, train_summary, workdir / "eval_train", step,
+                              step / per_epoch)
       for tag, values in (("eval", summary), ("train_eval", train_summary)):
         for name, s in values.items():
           if s["n_subjects"]:
