@@ -17,7 +17,6 @@ import time
 from typing import Sequence
 
 import ml_collections
-import numpy as np
 
 from uresnet_jax import (atomic, crossval, dataset, losses, nifti_io, report, train, variants)
 from uresnet_jax.errors import InputError
