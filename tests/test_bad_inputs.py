@@ -52,6 +52,38 @@ def _manifest_without_flair(tmp, run):
   return cohort
 
 
+def _wmh_in_one_subject(tmp, run):
+  """WMH labels only in sub-000: the fold without it has no WMH subject."""
+  cohort = _copy_cohort(tmp, run)
+  for path in sorted(cohort.glob("sub-*/labels.nii.gz"))[1:]:
+    labels = nib.load(path)
+    data = np.asarray(labels.dataobj).copy()
+    data[data == 1] = 0
+    nib.save(nib.Nifti1Image(data, labels.affine, labels.header), path)
+  return cohort
+
+
+def _manifest_without_t1(tmp, run):
+  cohort = _copy_cohort(tmp, run)
+  rows = [l.split(",") for l in (cohort / "subjects.csv").read_text().splitlines()]
+  drop = rows[0].index("t1")
+  (cohort / "subjects.csv").write_text("\n".join(",".join(r[:drop] + r[drop + 1:]) for r in rows))
+  return cohort
+
+
+def _reproduce(cohort_fn, *overrides: str, grid_file: str | None = None):
+  """`reproduce` on the tiny grid; `grid_file` is put in the workdir first as its grid.json."""
+  def make(tmp, run):
+    cohort = cohort_fn(tmp, run) if cohort_fn else run[0] / "cohort"
+    if grid_file is not None:
+      (tmp / "out").mkdir()
+      (tmp / "out" / "grid.json").write_text(grid_file)
+    return ["--config=configs/reproduce.py:tiny", f"--workdir={tmp / 'out'}",
+            f"--config.data.cohort={cohort}", f"--config.data.records_dir={tmp / 'tfds'}",
+            "--config.data.generate_phantom_if_missing=false", *overrides]
+  return make
+
+
 def _main(cohort_fn):
   def make(tmp, run):
     cohort = cohort_fn(tmp, run)
@@ -120,6 +152,17 @@ CASES = {
     "main: manifest lacks flair": Case("main", _main(_manifest_without_flair),
                                        ("subjects.csv", "flair")),
     "main: missing cohort": Case("main", _main(lambda t, r: t / "nowhere"), ("nowhere",)),
+    "main: a fold without WMH subjects": Case("main", _main(_wmh_in_one_subject),
+                                              ("fold", "no subject with WMH")),
+    # reproduce
+    "reproduce: unknown variant": Case("reproduce", _reproduce(
+        None, "--config.reproduce.architectures=('uresnet','nocc')"), ("architectures", "'nocc'")),
+    "reproduce: unknown loss": Case("reproduce", _reproduce(
+        None, "--config.reproduce.losses=('cross_entropy','dicee')"), ("'dicee'",)),
+    "reproduce: channel the cohort lacks": Case("reproduce", _reproduce(_manifest_without_t1),
+                                                ("f_t1", "'t1'", "sub-000")),
+    "reproduce: workdir of another grid": Case("reproduce", _reproduce(
+        None, grid_file='{"seed": 5}'), ("out", "another grid", "seed")),
     # evaluate
     "evaluate: not a run folder": Case("evaluate", lambda t, r: [
         f"--workdir={t}", f"--output={t / 'out'}"], ("config.json",)),
@@ -174,5 +217,5 @@ def test_bad_input_gives_one_line_and_no_partial_output(name, tiny_run, tmp_path
   new = [p for p in after if p not in before and not str(p).startswith("tfds")]
   half_written = [p for p in new if p.name.startswith((".tmp-", ".old-")) or "incomplete" in str(p)]
   assert not half_written, half_written
-  if case.cli in ("predict", "export", "evaluate"):
+  if case.cli in ("predict", "export", "evaluate", "reproduce"):
     assert not [p for p in new if str(p).startswith(case.output)], new

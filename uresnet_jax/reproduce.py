@@ -141,7 +141,7 @@ def check_grid(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> None
     return
   saved = _flatten(json.loads(path.read_text()))
   current = _flatten(json.loads(json.dumps(config.to_dict(), default=list)))
-  for key in sorted(set(saved) | set(current)):
+  for key in [*sorted(set(saved) & set(current)), *sorted(set(saved) ^ set(current))]:
     if key in _NOT_COMPARED:
       continue
     if saved.get(key, "<absent>") != current.get(key, "<absent>"):
