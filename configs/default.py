@@ -43,6 +43,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.num_classes = 3  # background, WMH, stroke
   config.model.residual_convs = 1  # 1: uResNet, 2: uResNet2
   config.model.norm = "batch"  # "batch" or "none"
+  config.model.dtype = "float32"  # compute dtype; "bfloat16": mixed precision (float32 params, loss)
 
   config.train = ml_collections.ConfigDict()
   config.train.loss = "cross_entropy"  # or weighted_cross_entropy, bootstrapped_cross_entropy, pseudo_dice

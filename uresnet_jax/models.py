@@ -22,6 +22,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from uresnet_jax.errors import InputError
+
 Array = jax.Array
 _DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
 # Per spatial axis: which 3x3 tap feeds sub-pixel phase a from input offset d (3 = zero tap).
@@ -265,14 +267,23 @@ class UResNet(nn.Module):
     return logits.astype(jnp.float32)
 
 
-def create_model(model_config: ml_collections.ConfigDict, dtype: Any = jnp.float32) -> UResNet:
-  """Builds the network from config.model (base_width, num_classes, residual_convs, norm)."""
+COMPUTE_DTYPES = ("float32", "bfloat16")
+
+
+def create_model(model_config: ml_collections.ConfigDict) -> UResNet:
+  """Builds the network from config.model (base_width, num_classes, residual_convs, norm, dtype).
+
+  dtype is the compute dtype: "bfloat16" is mixed precision (parameters, batch norm, and the loss
+  stay float32)."""
+  dtype = model_config.get("dtype", "float32")
+  if dtype not in COMPUTE_DTYPES:
+    raise InputError(f"config.model.dtype={dtype!r}: choose from {', '.join(COMPUTE_DTYPES)}")
   return UResNet(
       base_width=model_config.base_width,
       num_classes=model_config.num_classes,
       residual_convs=model_config.residual_convs,
       norm=model_config.norm,
-      dtype=dtype)
+      dtype=jnp.dtype(dtype))
 
 
 def pad_to_multiple(
