@@ -64,6 +64,19 @@ def _check_finite(step: int, loss: float, grad_norm: float, manager) -> None:
       + "Lower --config.train.learning_rate or set --config.train.grad_clip_norm")
 
 
+def jit_train_step(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh):
+  """The jitted training step, (state, batch, rng) -> (state, metrics): the one training runs and
+  `bench` times. State replicated, batch split across the mesh, the state's buffers donated."""
+  repl, split = sharding.replicated(mesh), sharding.batch_sharded(mesh)
+  return jax.jit(
+      functools.partial(steps.train_step,
+                        loss_fn=losses.from_config(config.train, config.model.num_classes),
+                        flips=config.train.random_flips),
+      in_shardings=(repl, split, repl), out_shardings=(repl, repl), donate_argnums=0,
+      compiler_options=models.train_compiler_options(),
+  )
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains (resuming from the workdir's latest checkpoint) and returns the final eval summary."""
   workdir = pathlib.Path(workdir)
@@ -115,14 +128,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
   start_step = int(state.step)
   schedule = steps.create_learning_rate_schedule(config, per_epoch)
 
-  repl, split = sharding.replicated(mesh), sharding.batch_sharded(mesh)
-  train_step = jax.jit(
-      functools.partial(steps.train_step,
-                        loss_fn=losses.from_config(config.train, config.model.num_classes),
-                        flips=config.train.random_flips),
-      in_shardings=(repl, split, repl), out_shardings=(repl, repl), donate_argnums=0,
-      compiler_options=models.train_compiler_options(),
-  )
+  train_step = jit_train_step(config, mesh)
   forward = predictor.flax_forward(model, mesh)
   is_chief = jax.process_index() == 0
   writer = tensorboardX.SummaryWriter(str(workdir / "tensorboard")) if is_chief else None
