@@ -193,3 +193,26 @@ def test_compiler_options_only_on_cpu_and_results_unchanged():
   for options in (models.train_compiler_options(), models.inference_compiler_options()):
     np.testing.assert_allclose(jax.jit(apply, compiler_options=options)(variables, x), plain,
                                rtol=1e-4, atol=1e-5)  # the options change speed, not results
+
+
+def test_bfloat16_compute_keeps_float32_parameters_and_is_close_to_float32():
+  config = default.get_config()
+  config.model.base_width = 4
+  config.model.dtype = "bfloat16"
+  half = models.create_model(config.model)
+  config.model.dtype = "float32"
+  full = models.create_model(config.model)
+  x = jax.random.normal(jax.random.key(3), (2, 16, 16, 1))
+  variables = _init(full, x)
+  assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(_init(half, x)))
+  (logits_half, _), (logits_full, _) = (_apply(m, variables, x, train=True) for m in (half, full))
+  assert logits_half.dtype == logits_full.dtype == jnp.float32  # the loss sees float32
+  gap = float(jnp.max(jnp.abs(jax.nn.softmax(logits_half) - jax.nn.softmax(logits_full))))
+  assert 0 < gap < 0.05  # computed in bfloat16 (8 bits of mantissa), yet close
+
+
+def test_unknown_compute_dtype_is_refused():
+  config = default.get_config()
+  config.model.dtype = "float16"
+  with pytest.raises(models.InputError, match="config.model.dtype='float16'"):
+    models.create_model(config.model)
