@@ -17,6 +17,7 @@ setuptools.setup(
         "orbax-checkpoint>=0.11,<0.13",
         "tensorflow-datasets>=4.9.7,<4.10",  # patches_tfds.SUPPORTED_TFDS
         "array-record>=0.7,<0.9",
+        "grain>=0.2.10,<0.3",  # input_pipeline: MapDataset, ReadOptions
         "nibabel>=5.2,<6",
         "nilearn>=0.11,<0.15",
         "absl-py>=2.1",
