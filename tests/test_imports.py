@@ -26,8 +26,9 @@ _SCRIPT = textwrap.dedent("""
     assert "matplotlib.pyplot" not in sys.modules
     assert set(flags.FLAGS) == flags_before, set(flags.FLAGS) - flags_before
     assert tfds_shuffle.tf is tf_before
-    import uresnet_jax.main  # the absl entry point: its two flags, as in the Flax examples
-    assert set(flags.FLAGS) - flags_before == {"config", "workdir"}
+    import uresnet_jax.main  # the absl entry point: its flags, as in the Flax examples
+    assert set(flags.FLAGS) - flags_before == {"config", "workdir", "coordinator_address",
+                                               "num_processes", "process_id", "distributed"}
     print("IMPORTED", len(names) + 1)
 """)
 

@@ -332,6 +332,17 @@ def build_patches(config: ml_collections.ConfigDict) -> UresnetPatches:
   return builder
 
 
+def open_patches(config: ml_collections.ConfigDict) -> UresnetPatches:
+  """The builder of records another process built; refuses to build them itself."""
+  data_dir = pathlib.Path(config.data.records_dir).expanduser()
+  builder = UresnetPatches(config=patches_config_from(config), data_dir=data_dir)
+  if not builder.data_path.exists():
+    raise InputError(f"{builder.data_path}: patch records not found on this host; records_dir "
+                     "must be on a filesystem every host shares, "
+                     "or build the records on each host first (python -m uresnet_jax.patches_tfds)")
+  return builder
+
+
 def get_fold_assignment(builder: tfds.core.DatasetBuilder) -> dict[str, int]:
   """Subject -> fold, as assigned when the records were built (works for read-only builders)."""
   path = epath.Path(builder.data_dir) / METADATA_FILE

@@ -19,8 +19,8 @@ import tensorboardX
 from absl import logging
 from tqdm import tqdm
 
-from uresnet_jax import (checkpointing, dataset, input_pipeline, losses, models, nifti_io,
-                         patches_tfds, predictor, scoring, sharding, steps)
+from uresnet_jax import (checkpointing, dataset, distributed, input_pipeline, losses, models,
+                         nifti_io, patches_tfds, predictor, scoring, sharding, steps)
 from uresnet_jax.errors import InputError
 
 
@@ -94,7 +94,9 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
   mesh = sharding.create_mesh()
   sharding.check_batch_size(config.train.batch_size, mesh)
   checkpointing.check_compatible(workdir, config)
-  builder = dataset.ensure_records(config)
+  builder = distributed.once("the cohort and its patch records",
+                            lambda: dataset.ensure_records(config),
+                            lambda: patches_tfds.open_patches(config))
 
   train_splits = [f"fold{k}" for k in range(config.data.num_folds) if k != config.data.eval_fold]
   source = input_pipeline.ConcatSource(
@@ -113,6 +115,8 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
     checkpointing.check_experiment(workdir, builder.builder_config.cohort_fingerprint, fold_of)
   train_records, held_out_records = _split_records(config, fold_of)
   info = predictor.model_info(config)
+  if jax.process_index() != 0:  # only process 0 evaluates
+    held_out_records, train_records = [], []
   eval_subjects = scoring.load_eval_subjects(held_out_records, info)
   train_subjects = (
       scoring.load_eval_subjects(train_records, info) if config.train.eval_train_subjects else []
@@ -124,35 +128,39 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
   state = jax.device_put(state, sharding.replicated(mesh))
   manager = checkpointing.create_checkpoint_manager(workdir, config.train.keep_checkpoints)
   state = checkpointing.restore_latest(manager, state)
-  checkpointing.write_config(workdir, config)
+  if jax.process_index() == 0:
+    checkpointing.write_config(workdir, config)
   start_step = int(state.step)
   schedule = steps.create_learning_rate_schedule(config, per_epoch)
 
   train_step = jit_train_step(config, mesh)
-  forward = predictor.flax_forward(model, mesh)
+  # Evaluation runs on process 0's own devices, with its copy of the replicated state.
+  local_mesh = sharding.create_mesh(jax.local_devices())
+  forward = predictor.flax_forward(model, local_mesh)
   is_chief = jax.process_index() == 0
   writer = tensorboardX.SummaryWriter(str(workdir / "tensorboard")) if is_chief else None
   # Async dispatch of collectives across fake CPU devices can hang XLA's rendezvous (DESIGN §6).
   block_each_step = jax.default_backend() == "cpu" and mesh.devices.size > 1
 
-  def run_eval(step: int) -> dict:
-    variables = {"params": state.params, "batch_stats": state.batch_stats}
+  def run_eval(step: int) -> dict | None:
+    if not is_chief:
+      return None
+    variables = distributed.local_copy({"params": state.params, "batch_stats": state.batch_stats})
     model_now = predictor.Predictor(lambda images: forward(variables, images), info,
-                                    config.predict, mesh.devices.size)
+                                    config.predict, local_mesh.devices.size)
     start = time.perf_counter()
     rows = scoring.evaluate_subjects(model_now, eval_subjects)
     summary = scoring.summarize(rows)
     train_rows = scoring.evaluate_subjects(model_now, train_subjects)
     train_summary = scoring.summarize(train_rows)
-    if is_chief:
-      scoring.write_results(rows, summary, workdir / "eval", step, step / per_epoch)
-      if train_rows:  # the training subjects' Dice (the paper's Figure 3)
-        scoring.write_results(train_rows, train_summary, workdir / "eval_train", step,
-                              step / per_epoch)
-      for tag, values in (("eval", summary), ("train_eval", train_summary)):
-        for name, s in values.items():
-          if s["n_subjects"]:
-            writer.add_scalar(f"{tag}/{name}_dice", s["dice_mean"], step)
+    scoring.write_results(rows, summary, workdir / "eval", step, step / per_epoch)
+    if train_rows:  # the training subjects' Dice (the paper's Figure 3)
+      scoring.write_results(train_rows, train_summary, workdir / "eval_train", step,
+                            step / per_epoch)
+    for tag, values in (("eval", summary), ("train_eval", train_summary)):
+      for name, s in values.items():
+        if s["n_subjects"]:
+          writer.add_scalar(f"{tag}/{name}_dice", s["dice_mean"], step)
     tqdm.write(f"step {step}: held-out fold {config.data.eval_fold}: "
                f"{scoring.format_summary(summary)} ({time.perf_counter() - start:.1f} s)")
     return summary
@@ -196,7 +204,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
           summary = run_eval(done)  # reported only: no model is ever chosen by held-out Dice
           times.clear()  # the rate window restarts after an evaluation
         checkpointing.save(manager, done, state)
-      if stop.requested:
+      if distributed.any_process(stop.requested):  # a signal on any host stops them all here
         checkpointing.save(manager, done, state)
         manager.wait_until_finished()
         raise SystemExit(f"interrupted at step {done}: checkpoint saved in {workdir}; rerun to resume")
