@@ -166,14 +166,17 @@ def bench_build(config: ml_collections.ConfigDict) -> dict:
   return {"tfds_build_s": round(seconds, 1), "tfds_build_records": records}
 
 
-def bench_torch(config: ml_collections.ConfigDict, script: pathlib.Path, extra: Sequence[str]
-                ) -> dict:
-  """The PyTorch peer's training step at the config's batch, patch and precision, same machine."""
-  if importlib.util.find_spec("torch") is None:
-    return {"torch": "not importable: pip install torch==2.13.0 (CPU wheel) to compare"}
+def bench_torch(config: ml_collections.ConfigDict, script: pathlib.Path, extra: Sequence[str],
+                python: str | None = None) -> dict:
+  """The PyTorch peer's training step at the config's batch, patch and precision, same machine;
+  `python` is an interpreter with torch (torch is not a dependency of this package)."""
+  if python is None and importlib.util.find_spec("torch") is None:
+    return {"torch": "not importable: pip install torch==2.13.0 (CPU wheel), or --torch_python"}
   if not script.exists():
     return {"torch": f"{script}: peer script not found"}
-  args = [sys.executable, str(script), "--batch", str(config.train.batch_size), "--patch",
+  if config.model.base_width != 32:
+    return {"torch": f"the peer has base width 32, the config {config.model.base_width}"}
+  args = [python or sys.executable, str(script), "--batch", str(config.train.batch_size), "--patch",
           str(config.sampling.patch_size), "--threads", str(os.cpu_count()), "--skip-infer",
           *(["--bf16"] if config.model.get("dtype") == "bfloat16" else []), *extra]
   done = subprocess.run(args, capture_output=True, text=True, timeout=3600)
@@ -186,7 +189,7 @@ def bench_torch(config: ml_collections.ConfigDict, script: pathlib.Path, extra: 
 
 def run_benchmarks(config: ml_collections.ConfigDict, parts: Sequence[str], repeats: int = 3,
                    train_steps: int = 5, pipeline_steps: int = 50, torch_script: str | None = None,
-                   torch_args: Sequence[str] = ()) -> dict:
+                   torch_args: Sequence[str] = (), torch_python: str | None = None) -> dict:
   devices = jax.devices()
   result = {"device_kind": devices[0].device_kind, "device_count": len(devices),
             "backend": jax.default_backend(), "precision": config.model.get("dtype", "float32"),
@@ -204,7 +207,7 @@ def run_benchmarks(config: ml_collections.ConfigDict, parts: Sequence[str], repe
     result["pipeline_to_train_ratio"] = round(
         result["pipeline_patches_per_s"] / result["train_patches_per_s"], 2)
   if torch_script is not None:
-    result.update(bench_torch(config, pathlib.Path(torch_script), torch_args))
+    result.update(bench_torch(config, pathlib.Path(torch_script), torch_args, torch_python))
     if "torch_patches_per_s" in result and "train_patches_per_s" in result:
       result["ratio_vs_torch"] = round(
           result["train_patches_per_s"] / result["torch_patches_per_s"], 2)
@@ -229,6 +232,8 @@ def run() -> None:
       "The PyTorch peer's benchmark script.")
   torch_args = flags.DEFINE_string("torch_args", "--channels-last",
                                    "Settings for the peer (its best float32 one on CPU).")
+  torch_python = flags.DEFINE_string("torch_python", None,
+                                     "Python with torch for the peer (default: this one).")
 
   @errors.exit_on_input_error
   def main(argv: Sequence[str]) -> None:
@@ -244,7 +249,7 @@ def run() -> None:
     config = errors.get_config(config_flag)  # no persistent compilation cache: compile_s is real
     result = run_benchmarks(config, parts_flag.value, repeats.value, train_steps.value,
                             torch_script=torch_script.value if torch_flag.value else None,
-                            torch_args=torch_args.value.split())
+                            torch_args=torch_args.value.split(), torch_python=torch_python.value)
     text = json.dumps(result, indent=1)
     print(text)
     if "ratio_vs_torch" in result:
