@@ -2,9 +2,13 @@
 process with the same global batch; the data prepared once."""
 import json
 import os
+import pathlib
+import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import jax
@@ -19,14 +23,17 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
-def _main(workdir, data, *extra) -> subprocess.Popen:
+def _main(workdir, data, *extra, log=None) -> subprocess.Popen:
+  """The tiny main job for 1 epoch; output to pipes, or to files `log`.out/.err (a process whose
+  pipe nobody reads blocks, and with it the other process at the next collective)."""
   args = [sys.executable, "-m", "uresnet_jax.main", "--config=configs/tiny.py",
           f"--workdir={workdir}", f"--config.data.cohort={data / 'cohort'}",
           f"--config.data.records_dir={data / 'tfds'}", "--config.train.epochs=1",
           "--config.train.decay_epoch=1", *extra]
   env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="")  # one CPU device per process
-  return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True)
+  out = open(f"{log}.out", "w") if log else subprocess.PIPE
+  err = open(f"{log}.err", "w") if log else subprocess.PIPE
+  return subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=err, text=True)
 
 
 def test_two_processes_take_the_same_steps_as_one(tiny_run, tmp_path):
@@ -51,3 +58,28 @@ def test_two_processes_take_the_same_steps_as_one(tiny_run, tmp_path):
   assert max(jax.tree.leaves(diffs)) < 1e-4, diffs
   assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(
       p.name for p in (tmp_path / "one").iterdir())  # one set of files, written once
+
+
+def test_a_sigterm_on_one_host_stops_both_at_the_same_step_with_a_checkpoint(tiny_run, tmp_path):
+  data = tiny_run[0]
+  port = _free_port()
+  logs = [tmp_path / f"process{i}" for i in (0, 1)]
+  pair = [_main(tmp_path / "run", data, f"--coordinator_address=localhost:{port}",
+                "--num_processes=2", f"--process_id={i}", "--config.train.epochs=200",
+                "--config.train.eval_every=1000", log=logs[i]) for i in (0, 1)]
+  deadline = time.monotonic() + 300
+  while "first step" not in pathlib.Path(f"{logs[1]}.out").read_text():  # past its first step
+    assert time.monotonic() < deadline and pair[1].poll() is None
+    time.sleep(0.5)
+  time.sleep(2)
+  pair[1].send_signal(signal.SIGTERM)  # process 1 alone
+  for p in pair:
+    p.wait(timeout=300)
+  outputs = [(None, pathlib.Path(f"{log}.err").read_text()) for log in logs]
+  stops = []
+  for p, (_, err) in zip(pair, outputs):
+    assert p.returncode == 1, err[-3000:]
+    stops.append(int(re.search(r"interrupted at step (\d+)", err).group(1)))
+  assert stops[0] == stops[1] > 0
+  config = predictor.read_run_config(tmp_path / "run")
+  assert predictor.restore_variables(tmp_path / "run", config)[0] == stops[0]
