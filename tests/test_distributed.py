@@ -1,9 +1,12 @@
 """Two processes on localhost as one run (jax.distributed over CPU): the same training as one
-process with the same global batch; the data prepared once."""
+process with the same global batch, a stop on one host stopping both, and a predict run's scans
+shared out and gathered into one set of tables."""
+import csv
 import json
 import os
 import pathlib
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -83,3 +86,36 @@ def test_a_sigterm_on_one_host_stops_both_at_the_same_step_with_a_checkpoint(tin
   assert stops[0] == stops[1] > 0
   config = predictor.read_run_config(tmp_path / "run")
   assert predictor.restore_variables(tmp_path / "run", config)[0] == stops[0]
+
+
+def test_two_processes_share_the_scans_of_a_predict_run_into_one_set_of_tables(tiny_run, tmp_path):
+  data, workdir = tiny_run[0], tiny_run[1]
+  scans = tmp_path / "scans"
+  scans.mkdir()
+  for flair in sorted((data / "cohort").glob("sub-*/flair.nii.gz")):
+    shutil.copy(flair, scans / f"{flair.parent.name}.nii.gz")
+
+  def predict(output, *extra, log=None):
+    args = [sys.executable, "-m", "uresnet_jax.predict", f"--model={workdir}", f"--input={scans}",
+            f"--output={output}", *extra]
+    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="")
+    with open(f"{log}.out", "w") as out, open(f"{log}.err", "w") as err:
+      return subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=err, text=True)
+
+  port = _free_port()
+  pair = [predict(tmp_path / "two", f"--coordinator_address=localhost:{port}", "--num_processes=2",
+                  f"--process_id={i}", log=tmp_path / f"p{i}") for i in (0, 1)]
+  single = predict(tmp_path / "one", log=tmp_path / "single")
+  for i, p in enumerate([*pair, single]):
+    assert p.wait(timeout=600) == 0, (tmp_path / ["p0", "p1", "single"][i]).with_suffix(".err")
+  shares = [(tmp_path / f"p{i}.out").read_text().count(" mL, stroke ") for i in (0, 1)]
+  assert shares == [2, 2]  # each process segmented half of the 4 scans
+
+  def table(folder):
+    with open(folder / "volumes.csv") as f:
+      return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(f)]
+
+  assert table(tmp_path / "two") == table(tmp_path / "one")
+  files = lambda folder: sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+  assert files(tmp_path / "two") == files(tmp_path / "one")
+  assert not list(tmp_path.glob(".parts-*"))  # the staging folder is gone

@@ -28,6 +28,20 @@ def initialize(coordinator_address: str | None, num_processes: int | None,
   return True
 
 
+def define_flags() -> Callable[[], bool]:
+  """Defines a CLI's multi-process flags; the function returned joins the run they describe."""
+  from absl import flags
+  coordinator = flags.DEFINE_string(
+      "coordinator_address", None, "Multi-process run: host:port of process 0's coordinator.")
+  num_processes = flags.DEFINE_integer("num_processes", None,
+                                       "Multi-process run: processes in all.")
+  process_id = flags.DEFINE_integer("process_id", None, "Multi-process run: this process's index.")
+  auto = flags.DEFINE_bool(
+      "distributed", False, "Join a multi-process run from what the cluster sets (SLURM, Open MPI, "
+      "Cloud TPU pod slices, Kubernetes) without the three flags above.")
+  return lambda: initialize(coordinator.value, num_processes.value, process_id.value, auto.value)
+
+
 def once(name: str, chief: Callable[[], T], others: Callable[[], T]) -> T:
   """Process 0 runs `chief` while the others wait, then they run `others` (e.g. open what process 0
   made). A failure on process 0 stops every process. One process: just `chief`."""

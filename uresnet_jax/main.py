@@ -11,13 +11,7 @@ from uresnet_jax.errors import exit_on_input_error, get_config, parse_flags
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, evaluations and logs go.")
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training configuration file.", lock_config=True)
 flags.mark_flags_as_required(["config", "workdir"])
-_COORDINATOR = flags.DEFINE_string(
-    "coordinator_address", None, "Multi-process run: host:port of process 0's coordinator.")
-_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Multi-process run: processes in all.")
-_PROCESS_ID = flags.DEFINE_integer("process_id", None, "Multi-process run: this process's index.")
-_DISTRIBUTED = flags.DEFINE_bool(
-    "distributed", False, "Join a multi-process run from what the cluster sets (SLURM, Open MPI, "
-    "Cloud TPU pod slices, Kubernetes) without the three flags above.")
+_JOIN = distributed.define_flags()  # multi-process runs
 
 
 @exit_on_input_error
@@ -29,8 +23,7 @@ def main(argv: list[str]) -> None:
     logging.set_verbosity(logging.WARNING)  # library INFO chatter (Orbax, TFDS) only on request
   if config.compilation_cache_dir:
     jax.config.update("jax_compilation_cache_dir", config.compilation_cache_dir)
-  distributed.initialize(_COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
-                         _DISTRIBUTED.value)
+  _JOIN()
   logging.info("JAX %s, process %d/%d, devices: %s", jax.__version__, jax.process_index(),
                jax.process_count(), jax.devices())
   summary = train.train_and_evaluate(config, _WORKDIR.value)

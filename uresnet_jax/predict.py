@@ -11,6 +11,7 @@ import csv
 import dataclasses
 import json
 import pathlib
+import shutil
 import sys
 import time
 from typing import Sequence
@@ -150,51 +151,110 @@ def check_output(output: pathlib.Path, overwrite: bool) -> None:
     raise InputError(f"{output}: already holds files; pass --overwrite to replace it")
 
 
+def _segment_all(model: predictor.Predictor, scans: Sequence[scan_inputs.Scan],
+                 out: pathlib.Path, options: ml_collections.ConfigDict, probabilities: bool,
+                 bids: bool, single: bool) -> tuple[list[dict], list[dict], list[str]]:
+  """Segments `scans` into `out`; a bad scan is skipped with one line unless it is the only one."""
+  rows, lesion_rows, failures = [], [], []
+  qc_dir = out / "qc"
+  qc_dir.mkdir(parents=True, exist_ok=True)
+  with tqdm(scans, unit="scan", desc="predict", dynamic_ncols=True) as progress:
+    for scan in progress:
+      try:
+        result = segment_scan(model, scan, out, options, probabilities, bids, qc_dir)
+      except InputError as e:
+        if single:
+          raise
+        failures.append(str(e))
+        tqdm.write(f"error: {e}; scan skipped", file=sys.stderr)
+        continue
+      rows.append(result.volumes)
+      lesion_rows += result.lesions
+      tqdm.write(f"{scan.name}: WMH {result.volumes['wmh_ml']:.2f} mL, stroke "
+                 f"{result.volumes['stroke_ml']:.2f} mL ({result.volumes['seconds']:.2f} s)")
+  return rows, lesion_rows, failures
+
+
+def _write_tables(out: pathlib.Path, rows: Sequence[dict], lesion_rows: Sequence[dict],
+                  failures: Sequence[str], model_name: str, bids: bool) -> None:
+  """volumes.csv, lesions.csv, the BIDS description, volumes.png and report.md of a whole run."""
+  if not rows:
+    raise InputError(f"no scan could be segmented ({len(failures)} failed, listed above)")
+  _write_csv(out / "volumes.csv", rows, VOLUME_COLUMNS)
+  _write_csv(out / "lesions.csv", lesion_rows, lesions.LESION_COLUMNS)
+  if bids:
+    _bids_description(out, model_name)
+    _write_csv(out / "volumes.tsv", rows, VOLUME_COLUMNS, "\t")
+  report.volume_histograms(out / "volumes.png", {
+      c: np.array([r[f"{c}_ml"] for r in rows]) for c in metrics.CLASSES})
+  (out / "report.md").write_text(report.prediction_markdown(
+      rows, failures, model_name, {r["subject"]: f"qc/{r['subject']}.png" for r in rows},
+      "volumes.png"))
+
+
 def predict_scans(model: predictor.Predictor, scans: Sequence[scan_inputs.Scan],
                   output: pathlib.Path, options: ml_collections.ConfigDict, model_name: str,
                   probabilities: bool = False, bids: bool = False, overwrite: bool = False
                   ) -> tuple[list[dict], list[str]]:
-  """Segments every scan into a fresh `output` folder; returns (volume rows, failure messages)."""
+  """Segments every scan into a fresh `output` folder; returns (volume rows, failure messages).
+
+  In a multi-process run (`distributed`) each process segments its share of the scans (every
+  process_count-th) into a staging folder beside `output`; process 0 then gathers them into one
+  set of tables and swaps the folder in whole."""
+  import jax
+  from uresnet_jax import distributed
   output = pathlib.Path(output)
   check_output(output, overwrite)
   output.parent.mkdir(parents=True, exist_ok=True)
+  index, count = jax.process_index(), jax.process_count()
+  if count == 1:
+    with atomic.replacing(output) as tmp:
+      rows, lesion_rows, failures = _segment_all(model, scans, tmp, options, probabilities, bids,
+                                                 single=len(scans) == 1)
+      _write_tables(tmp, rows, lesion_rows, failures, model_name, bids)
+    return rows, failures
+  staging = output.parent / f".parts-{output.name}"
+  part = staging / f"process-{index}"
+  error = None
+  try:
+    if part.exists():
+      shutil.rmtree(part)
+    rows, lesion_rows, failures = _segment_all(model, scans[index::count], part, options,
+                                               probabilities, bids, single=False)
+    atomic.write_text(part / "rows.json", json.dumps(
+        {"rows": rows, "lesions": lesion_rows, "failures": failures},
+        default=lambda value: value.item()))  # numpy scalars
+  except Exception as e:  # every process must reach the barrier below
+    error = e
+  if distributed.any_process(error is not None):
+    if error is not None:
+      raise error
+    raise InputError("another process failed; its log says why")
+  if index != 0:
+    return rows, failures
   rows, lesion_rows, failures = [], [], []
   with atomic.replacing(output) as tmp:
-    qc_dir = tmp / "qc"
-    qc_dir.mkdir(parents=True)
-    with tqdm(scans, unit="scan", desc="predict", dynamic_ncols=True) as progress:
-      for scan in progress:
-        try:
-          result = segment_scan(model, scan, tmp, options, probabilities, bids, qc_dir)
-        except InputError as e:
-          if len(scans) == 1:
-            raise
-          failures.append(str(e))
-          tqdm.write(f"error: {e}; scan skipped", file=sys.stderr)
-          continue
-        rows.append(result.volumes)
-        lesion_rows += result.lesions
-        tqdm.write(f"{scan.name}: WMH {result.volumes['wmh_ml']:.2f} mL, stroke "
-                   f"{result.volumes['stroke_ml']:.2f} mL ({result.volumes['seconds']:.2f} s)")
-    if not rows:
-      raise InputError(f"no scan could be segmented ({len(failures)} failed, listed above)")
-    _write_csv(tmp / "volumes.csv", rows, VOLUME_COLUMNS)
-    _write_csv(tmp / "lesions.csv", lesion_rows, lesions.LESION_COLUMNS)
-    if bids:
-      _bids_description(tmp, model_name)
-      _write_csv(tmp / "volumes.tsv", rows, VOLUME_COLUMNS, "\t")
-    report.volume_histograms(tmp / "volumes.png", {
-        c: np.array([r[f"{c}_ml"] for r in rows]) for c in metrics.CLASSES})
-    (tmp / "report.md").write_text(report.prediction_markdown(
-        rows, failures, model_name, {r["subject"]: f"qc/{r['subject']}.png" for r in rows},
-        "volumes.png"))
+    tmp.mkdir()
+    for k in range(count):
+      source = staging / f"process-{k}"
+      gathered = json.loads((source / "rows.json").read_text())
+      rows += gathered["rows"]
+      lesion_rows += gathered["lesions"]
+      failures += gathered["failures"]
+      (source / "rows.json").unlink()
+      shutil.copytree(source, tmp, dirs_exist_ok=True)
+    order = {scan.name: i for i, scan in enumerate(scans)}  # the input's order, as one process
+    rows.sort(key=lambda r: order[r["subject"]])
+    lesion_rows.sort(key=lambda r: order[r["subject"]])
+    _write_tables(tmp, rows, lesion_rows, failures, model_name, bids)
+  shutil.rmtree(staging, ignore_errors=True)
   return rows, failures
 
 
 def run() -> None:
   """The CLI; flags are defined here so that importing this module defines none."""
   from absl import app, flags, logging
-  from uresnet_jax import errors
+  from uresnet_jax import distributed, errors
   model = flags.DEFINE_string("model", None, "A training workdir or an exported model folder.")
   input_ = flags.DEFINE_string("input", None, "A NIfTI scan, a folder of them, a manifest CSV "
                                "(subject, flair[, brain_mask, exclusion, t1, wm]) or a BIDS root.")
@@ -220,12 +280,15 @@ def run() -> None:
     knobs[key] = define(key, None, f"Default: the model's config.predict (else {value}); see "
                         "uresnet_jax/predict_config.py.")
 
+  join = distributed.define_flags()
+
   @errors.exit_on_input_error
   def main(argv: Sequence[str]) -> None:
     if len(argv) > 1:
       raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not flags.FLAGS["verbosity"].present:
       logging.set_verbosity(logging.ERROR)  # Orbax's notes on read-only checkpoints, TFDS chatter
+    join()  # a multi-process run: each process segments its share of the scans
     for name, holder in (("model", model), ("input", input_), ("output", output)):
       if not holder.value:
         raise InputError(f"--{name} is required")
