@@ -1,4 +1,4 @@
-"""Every randomisation knob of the phantom cohort generator (uresnet_jax/phantom.py).
+"""Every randomisation knob of the phantom cohort generator (uresnet_jax/phantom/).
 
 A `(lo, hi)` tuple is a range sampled uniformly and independently per subject; widen the ranges
 for domain-randomised training data. Intensities are relative to normal white matter (= 1) before

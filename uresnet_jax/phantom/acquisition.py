@@ -1,0 +1,53 @@
+"""The scan: protocols, thick-slice partial volume, in-plane reconstruction, stored axis order."""
+from typing import Sequence
+
+import ml_collections
+import nibabel as nib
+import numpy as np
+
+from uresnet_jax.phantom.knobs import uniform
+
+
+def sample_protocol(rng: np.random.Generator,
+                    config: ml_collections.ConfigDict) -> tuple[float, float, float]:
+  if rng.uniform() < config.random_protocol_probability:
+    inplane = uniform(rng, config.random_inplane_mm)
+    return (inplane, inplane, uniform(rng, config.random_thickness_mm))
+  weights = np.asarray(config.protocol_weights, float)
+  choice = rng.choice(len(weights), p=weights / weights.sum())
+  return tuple(float(z) for z in config.protocols[choice])
+
+
+def protocol_name(zooms: Sequence[float]) -> str:
+  return "x".join(f"{z:g}" for z in zooms)
+
+
+def thick_slices(fine: np.ndarray, sub: int) -> np.ndarray:
+  """Slice-profile partial volume: the mean over each slice's `sub` sub-slices."""
+  x, y, z = fine.shape
+  return fine.reshape(x, y, z // sub, sub) @ np.full(sub, 1 / sub, np.float32)
+
+
+def upsample_inplane(image: np.ndarray, k: int) -> np.ndarray:
+  """Linear in-plane interpolation by the integer k (a zero-filled-like reconstruction)."""
+  if k == 1:
+    return image
+  for axis in (0, 1):
+    moved = np.moveaxis(image, axis, 0)
+    out = np.empty((k * (moved.shape[0] - 1) + 1,) + moved.shape[1:], np.float32)
+    out[::k] = moved
+    for r in range(1, k):
+      out[r::k] = (1 - r / k) * moved[:-1] + (r / k) * moved[1:]
+    image = np.moveaxis(out, 0, axis)
+  return np.ascontiguousarray(image)
+
+
+def reorient(arrays: dict[str, np.ndarray], affine: np.ndarray,
+             codes: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
+  """Stores RAS-ordered arrays in another voxel axis order, keeping the world geometry."""
+  ornt = nib.orientations
+  transform = ornt.ornt_transform(ornt.axcodes2ornt("RAS"), ornt.axcodes2ornt(tuple(codes)))
+  shape = next(iter(arrays.values())).shape
+  arrays = {k: np.ascontiguousarray(ornt.apply_orientation(v, transform))
+            for k, v in arrays.items()}
+  return arrays, affine @ ornt.inv_ornt_aff(transform, shape)

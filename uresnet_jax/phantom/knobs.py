@@ -1,0 +1,56 @@
+"""A knob's value drawn from its (lo, hi) range, and the check that every knob can be sampled."""
+from typing import Sequence
+
+import ml_collections
+import numpy as np
+
+from uresnet_jax.errors import InputError
+
+
+def uniform(rng: np.random.Generator, bounds: Sequence[float]) -> float:
+  """A value drawn uniformly from a knob's (lo, hi) range."""
+  return float(rng.uniform(bounds[0], bounds[1]))
+
+
+_RANGE_KEYS = (
+    "random_inplane_mm", "random_thickness_mm", "oblique_deg", "head_scale", "rotation_deg",
+    "translation_mm", "deformation_mm", "ventricle_enlargement_mm", "flair_gm", "flair_csf",
+    "wmh_mean_z", "wmh_p10_z", "brain_p99_z", "lesion_intensity", "halo_gain",
+    "wmh_heterogeneity", "wmh_edge_mm", "label_shrink_mm", "label_max_csf", "label_min_wmh_mm3",
+    "halo_mm", "noise_std", "bias_field_std", "t1_gm", "t1_csf", "t1_wmh", "t1_gliosis",
+    "pv_decay_mm", "pv_cap_weight", "pv_texture", "deep_count", "deep_radius_mm",
+    "deep_elongation", "deep_cluster_probability", "deep_cluster_size", "lacune_count",
+    "lacune_diameter_mm", "cortical_half_angle_deg", "gliotic_rim_mm", "infarct_intensity",
+    "age_years")
+_PROBABILITY_KEYS = ("random_protocol_probability", "stroke_probability",
+                     "extra_lacune_probability", "old_infarct_probability", "male_probability",
+                     "diabetes_probability", "smoking_probability")
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+  """Raises InputError naming the first knob that cannot be sampled."""
+  for key in _RANGE_KEYS:
+    value = config[key]
+    if len(value) != 2 or not value[0] <= value[1]:
+      raise InputError(f"config.{key}={tuple(value)}: expected a (lo, hi) range with lo <= hi")
+  for key in _PROBABILITY_KEYS:
+    if not 0 <= config[key] <= 1:
+      raise InputError(f"config.{key}={config[key]}: expected a probability in [0, 1]")
+  if not config.protocols or any(len(p) != 3 or min(p) <= 0 for p in config.protocols):
+    raise InputError(f"config.protocols={config.protocols}: expected (in-plane, in-plane, "
+                     "thickness) triples in mm, all > 0")
+  for key, count in (("protocol_weights", len(config.protocols)), ("stroke_type_weights", 3)):
+    weights = config[key]
+    if len(weights) != count or min(weights) < 0 or sum(weights) <= 0:
+      raise InputError(f"config.{key}={weights}: expected {count} weights >= 0, not all 0")
+  if not 0 < config.wmh_model.clip_pct[0] < config.wmh_model.clip_pct[1]:
+    raise InputError(f"config.wmh_model.clip_pct={config.wmh_model.clip_pct}: "
+                     "expected 0 < lo < hi")
+  if config.random_inplane_mm[0] <= 0 or config.random_thickness_mm[0] <= 0:
+    raise InputError("config.random_inplane_mm / random_thickness_mm: spacings must be > 0")
+  if config.num_workers < 1:
+    raise InputError(f"config.num_workers={config.num_workers}: expected at least 1")
+  axes = sorted(str(config.orientation).translate(str.maketrans("LPI", "RAS")))
+  if len(config.orientation) != 3 or axes != ["A", "R", "S"]:
+    raise InputError(f"config.orientation={config.orientation!r}: expected three axis codes "
+                     "such as RAS or LPS")

@@ -1,0 +1,220 @@
+"""WMH and stroke lesions: shapes, placement in the brain, and the labels a rater draws."""
+import dataclasses
+import math
+
+import ml_collections
+import numpy as np
+from scipy import ndimage
+
+from uresnet_jax.phantom.anatomy import FAR_MM, Anatomy, Canvas
+from uresnet_jax.phantom.fields import clipped_box, rotation_matrix
+from uresnet_jax.phantom.knobs import uniform
+
+
+def _ramp(margin_mm: np.ndarray, edge_mm: float) -> np.ndarray:
+  """Lesion fraction from the distance inside the border: 0.5 on it, 0 to 1 over edge_mm."""
+  return np.clip(0.5 + margin_mm / edge_mm, 0.0, 1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Borders:
+  """How WMH borders look (mm): partial-volume ramp, unlabelled bright rim, halo width."""
+  edge: float
+  shrink: float
+  halo: float
+
+
+def deep_lesions(rng: np.random.Generator, cv: Canvas, severity: float, max_voxels: int,
+                 borders: Borders,
+                 config: ml_collections.ConfigDict) -> tuple[np.ndarray, np.ndarray]:
+  """Punctate deep-WM foci, radially elongated, clustering into confluent patches with severity.
+
+  Returns the lesion fraction as seen (intensity) and as labelled (border shrunk).
+  """
+  seen, label = np.zeros(cv.grid.shape, np.float32), np.zeros(cv.grid.shape, np.float32)
+  candidates = np.flatnonzero((cv.wm > 0.65) & (cv.vdist > 6) & (cv.mask > 0.9)
+                              & (cv.mni[2] > -15))
+  if candidates.size == 0:
+    return seen, label
+  count = uniform(rng, config.deep_count) * (1 + config.deep_count_severity_gain * severity)
+  radius_gain = 1 + config.deep_radius_severity_gain * severity
+  p_cluster = float(np.interp(severity, [0, 1], config.deep_cluster_probability))
+  lo_size, hi_size = config.deep_cluster_size
+  painted = 0
+  for _ in range(int(round(count))):
+    centre = np.array(np.unravel_index(rng.choice(candidates), cv.grid.shape), float)
+    radius = uniform(rng, config.deep_radius_mm) * radius_gain
+    foci = [(centre, radius)]
+    if rng.uniform() < p_cluster:
+      for _ in range(int(rng.integers(lo_size, hi_size + 1))):
+        foci.append((centre + rng.normal(0.0, 1.3 * radius, 3) / cv.grid.step,
+                     radius * rng.uniform(0.6, 1.0)))
+    for c, r in foci:
+      semi = np.array([r, r * rng.uniform(0.7, 1.0), r * uniform(rng, config.deep_elongation)])
+      box = clipped_box(c, (semi + borders.shrink + borders.edge) / cv.grid.step + 1, cv.grid.shape)
+      if box is None:
+        continue
+      d = [(np.arange(s.start, s.stop) - c[a]) * cv.grid.step[a] / semi[a]
+           for a, s in enumerate(box)]
+      rho = np.sqrt(d[0][:, None, None]**2 + d[1][None, :, None]**2 + d[2][None, None, :]**2)
+      margin = (1 - rho) * semi.min()
+      tissue = (cv.wm[box] + cv.gm[box]) > 0.5
+      shrink = min(borders.shrink, 0.3 * semi.min())  # raters still outline small foci
+      before = int((label[box] >= 0.5).sum())
+      seen[box] = np.maximum(seen[box], _ramp(margin + shrink, borders.edge) * tissue)
+      label[box] = np.maximum(label[box], _ramp(margin, borders.edge) * tissue)
+      painted += int((label[box] >= 0.5).sum()) - before
+    if painted >= max_voxels:
+      break
+  return seen, label
+
+
+def periventricular(rng: np.random.Generator, cv: Canvas, texture: np.ndarray, n_voxels: int,
+                    exclude: np.ndarray, borders: Borders,
+                    config: ml_collections.ConfigDict) -> tuple[np.ndarray, ...]:
+  """Caps and rims hugging the ventricles that thicken into a confluent band as n_voxels grows.
+
+  Returns the lesion fraction as seen and as labelled, and the faint unlabelled halo around it.
+  """
+  seen, label, halo = (np.zeros(cv.grid.shape, np.float32) for _ in range(3))
+  cand = np.flatnonzero((cv.vdist > -0.5) & (cv.vdist < FAR_MM - 1) & (cv.wm > 0.15)
+                        & (cv.mask > 0.5) & (exclude < 0.5))
+  n_voxels = min(n_voxels, cand.size - 1)
+  if n_voxels <= 0:
+    return seen, label, halo
+  decay = uniform(rng, config.pv_decay_mm)
+  y = cv.mni[1].reshape(-1)[cand]
+  caps = 1 / (1 + np.exp(-(y - 5) / 4)) + 1 / (1 + np.exp(-(-30 - y) / 4))  # frontal, occipital
+  wm = cv.wm.reshape(-1)[cand]
+  log_field = (-np.maximum(cv.vdist.reshape(-1)[cand], 0) / decay
+               + np.log1p(uniform(rng, config.pv_cap_weight) * caps)
+               + uniform(rng, config.pv_texture) * texture.reshape(-1)[cand]
+               + np.log(np.clip((wm - 0.15) / 0.4, 1e-3, 1.0)))
+  threshold = np.partition(log_field, log_field.size - n_voxels)[log_field.size - n_voxels]
+  margin = (log_field - threshold) * decay + borders.shrink  # ~ mm inside the seen border
+  focus = _ramp(margin, borders.edge)
+  seen.reshape(-1)[cand] = focus
+  halo.reshape(-1)[cand] = np.clip(1 + margin / borders.halo, 0.0, 1.0) * (1 - focus)
+  label.reshape(-1)[cand] = _ramp(margin - borders.shrink, borders.edge)
+  return seen, label, halo
+
+
+def _paint_stroke(cv: Canvas, box: tuple[slice, ...], margin: np.ndarray, rim_mm: float | None,
+                  edge_mm: float, out: tuple[np.ndarray, np.ndarray]) -> None:
+  """Adds an infarct (margin: mm inside its border) to the stroke and, if old, cavity fractions."""
+  stroke, cavity = out
+  frac = _ramp(margin, edge_mm) * np.clip((cv.gm[box] + cv.wm[box] - 0.2) / 0.4, 0, 1)
+  stroke[box] = np.maximum(stroke[box], frac)
+  if rim_mm is not None:
+    cavity[box] = np.maximum(cavity[box], np.minimum(_ramp(margin - rim_mm, edge_mm), frac))
+
+
+def _ellipsoid_stroke(cv: Canvas, centre: np.ndarray, semi: np.ndarray, rotation: np.ndarray,
+                      rim_mm: float | None, edge_mm: float,
+                      out: tuple[np.ndarray, np.ndarray]) -> None:
+  """Striatocapsular infarct or lacune: a rotated ellipsoid in MNI mm."""
+  box = cv.mni_box(centre, float(semi.max()))
+  if box is None:
+    return
+  rel = cv.mni[(slice(None),) + box] - centre[:, None, None, None]
+  local = np.einsum("ij,j...->i...", rotation.T, rel)
+  rho = np.sqrt(sum((local[a] / semi[a])**2 for a in range(3)))
+  _paint_stroke(cv, box, (1 - rho) * semi.min(), rim_mm, edge_mm, out)
+
+
+def _cortical_stroke(rng: np.random.Generator, cv: Canvas, anatomy: Anatomy,
+                     texture: np.ndarray, rim_mm: float | None, edge_mm: float,
+                     config: ml_collections.ConfigDict, out: tuple[np.ndarray, np.ndarray]) -> None:
+  """A wedge from a deep apex out to the lateral cortex: a middle cerebral artery branch infarct."""
+  side = rng.choice([-1.0, 1.0])
+  apex = np.array([side * rng.uniform(12, 22), rng.uniform(-40, 20), rng.uniform(-2, 30)])
+  axis = np.array([side, rng.uniform(-0.8, 0.8), rng.uniform(-0.3, 0.7)])
+  axis /= np.linalg.norm(axis)
+  steps = np.arange(1.0, 120.0)
+  ray = apex[:, None] + axis[:, None] * steps - anatomy.origin[:, None]
+  inside = ndimage.map_coordinates(anatomy.mask, ray, order=0) > 0.5
+  depth = float(steps[np.argmin(inside)]) if not inside.all() else 60.0
+  # Elliptical cone, wider superior-inferior than in the axial plane, irregular by the texture.
+  across = np.cross(axis, [0.0, 0.0, 1.0])
+  across /= np.linalg.norm(across)
+  up = np.cross(across, axis)
+  tan_a = math.tan(np.deg2rad(uniform(rng, config.cortical_half_angle_deg)))
+  tan_u = tan_a * rng.uniform(1.0, 1.6)
+  box = cv.mni_box(apex + axis * depth / 2, depth / 2 + depth * tan_u + 4)
+  if box is None:
+    return
+  rel = cv.mni[(slice(None),) + box] - apex[:, None, None, None]
+  t = np.maximum(np.einsum("i,i...->...", axis, rel), 1e-3)
+  rho = np.hypot(np.einsum("i,i...->...", across, rel) / tan_a,
+                 np.einsum("i,i...->...", up, rel) / tan_u) / t
+  margin = np.minimum((1 + 0.2 * texture[box] - rho) * t * tan_a, t - 8.0)
+  _paint_stroke(cv, box, margin, rim_mm, edge_mm, out)
+
+
+def strokes(rng: np.random.Generator, cv: Canvas, anatomy: Anatomy, texture: np.ndarray,
+            edge_mm: float,
+            config: ml_collections.ConfigDict) -> tuple[np.ndarray, np.ndarray, str]:
+  """Stroke and cavity fractions and the stroke type ("none", "cortical+lacunar", ...)."""
+  stroke = np.zeros(cv.grid.shape, np.float32)
+  cavity = np.zeros(cv.grid.shape, np.float32)
+  if rng.uniform() >= config.stroke_probability:
+    return stroke, cavity, "none"
+  weights = np.asarray(config.stroke_type_weights, float)
+  kind = ("cortical", "striatocapsular", "lacunar")[rng.choice(3, p=weights / weights.sum())]
+  kinds = [kind]
+
+  def rim() -> float | None:
+    if rng.uniform() < config.old_infarct_probability:
+      return uniform(rng, config.gliotic_rim_mm)
+    return None
+
+  if kind == "cortical":
+    _cortical_stroke(rng, cv, anatomy, texture, rim(), edge_mm, config, (stroke, cavity))
+  elif kind == "striatocapsular":
+    side = rng.choice([-1.0, 1.0])
+    centre = np.array([side * rng.uniform(20, 27), rng.uniform(-6, 10), rng.uniform(0, 12)])
+    semi = np.array([uniform(rng, r) for r in config.striatocapsular_semi_axes_mm])
+    rotation = rotation_matrix([rng.uniform(-25, 25), rng.uniform(-10, 10),
+                                side * rng.uniform(0, 25)])
+    _ellipsoid_stroke(cv, centre, semi, rotation, rim(), edge_mm, (stroke, cavity))
+  n_lacunes = 0
+  if kind == "lacunar":
+    n_lacunes = int(rng.integers(config.lacune_count[0], config.lacune_count[1] + 1))
+  elif rng.uniform() < config.extra_lacune_probability:
+    n_lacunes = 1
+    kinds.append("lacunar")
+  for _ in range(n_lacunes):
+    radius = uniform(rng, config.lacune_diameter_mm) / 2
+    for _ in range(20):  # deep grey or white matter, clear of the ventricles
+      side = rng.choice([-1.0, 1.0])
+      centre = np.array([side * rng.uniform(10, 30), rng.uniform(-25, 20), rng.uniform(-5, 30)])
+      voxel = tuple(np.round(centre - anatomy.origin).astype(int))
+      if anatomy.vdist[voxel] > radius + 2 and anatomy.gm[voxel] + anatomy.wm[voxel] > 0.9:
+        break
+    semi = radius * rng.uniform(0.75, 1.25, 3)
+    rim_mm = min(uniform(rng, config.gliotic_rim_mm) * 0.6, radius / 2)
+    _ellipsoid_stroke(cv, centre, semi, rotation_matrix(rng.uniform(-30, 30, 3)), rim_mm, edge_mm,
+                      (stroke, cavity))
+  return stroke, cavity, "+".join(kinds)
+
+
+def rater_labels(wmh: np.ndarray, stroke: np.ndarray, csf: np.ndarray, max_csf: float,
+                 brain: np.ndarray) -> np.ndarray:
+  """Majority labels from lesion fractions, as a rater sees them.
+
+  Stroke wins a tie with WMH; a WMH voxel averaged with more than max_csf of (dark) CSF is not
+  hyperintense and stays unlabelled.
+  """
+  wmh = np.where(csf <= max_csf, wmh, 0)
+  mixed = np.where(stroke + wmh >= 0.5, np.where(stroke >= wmh, 2, 1), 0)
+  labels = np.where(stroke >= 0.5, 2, np.where(wmh >= 0.5, 1, mixed))
+  return (labels * brain).astype(np.uint8)
+
+
+def drop_specks(labels: np.ndarray, min_voxels: float) -> np.ndarray:
+  """Unlabels WMH components (26-connected) under min_voxels: raters do not outline specks."""
+  components, count = ndimage.label(labels == 1, structure=np.ones((3, 3, 3)))
+  small = np.flatnonzero(np.bincount(components.ravel(), minlength=count + 1) < min_voxels)
+  labels = labels.copy()
+  labels[np.isin(components, small[small > 0])] = 0
+  return labels

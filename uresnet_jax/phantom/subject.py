@@ -1,0 +1,166 @@
+"""One subject: anatomy, lesions, contrast, acquisition and clinical record from (seed, index)."""
+import math
+from typing import Any
+
+import ml_collections
+import numpy as np
+import threadpoolctl  # installed with nilearn (via scikit-learn)
+
+from uresnet_jax.phantom.acquisition import (protocol_name, reorient, thick_slices,
+                                             upsample_inplane)
+from uresnet_jax.phantom.anatomy import Canvas, geometry, load_anatomy
+from uresnet_jax.phantom.calibration import FlairParts, calibrate
+from uresnet_jax.phantom.clinical import fazekas, sample_risk_factors, sample_wmh_burden
+from uresnet_jax.phantom.fields import Grid, rotation_matrix, smooth_noise
+from uresnet_jax.phantom.knobs import uniform
+from uresnet_jax.phantom.lesions import (Borders, deep_lesions, drop_specks, periventricular,
+                                         rater_labels, strokes)
+
+_INTENSITY_SCALE = 1000.0  # stored FLAIR/T1 = relative intensity x this, as int16
+
+
+def subject_name(index: int) -> str:
+  return f"sub-{index:03d}"
+
+
+def generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """Renders subject `index` of cohort `seed`, independently of the cohort size and other subjects.
+
+  Returns arrays flair, t1 (int16, relative intensity x 1000), wm (float32 probability),
+  brain_mask and labels (uint8) in the stored voxel order, their affine, the manifest row
+  ("clinical") and the latent truth of the generative model ("truth").
+  """
+  # One BLAS thread: the same bits however many workers run (threaded GEMMs may sum in another
+  # order), and faster than threads competing with the other workers.
+  with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+    return _generate_subject(index, seed, config)
+
+
+def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) -> dict[str, Any]:
+  anatomy = load_anatomy()
+  streams = np.random.SeedSequence([seed, index]).spawn(6)
+  rng_clin, rng_geo, rng_wmh, rng_stroke, rng_img, rng_mmse = map(np.random.default_rng, streams)
+
+  # Clinical risk factors drive the WMH burden (log % of ICV).
+  risk = sample_risk_factors(rng_clin, config)
+  predictor, residual, target_pct = sample_wmh_burden(rng_clin, risk, config.wmh_model)
+  lo_pct, hi_pct = config.wmh_model.clip_pct
+  severity = math.log(target_pct / lo_pct) / math.log(hi_pct / lo_pct)
+
+  geo = geometry(rng_geo, risk["male"], anatomy, config)
+  enlarge = (uniform(rng_geo, config.ventricle_enlargement_mm)
+             + config.ventricle_enlargement_per_decade_mm * max(risk["age"] - 50, 0) / 10)
+  cv = Canvas(rng_geo, geo, enlarge, anatomy, config)
+
+  # Lesions: deep foci, then periventricular caps and rims up to the target volume, strokes.
+  borders = Borders(edge=uniform(rng_wmh, config.wmh_edge_mm),
+                    shrink=uniform(rng_wmh, config.label_shrink_mm),
+                    halo=uniform(rng_wmh, config.halo_mm))
+  pv_texture, texture = smooth_noise(rng_wmh, cv.grid, config.pv_texture_smoothness_mm, 2)
+  n_target = int(target_pct / 100 * float(cv.mask.sum()))
+  deep_seen, deep = deep_lesions(rng_wmh, cv, severity,
+                                 int((1 - config.pv_min_fraction) * n_target), borders, config)
+  n_pv = n_target - int((deep >= 0.5).sum())
+  pv_seen, pv, halo = periventricular(rng_wmh, cv, pv_texture, n_pv, deep, borders, config)
+  stroke, cavity, stroke_type = strokes(rng_stroke, cv, anatomy, texture, borders.edge, config)
+  seen = np.maximum(np.maximum(pv_seen, deep_seen), stroke)
+  halo *= 1 - seen
+  wmh_seen = seen - stroke
+  wmh_label = np.maximum(np.maximum(pv, deep), stroke) - stroke
+  pv_ml = float(((pv >= 0.5) & (stroke < 0.5)).sum()) * cv.voxel_mm3 / 1000
+  deep_ml = float(((deep >= 0.5) & (pv < 0.5) & (stroke < 0.5)).sum()) * cv.voxel_mm3 / 1000
+
+  # Contrast on the fine grid, then thick-slice partial volume.
+  flair_gm, flair_csf = uniform(rng_img, config.flair_gm), uniform(rng_img, config.flair_csf)
+  t1_gm, t1_csf = uniform(rng_img, config.t1_gm), uniform(rng_img, config.t1_csf)
+  t1_wmh, t1_glio = uniform(rng_img, config.t1_wmh), uniform(rng_img, config.t1_gliosis)
+  infarct = uniform(rng_img, config.infarct_intensity)
+  hetero = 1 + uniform(rng_img, config.wmh_heterogeneity) * texture
+  csf = np.maximum(cv.mask - cv.gm - cv.wm, 0)
+  keep = 1 - seen
+  gliosis = stroke - cavity
+  t1 = ((cv.wm + t1_gm * cv.gm + t1_csf * csf) * keep + t1_csf * cavity + t1_wmh * wmh_seen
+        + t1_glio * gliosis)
+  fine = dict(tissue=(cv.wm + flair_gm * cv.gm + flair_csf * csf) * keep,
+              cavity=flair_csf * cavity, seen=wmh_seen, wmh=wmh_seen * hetero,
+              infarct=infarct * gliosis * hetero, halo=halo * hetero)
+  thick = {k: thick_slices(v, geo.sub) for k, v in fine.items()}
+  t1, wm, mask, wmh_label, stroke = (thick_slices(x, geo.sub)
+                                     for x in (t1, cv.wm, cv.mask, wmh_label, stroke))
+  csf = thick_slices(csf * keep + cavity, geo.sub)  # dark CSF, infarct cavities included
+
+  # Acquisition: bias field and noise on the thick-slice grid, then in-plane interpolation to the
+  # native grid (a zero-filled-like reconstruction: correlated noise), majority labels.
+  step = np.array([cv.grid.step[0], cv.grid.step[1], geo.zooms[2]])
+  log_bias = smooth_noise(rng_img, Grid(mask.shape, cv.grid.start, step),
+                          config.bias_field_smoothness_mm)[0]
+  bias = np.exp(uniform(rng_img, config.bias_field_std) * log_bias)
+  bias /= bias[mask >= 0.5].mean()
+  noise = rng_img.standard_normal((4,) + mask.shape, dtype=np.float32)
+  noise *= uniform(rng_img, config.noise_std)
+  thick = {k: upsample_inplane(v, geo.k) for k, v in thick.items()}
+  t1, wm, mask, csf, wmh_label, stroke, bias = (
+      upsample_inplane(x, geo.k) for x in (t1, wm, mask, csf, wmh_label, stroke, bias))
+  noise = np.stack([upsample_inplane(x, geo.k) for x in noise])
+  brain = mask >= 0.5
+  labels = rater_labels(wmh_label, stroke, csf, uniform(rng_wmh, config.label_max_csf), brain)
+  min_voxels = uniform(rng_wmh, config.label_min_wmh_mm3) / float(np.prod(geo.zooms))
+  labels = drop_specks(labels, min_voxels)
+
+  # FLAIR: lesion intensity, border profile and halo calibrated to the realism table (or drawn).
+  parts = FlairParts(bias=bias, noise=noise[:2], lift=labels == 1, **thick)
+  if config.calibrate:
+    targets = [uniform(rng_img, r) for r in (config.wmh_mean_z, config.wmh_p10_z,
+                                             config.brain_p99_z)]
+    intensity, profile, halo_gain = calibrate(parts.subset(brain), labels[brain], *targets)
+  else:
+    intensity, profile = uniform(rng_img, config.lesion_intensity), 1.0
+    halo_gain = uniform(rng_img, config.halo_gain)
+  flair = parts.render(intensity, profile, halo_gain)
+  t1 = np.sqrt((bias * t1 + noise[2])**2 + noise[3]**2)
+
+  def full(x: np.ndarray, dtype: Any) -> np.ndarray:
+    out = np.zeros(geo.matrix, dtype)
+    out[geo.crop[0]:geo.crop[0] + x.shape[0], geo.crop[1]:geo.crop[1] + x.shape[1]] = x
+    return out
+
+  def scaled(x: np.ndarray) -> np.ndarray:
+    return full(np.clip(np.round(x * brain * _INTENSITY_SCALE), 0, np.iinfo(np.int16).max),
+                np.int16)
+
+  arrays = dict(flair=scaled(flair), t1=scaled(t1),
+                wm=full(np.round(wm * brain * 256) / 256, np.float32),  # 8 bits: compresses
+                brain_mask=full(brain, np.uint8), labels=full(labels, np.uint8))
+
+  # Affine: voxel -> slice frame -> scanner (stack tilted about left-right, a table offset).
+  voxel_to_slice = np.eye(4)
+  voxel_to_slice[:3, :3] = np.diag(geo.zooms)
+  voxel_to_slice[:3, 3] = geo.native_start
+  oblique = np.eye(4)
+  oblique[:3, :3] = rotation_matrix([uniform(rng_geo, config.oblique_deg), 0.0, 0.0])
+  oblique[:3, 3] = [0.0, -15.0, 30.0]
+  arrays, affine = reorient(arrays, oblique @ voxel_to_slice, config.orientation)
+
+  voxel_ml = float(np.prod(geo.zooms)) / 1000
+  icv_ml = float(brain.sum()) * voxel_ml
+  wmh_ml = float((labels == 1).sum()) * voxel_ml
+  stroke_ml = float((labels == 2).sum()) * voxel_ml
+  wmh_pct = 100 * wmh_ml / icv_ml
+  mm = config.mmse_model
+  mmse = (mm.intercept + mm.wmh_pct * wmh_pct + mm.age_per_decade * (risk["age"] - 70) / 10
+          + mm.stroke * (stroke_ml > 0) + rng_mmse.normal(0.0, mm.noise_sd))
+  clinical = dict(age=risk["age"], sex="M" if risk["male"] else "F",
+                  hypertension=risk["hypertension"], diabetes=risk["diabetes"],
+                  smoking=risk["smoking"], sbp=risk["sbp"],
+                  fazekas_pv=fazekas(pv_ml, config.fazekas_pv_ml),
+                  fazekas_deep=fazekas(deep_ml, config.fazekas_deep_ml),
+                  mmse=int(np.clip(round(mmse), 0, 30)), protocol=protocol_name(geo.zooms),
+                  icv_ml=round(icv_ml, 1), wmh_ml=round(wmh_ml, 2), stroke_ml=round(stroke_ml, 2),
+                  stroke_type=stroke_type if stroke_ml > 0 else "none")
+  truth = dict(wmh_linear_predictor=predictor, wmh_residual=residual,
+               target_wmh_pct_icv=target_pct, generated_wmh_pct_icv=wmh_pct,
+               periventricular_ml=pv_ml, deep_ml=deep_ml, lesion_intensity=intensity,
+               lesion_profile=profile, halo_gain=halo_gain, strokes_placed=stroke_type,
+               ventricle_enlargement_mm=enlarge)
+  return dict(subject=subject_name(index), affine=affine, clinical=clinical, truth=truth,
+              **arrays)
