@@ -1,0 +1,59 @@
+"""finetune: a pretrained model adapted to a few labelled scans, checked on held-out ones, exported."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import jax
+import numpy as np
+
+from conftest import ROOT
+from uresnet_jax import finetune, predictor
+
+
+def _run(*args):
+  return subprocess.run([sys.executable, "-m", "uresnet_jax.finetune", *map(str, args)], cwd=ROOT,
+                        capture_output=True, text=True, timeout=900,
+                        env=dict(os.environ, JAX_PLATFORMS="cpu"))
+
+
+def _max_difference(a, b) -> float:
+  return max(jax.tree.leaves(jax.tree.map(
+      lambda x, y: float(np.max(np.abs(np.asarray(x) - np.asarray(y)))), a, b)))
+
+
+def test_finetune_starts_from_the_pretrained_weights_and_exports(tiny_run, tmp_path):
+  data, pretrained = tiny_run[0], tiny_run[1]
+  out = tmp_path / "ft"
+  result = _run(f"--model={pretrained}", f"--cohort={data / 'cohort'}", f"--workdir={out}",
+                "--epochs=1")
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "held-out wmh Dice: pretrained" in result.stdout
+  summary = json.loads((out / finetune.RESULT_FILE).read_text())
+  assert summary["held_out"] and summary["trained_on"]
+  assert not set(summary["held_out"]) & set(summary["trained_on"])
+  for key in ("held_out_dice_before", "held_out_dice_after"):
+    assert summary[key]["wmh"]["n_subjects"] == len(summary["held_out"])
+  config = predictor.read_run_config(out)
+  assert config.train.epochs == 1 and config.data.num_folds == 3  # 4 subjects: a third held out
+  _, original = finetune.load_pretrained(pretrained)
+  _, start = predictor.restore_variables(out, config, "0")
+  assert _max_difference(start, original) == 0  # training began at the pretrained weights
+  _, adapted = predictor.restore_variables(out, config)
+  assert _max_difference(adapted, original) > 0
+  # the export is a model predict and finetune accept, holding the adapted weights
+  _, exported = finetune.load_pretrained(out / "export")
+  assert _max_difference(exported, adapted) < 1e-6
+
+
+def test_one_labelled_subject_is_refused_in_one_line(tiny_run, tmp_path):
+  data, pretrained = tiny_run[0], tiny_run[1]
+  cohort = tmp_path / "cohort"
+  shutil.copytree(data / "cohort", cohort)
+  lines = (cohort / "subjects.csv").read_text().splitlines()
+  (cohort / "subjects.csv").write_text("\n".join(lines[:2]) + "\n")
+  result = _run(f"--model={pretrained}", f"--cohort={cohort}", f"--workdir={tmp_path / 'ft'}")
+  assert result.returncode == 1 and "Traceback" not in result.stderr
+  assert "at least 2" in result.stderr.strip().splitlines()[-1]
+  assert not (tmp_path / "ft").exists()

@@ -1,0 +1,175 @@
+"""Adapts a pretrained model to a handful of a user's labelled scans, checks it on scans it did not
+train on, and exports the result.
+
+Run: python -m uresnet_jax.finetune --model=ARTIFACT|WORKDIR --cohort=MANIFEST --workdir=DIR
+The cohort's subjects are split as the paper's folds are (stratified by stroke): a third of them (at
+least one) are held out, the pretrained weights are trained further on the rest with the pretrained
+model's own settings (patch sampling, loss, preprocessing) and a smaller learning rate, then both
+the pretrained and the adapted model are scored on the held-out subjects (DIR/finetune.json) and
+the adapted model is exported to DIR/export. Rerunning resumes an interrupted run.
+"""
+import json
+import pathlib
+from typing import Sequence
+
+import jax
+import ml_collections
+import numpy as np
+
+from uresnet_jax import (atomic, checkpointing, dataset, export, models, nifti_io, patches_tfds,
+                         predictor, scoring, sharding, steps, train)
+from uresnet_jax.errors import InputError
+
+RESULT_FILE = "finetune.json"
+HELD_OUT_FOLD = 0
+
+
+def load_pretrained(model: str | pathlib.Path, checkpoint: str = "latest"
+                    ) -> tuple[ml_collections.ConfigDict, dict]:
+  """(training config, {"params", "batch_stats"}) of a training workdir or an exported artifact."""
+  from uresnet_jax import artifact
+  path = pathlib.Path(model)
+  if (path / artifact.MANIFEST).is_file():
+    try:
+      loaded = artifact.load(path)
+    except artifact.ArtifactError as e:
+      raise InputError(str(e)) from None
+    config = ml_collections.ConfigDict(loaded.manifest["training_config"])
+    return config, jax.tree.map(np.asarray, loaded.weights)
+  if (path / "config.json").is_file():
+    config = predictor.read_run_config(path)
+    return config, predictor.restore_variables(path, config, checkpoint)[1]
+  raise InputError(f"{path}: neither a training workdir (config.json) nor an exported model "
+                   "(manifest.json)")
+
+
+def finetune_config(pretrained: ml_collections.ConfigDict, cohort: str, workdir: pathlib.Path,
+                    num_subjects: int, epochs: int, learning_rate: float, batch_size: int
+                    ) -> ml_collections.ConfigDict:
+  """The pretrained model's config on the user's cohort: a third held out, a short schedule."""
+  config = pretrained.copy_and_resolve_references()
+  config.data.cohort = str(cohort)
+  config.data.records_dir = str(workdir / "records")
+  config.data.generate_phantom_if_missing = False
+  config.data.num_folds = 3 if num_subjects >= 3 else 2
+  config.data.eval_fold = HELD_OUT_FOLD
+  config.train.epochs = epochs
+  config.train.learning_rate = learning_rate
+  config.train.decay_epoch = epochs  # no decay inside so short a schedule
+  config.train.batch_size = batch_size
+  config.train.eval_every = epochs
+  config.train.eval_train_subjects = False
+  return config
+
+
+def _score(config: ml_collections.ConfigDict, variables: dict,
+           records: Sequence[nifti_io.SubjectRecord]) -> dict:
+  """Mean Dice per class of `variables` on `records`, through the one prediction path."""
+  mesh = sharding.create_mesh(jax.local_devices())
+  forward = predictor.flax_forward(models.create_model(config.model), mesh)
+  variables = jax.device_put(variables, sharding.replicated(mesh))
+  info = predictor.model_info(config)
+  model = predictor.Predictor(lambda images: forward(variables, images), info, config.predict,
+                              mesh.devices.size)
+  return scoring.summarize(scoring.evaluate_subjects(model, scoring.load_eval_subjects(records, info)))
+
+
+def _seed_checkpoint(config: ml_collections.ConfigDict, variables: dict,
+                     workdir: pathlib.Path) -> None:
+  """Step 0 of the run holds the pretrained weights (and a fresh optimiser), so training starts
+  from them; a run that has checkpoints already is resumed instead."""
+  manager = checkpointing.create_checkpoint_manager(workdir, config.train.keep_checkpoints)
+  if manager.latest_step() is not None:
+    return
+  model = models.create_model(config.model)
+  state = steps.create_train_state(jax.random.key(config.seed), config, model, steps_per_epoch=1)
+
+  def fit(new, fresh):
+    new = jax.numpy.asarray(new, fresh.dtype)
+    if new.shape != fresh.shape:
+      raise ValueError(f"shape {new.shape}, the model's {fresh.shape}")
+    return new
+
+  try:
+    state = state.replace(params=jax.tree.map(fit, variables["params"], state.params),
+                          batch_stats=jax.tree.map(fit, variables["batch_stats"],
+                                                   state.batch_stats))
+  except (KeyError, ValueError, TypeError) as e:
+    raise InputError(f"the pretrained weights do not fit the model their config describes: "
+                     f"{e}") from None
+  checkpointing.save(manager, 0, state)
+  manager.wait_until_finished()
+
+
+def finetune(model: str, cohort: str, workdir: str | pathlib.Path, epochs: int = 10,
+             learning_rate: float | None = None, batch_size: int | None = None,
+             checkpoint: str = "latest") -> dict:
+  """Trains, scores and exports; returns what finetune.json holds."""
+  workdir = pathlib.Path(workdir)
+  pretrained, variables = load_pretrained(model, checkpoint)
+  records = [r for r in nifti_io.read_cohort(cohort) if r.labels is not None]
+  if len(records) < 2:
+    raise InputError(f"{cohort}: {len(records)} labelled subject(s); fine-tuning needs at least 2 "
+                     "(one to train on, one to check the result on)")
+  config = finetune_config(pretrained, cohort, workdir, len(records), epochs,
+                           learning_rate or pretrained.train.learning_rate / 10,
+                           batch_size or min(pretrained.train.batch_size, 32))
+  workdir.mkdir(parents=True, exist_ok=True)
+  builder = dataset.ensure_records(config)
+  fold_of = patches_tfds.get_fold_assignment(builder)
+  held_out = [r for r in records if fold_of.get(r.subject) == HELD_OUT_FOLD]
+  before = _score(config, variables, held_out)
+  _seed_checkpoint(config, variables, workdir)
+  after = train.train_and_evaluate(config, str(workdir))
+  export.export_model(workdir, workdir / "export", overwrite=True)
+  result = {"pretrained": str(model), "cohort": str(cohort), "epochs": epochs,
+            "learning_rate": config.train.learning_rate, "held_out": [r.subject for r in held_out],
+            "trained_on": sorted(s for s, k in fold_of.items() if k != HELD_OUT_FOLD),
+            "held_out_dice_before": before, "held_out_dice_after": after,
+            "export": str(workdir / "export")}
+  atomic.write_text(workdir / RESULT_FILE, json.dumps(result, indent=1))
+  return result
+
+
+def run() -> None:
+  """The CLI; flags are defined here so that importing this module defines none."""
+  from absl import app, flags, logging
+  from uresnet_jax import errors
+  model = flags.DEFINE_string("model", None, "The pretrained model: a training workdir or an "
+                              "exported model folder.")
+  cohort = flags.DEFINE_string("cohort", None, "Your labelled scans: a manifest (subjects.csv) or "
+                               "a folder holding one, 2 to 10 subjects.")
+  workdir = flags.DEFINE_string("workdir", None, "Folder for the run, its records, finetune.json "
+                                "and export/.")
+  epochs = flags.DEFINE_integer("epochs", 10, "Passes over your scans' patches.")
+  learning_rate = flags.DEFINE_float("learning_rate", None,
+                                     "Default: a tenth of the pretrained model's.")
+  batch_size = flags.DEFINE_integer("batch_size", None,
+                                    "Default: the pretrained model's, at most 32.")
+  checkpoint = flags.DEFINE_string("checkpoint", "latest", "Of a pretrained workdir: latest or a "
+                                   "saved step.")
+
+  @errors.exit_on_input_error
+  def main(argv: Sequence[str]) -> None:
+    if len(argv) > 1:
+      raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not flags.FLAGS["verbosity"].present:
+      logging.set_verbosity(logging.ERROR)
+    for name, holder in (("model", model), ("cohort", cohort), ("workdir", workdir)):
+      if not holder.value:
+        raise InputError(f"--{name} is required")
+    if epochs.value < 1:
+      raise InputError(f"--epochs={epochs.value}: must be at least 1")
+    result = finetune(model.value, cohort.value, workdir.value, epochs.value,
+                      learning_rate.value, batch_size.value, checkpoint.value)
+    for cls in ("wmh", "stroke"):
+      b, a = result["held_out_dice_before"][cls], result["held_out_dice_after"][cls]
+      print(f"held-out {cls} Dice: pretrained {b['dice_mean']:.3f}, adapted {a['dice_mean']:.3f} "
+            f"(n={a['n_subjects']})")
+    print(f"adapted model: {result['export']} (predict --model={result['export']})")
+
+  app.run(main, flags_parser=errors.parse_flags)
+
+
+if __name__ == "__main__":
+  run()
