@@ -34,6 +34,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.sampling.wmh_rate = 0.2  # share of WMH voxels used as patch centres
   config.sampling.stroke_rate = 0.8  # share of stroke voxels used as patch centres
   config.sampling.max_shift = 32  # max in-plane centre shift in voxels; 0 is the NoC ablation
+  config.sampling.healthy_rate = 0.0  # healthy-tissue patches per lesion patch, random in-brain
+  #                                     centres off any lesion (0: none, as in the paper)
 
   # Phantom cohort generator: every randomisation knob, with documented ranges.
   config.phantom = phantom_config.get_config()

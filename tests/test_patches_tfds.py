@@ -182,12 +182,14 @@ def test_config_name_follows_settings(cohort, tmp_path):
   base = patches_tfds.patches_config_from(_config(cohort, tmp_path))
   assert base.name == patches_tfds.patches_config_from(_config(cohort, tmp_path / "x")).name
   names = {base.name}
-  for overrides in ({"max_shift": 0}, {"wmh_rate": 0.2}, {"patch_size": 32}):
+  for overrides in ({"max_shift": 0}, {"wmh_rate": 0.2}, {"patch_size": 32}, {"healthy_rate": 0.5}):
     names.add(patches_tfds.patches_config_from(_config(cohort, tmp_path, **overrides)).name)
   seeded = _config(cohort, tmp_path)
   seeded.seed = 4
   names.add(patches_tfds.patches_config_from(seeded).name)
-  assert len(names) == 5
+  assert len(names) == 6
+  # no healthy-tissue patches: the same records as before the setting existed
+  assert patches_tfds.patches_config_from(_config(cohort, tmp_path, healthy_rate=0.0)).name == base.name
 
 
 def test_generator_error_leaves_no_leftovers(cohort, tmp_path, monkeypatch):

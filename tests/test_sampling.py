@@ -133,3 +133,23 @@ def test_shift_spreads_lesions_over_the_patch():
   assert shifted[mid, mid] / shifted.mean() < 1.5  # near-flat
   blocks = shifted.reshape(8, 8, 8, 8).mean(axis=(1, 3))  # 8x8-voxel blocks
   assert blocks.max() / blocks.mean() < 1.5 and blocks.min() / blocks.mean() > 0.6
+
+
+def test_healthy_tissue_centres_lie_in_the_brain_off_lesions_and_leave_lesion_centres_alone():
+  labels = _labels(60, 10, shape=(30, 30, 4))
+  brain = np.zeros(labels.shape, bool)
+  brain[5:25, 5:25] = True
+  lesions_only = sampling.sample_centres(labels, wmh_rate=0.5, stroke_rate=1.0, max_shift=4,
+                                         rng=np.random.default_rng(7))
+  both = sampling.sample_centres(labels, wmh_rate=0.5, stroke_rate=1.0, max_shift=4,
+                                 rng=np.random.default_rng(7), brain=brain, healthy_rate=0.5)
+  n = len(lesions_only)
+  assert len(both) == n + round(0.5 * n)
+  np.testing.assert_array_equal(both.centre[:n], lesions_only.centre)  # drawn first, unchanged
+  healthy = both.centre[n:]
+  assert np.all(both.lesion_class[n:] == 0) and np.all(both.offset[n:] == 0)
+  assert brain[tuple(healthy.T)].all() and np.all(labels[tuple(healthy.T)] == 0)
+  assert len({tuple(c) for c in healthy}) == len(healthy)  # distinct voxels
+  with pytest.raises(ValueError, match="brain mask"):
+    sampling.sample_centres(labels, wmh_rate=0.5, stroke_rate=1.0, max_shift=4,
+                            rng=np.random.default_rng(7), healthy_rate=0.5)

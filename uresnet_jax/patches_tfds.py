@@ -52,6 +52,7 @@ class PatchesConfig(tfds.core.BuilderConfig):
   wmh_rate: float = 0.2
   stroke_rate: float = 0.8
   max_shift: int = 32
+  healthy_rate: float = 0.0
   num_folds: int = 2
   inplane_mm: float = 1.0
   clip_low: float = -3.0
@@ -70,7 +71,9 @@ def make_patches_config(**settings) -> PatchesConfig:
   """A PatchesConfig named by a hash of its settings, so different settings never share records."""
   config = PatchesConfig(name="unnamed", **settings)
   settings = config.settings()
-  identity = {k: v for k, v in settings.items() if k != "cohort"}  # a moved cohort keeps its records
+  # A moved cohort keeps its records; so do records made before healthy-tissue patches existed.
+  identity = {k: v for k, v in settings.items()
+              if k != "cohort" and not (k == "healthy_rate" and v == 0)}
   digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
   return dataclasses.replace(
       config, name=f"p{config.patch_size}_shift{config.max_shift}_{digest}",
@@ -85,6 +88,7 @@ def _check_settings(config: PatchesConfig) -> None:
       ("sampling.wmh_rate", 0.0 <= config.wmh_rate <= 1.0, "must be in [0, 1]"),
       ("sampling.stroke_rate", 0.0 <= config.stroke_rate <= 1.0, "must be in [0, 1]"),
       ("sampling.max_shift", config.max_shift >= 0, "must be >= 0"),
+      ("sampling.healthy_rate", config.healthy_rate >= 0, "must be >= 0"),
       ("data.num_folds", config.num_folds >= 1, "must be >= 1"),
       ("preprocess.inplane_mm", config.inplane_mm > 0, "must be > 0"),
   ]
@@ -126,6 +130,7 @@ def patches_config_from(config: ml_collections.ConfigDict) -> PatchesConfig:
       wmh_rate=float(config.sampling.wmh_rate),
       stroke_rate=float(config.sampling.stroke_rate),
       max_shift=int(config.sampling.max_shift),
+      healthy_rate=float(config.sampling.get("healthy_rate", 0.0)),
       num_folds=int(config.data.num_folds),
       inplane_mm=float(config.preprocess.inplane_mm),
       clip_low=float(config.preprocess.clip_low),
@@ -220,7 +225,8 @@ class UresnetPatches(tfds.core.GeneratorBasedBuilder,
         prepared = preprocess.prepare_subject(volumes, config.inplane_mm, config.clip_low)
         centres = sampling.sample_centres(
             prepared.labels, wmh_rate=config.wmh_rate, stroke_rate=config.stroke_rate,
-            max_shift=config.max_shift, rng=subject_rng(config.seed, record.subject))
+            max_shift=config.max_shift, rng=subject_rng(config.seed, record.subject),
+            brain=prepared.mask, healthy_rate=config.healthy_rate)
         patches, patch_labels = sampling.extract_patches(
             prepared.image, prepared.labels, centres.centre, config.patch_size, config.clip_low)
         self.info.metadata["patches_per_subject"][record.subject] = len(centres)

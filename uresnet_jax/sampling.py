@@ -17,8 +17,8 @@ STROKE = 2
 class Centres:
   """Sampled patch centres; row i of every field describes patch i."""
 
-  lesion_voxel: np.ndarray  # (N, 3) int64: the sampled lesion voxel (x, y, z)
-  lesion_class: np.ndarray  # (N,) uint8: its class (1 WMH, 2 stroke)
+  lesion_voxel: np.ndarray  # (N, 3) int64: the sampled voxel (x, y, z)
+  lesion_class: np.ndarray  # (N,) uint8: its class (1 WMH, 2 stroke; 0 a healthy-tissue patch)
   offset: np.ndarray  # (N, 2) int64: in-plane shift applied
   centre: np.ndarray  # (N, 3) int64: patch centre = lesion_voxel + (offset, 0); may lie outside
 
@@ -42,12 +42,17 @@ def sample_centres(
     stroke_rate: float,
     max_shift: int,
     rng: np.random.Generator,
+    brain: np.ndarray | None = None,
+    healthy_rate: float = 0.0,
 ) -> Centres:
-  """Picks round(rate * n) voxels of each lesion class and shifts each in-plane.
+  """Picks round(rate * n) voxels of each lesion class and shifts each in-plane; then, with
+  `healthy_rate` > 0, round(healthy_rate * lesion patches) (at least one) random voxels of `brain`
+  that are no lesion, unshifted: patches of what is *not* a lesion (the paper has none).
 
   The offset is uniform in [-max_shift, max_shift] per in-plane axis (max_shift=0: no shift).
   With the paper's max_shift = patch_size / 2 the offset -max_shift puts the lesion voxel one
   voxel beyond the patch's upper edge (an even patch covers centre - P/2 .. centre + P/2 - 1).
+  The lesion centres do not depend on `healthy_rate`: they are drawn first.
   """
   if labels.ndim != 3:
     raise ValueError(f"labels must be 3D (X, Y, Z), got shape {labels.shape}")
@@ -64,7 +69,20 @@ def sample_centres(
   offset = rng.integers(-max_shift, max_shift, size=(len(lesion_voxel), 2), endpoint=True)
   centre = lesion_voxel.copy()
   centre[:, :2] += offset
-  return Centres(lesion_voxel, np.concatenate(classes), offset.astype(np.int64), centre)
+  classes = np.concatenate(classes)
+  if healthy_rate < 0:
+    raise ValueError(f"healthy_rate must be >= 0, got {healthy_rate}")
+  if healthy_rate > 0:
+    if brain is None or brain.shape != labels.shape:
+      raise ValueError("healthy-tissue patches need a brain mask shaped as the labels")
+    candidates = np.argwhere(brain.astype(bool) & (labels == 0))
+    k = min(len(candidates), max(1, round(healthy_rate * len(lesion_voxel))))
+    healthy = candidates[np.sort(rng.choice(len(candidates), size=k, replace=False))]
+    lesion_voxel = np.concatenate([lesion_voxel, healthy.astype(np.int64)])
+    centre = np.concatenate([centre, healthy.astype(np.int64)])
+    offset = np.concatenate([offset, np.zeros((k, 2), offset.dtype)])
+    classes = np.concatenate([classes, np.zeros(k, np.uint8)])
+  return Centres(lesion_voxel, classes, offset.astype(np.int64), centre)
 
 
 def extract_patches(
