@@ -2,6 +2,7 @@
 # The whole GPU check in one call: bench (with the PyTorch peer when torch is importable) and the
 # wall time of the paper's protocol (configs/default.py: 2 folds x 30 epochs, 40-subject phantom).
 #   bash scripts/gpu_check.sh [OUTDIR]        (default: gpu_check/)
+# (The input pipeline and the record build run on the CPU: bench them here, not on GPU time.)
 # Needs the package and a CUDA jax in $PYTHON's environment, e.g. on a fresh GPU machine:
 #   python -m venv .venv && .venv/bin/pip install -e . 'jax[cuda12]' && PYTHON=.venv/bin/python bash scripts/gpu_check.sh
 set -euo pipefail
@@ -15,7 +16,8 @@ torch=()
 if "$python" -c "import torch" 2>/dev/null; then torch=(--torch); fi
 for dtype in float32 bfloat16; do
   "$python" -m uresnet_jax.bench --config=configs/default.py --config.model.dtype=$dtype \
-      --json="$out/bench_$dtype.json" "${torch[@]}" --torch_args="--channels-last" \
+      --parts=train,infer,predict --json="$out/bench_$dtype.json" "${torch[@]}" \
+      --torch_args="--channels-last" \
       2>&1 | tail -40 > "$out/bench_$dtype.log"
 done
 start=$(date +%s)

@@ -52,7 +52,7 @@ def test_a_resume_must_match_the_experiment(tmp_path):
   config = tiny.get_config()
   checkpointing.write_config(tmp_path, config)
   checkpointing.check_compatible(tmp_path, config)  # no checkpoint yet: anything goes
-  checkpointing.check_experiment(tmp_path, "abc", {"s1": 0, "s2": 1})
+  checkpointing.check_experiment(tmp_path, "abc", {"s1": 0, "s2": 1}, "grain-1")
   manager = checkpointing.create_checkpoint_manager(tmp_path, keep=2)
   checkpointing.save(manager, 1, _state(1.0))
   manager.wait_until_finished()
@@ -67,9 +67,16 @@ def test_a_resume_must_match_the_experiment(tmp_path):
   longer.train.epochs = 10  # more epochs continue the same experiment
   checkpointing.check_compatible(tmp_path, longer)
   with pytest.raises(InputError, match="other data"):
-    checkpointing.check_experiment(tmp_path, "xyz", {"s1": 0, "s2": 1})
+    checkpointing.check_experiment(tmp_path, "xyz", {"s1": 0, "s2": 1}, "grain-1")
   with pytest.raises(InputError, match="another fold assignment"):
-    checkpointing.check_experiment(tmp_path, "abc", {"s1": 1, "s2": 0})
-  checkpointing.check_experiment(tmp_path, "abc", {"s2": 1, "s1": 0})
+    checkpointing.check_experiment(tmp_path, "abc", {"s1": 1, "s2": 0}, "grain-1")
+  checkpointing.check_experiment(tmp_path, "abc", {"s2": 1, "s1": 0}, "grain-1")
   assert json.loads((tmp_path / "experiment.json").read_text())["fold_of_subject"] == {
       "s1": 0, "s2": 1}
+  with pytest.raises(InputError, match="another data order"):
+    checkpointing.check_experiment(tmp_path, "abc", {"s1": 0, "s2": 1}, "grain-2")
+  record = json.loads((tmp_path / "experiment.json").read_text())
+  del record["data_order"]  # a run from before the order was recorded: the numpy order
+  (tmp_path / "experiment.json").write_text(json.dumps(record))
+  with pytest.raises(InputError, match=r"another data order \(numpy-1"):
+    checkpointing.check_experiment(tmp_path, "abc", {"s1": 0, "s2": 1}, "grain-1")

@@ -45,6 +45,11 @@ def test_finetune_starts_from_the_pretrained_weights_and_exports(tiny_run, tmp_p
   # the export is a model predict and finetune accept, holding the adapted weights
   _, exported = finetune.load_pretrained(out / "export")
   assert _max_difference(exported, adapted) < 1e-6
+  # the same workdir resumed from another pretrained model is refused
+  other = _run(f"--model={out / 'export'}", f"--cohort={data / 'cohort'}", f"--workdir={out}",
+               "--epochs=1")
+  assert other.returncode == 1 and "Traceback" not in other.stderr
+  assert "another pretrained model" in other.stderr.strip().splitlines()[-1]
 
 
 def test_one_labelled_subject_is_refused_in_one_line(tiny_run, tmp_path):

@@ -33,13 +33,16 @@ def test_cells_equal_to_the_base_are_trained_once():
   assert cells["loss_pseudo_dice"].config.train.loss == "pseudo_dice"
   assert cells["noc"].config.sampling.max_shift == 0
   assert tuple(cells["f_t1_wm"].config.data.channels) == ("flair", "t1", "wm")
-  # Figure 3's runs are scored every epoch on training subjects too; the tables' only at the end
-  for name in ("uresnet", "loss_pseudo_dice"):
-    assert cells[name].config.train.eval_every == 1 and cells[name].config.train.eval_train_subjects
-  epochs = cells["noc"].config.train.epochs
-  assert cells["noc"].config.train.eval_every == epochs
-  assert not cells["noc"].config.train.eval_train_subjects
+  # the tables' runs are scored once, at the end; Figure 3's runs (the base's fold 0 for its own
+  # loss, the loss cells) also during training, by run_cell
+  for cell in cells.values():
+    assert cell.config.train.eval_every == cell.config.train.epochs
+    assert not cell.config.train.eval_train_subjects
+  assert cells["uresnet"].curves_fold == cells["loss_pseudo_dice"].curves_fold == 0
+  assert cells["noc"].curves_fold is None
   assert "reproduce" not in cells["uresnet"].config
+  # without the base's loss in Figure 3, the base cell is not scored during training
+  assert reproduce.plan(_config(losses=("pseudo_dice",))).cells["uresnet"].curves_fold is None
 
 
 @pytest.mark.parametrize("spec, message", [
@@ -47,6 +50,7 @@ def test_cells_equal_to_the_base_are_trained_once():
     ({"channels": ()}, "channels is empty"),
     ({"losses": ("dicee",)}, "unknown loss 'dicee'"),
     ({"loss_fold": 2}, "loss_fold=2"),
+    ({"curve_every": 0}, "curve_every=0"),
 ])
 def test_a_bad_grid_is_refused_before_anything_runs(spec, message):
   with pytest.raises(InputError, match=message):
@@ -103,6 +107,7 @@ def test_the_tiny_grid_writes_every_table_and_a_rerun_skips_finished_cells(tiny_
       assert epochs == [1.0, 2.0], (run, folder)
   assert "–" not in rows["pseudo_dice"].split("|")[2]  # a training WMH Dice
   assert not (workdir / "loss_pseudo_dice" / "fold1").exists()  # Figure 3: one fold only
+  assert not (workdir / "uresnet" / "fold1" / "eval_train").exists()  # not a Figure 3 run
   again = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
   assert again.returncode == 0, again.stderr[-3000:]
   assert again.stdout.count("finished earlier, skipped") == 4

@@ -109,9 +109,7 @@ def bench_inference(config: ml_collections.ConfigDict, parts: Sequence[str], rep
   variables = jax.jit(lambda: model_def.init(
       jax.random.key(0), np.zeros((1, 64, 64, len(config.data.channels)), np.float32),
       train=False))()
-  forward = predictor.flax_forward(model_def, sharding.create_mesh())
-  model = predictor.Predictor(lambda x: forward(variables, x), predictor.model_info(config),
-                              config.predict, counter=forward)
+  model = predictor.from_variables(config, variables)
   result = {}
   with tempfile.TemporaryDirectory() as tmp:
     tmp = pathlib.Path(tmp)

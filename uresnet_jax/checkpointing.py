@@ -78,13 +78,21 @@ def check_compatible(workdir: pathlib.Path, config: ml_collections.ConfigDict) -
           "use a new --workdir or the original setting")
 
 
-def check_experiment(workdir: pathlib.Path, fingerprint: str, fold_of: dict[str, int]) -> None:
-  """Records the cohort's content fingerprint and fold assignment in <workdir>/experiment.json on
-  a fresh run, and refuses a resume on other data or other folds."""
+def check_experiment(workdir: pathlib.Path, fingerprint: str, fold_of: dict[str, int],
+                     data_order: str) -> None:
+  """Records the cohort's content fingerprint, fold assignment and data order (the input
+  pipeline's, `input_pipeline.DATA_ORDER`) in <workdir>/experiment.json on a fresh run, and refuses
+  a resume on other data, other folds, or batches another version of the pipeline ordered."""
   path = pathlib.Path(workdir) / EXPERIMENT_FILE
-  record = {"cohort_fingerprint": fingerprint, "fold_of_subject": dict(sorted(fold_of.items()))}
+  record = {"cohort_fingerprint": fingerprint, "fold_of_subject": dict(sorted(fold_of.items())),
+            "data_order": data_order}
   if path.is_file() and _has_checkpoints(workdir):
     saved = json.loads(path.read_text())
+    saved_order = saved.get("data_order", "numpy-1")  # runs before the order was recorded
+    if saved_order != data_order:
+      raise InputError(f"{workdir} holds a run whose batches came in another data order "
+                       f"({saved_order}; this version's is {data_order}), which a resume cannot "
+                       "continue; use a new --workdir or the version that started it")
     if saved.get("cohort_fingerprint") != fingerprint:
       raise InputError(f"{workdir} holds a run trained on other data (cohort fingerprint "
                        f"{saved.get('cohort_fingerprint')}, this cohort's is {fingerprint}); use "

@@ -20,11 +20,20 @@ T = TypeVar("T")
 def initialize(coordinator_address: str | None, num_processes: int | None,
                process_id: int | None, auto: bool) -> bool:
   """Joins a multi-process run when asked; returns whether one was joined."""
-  explicit = any(v is not None for v in (coordinator_address, num_processes, process_id))
-  if not (explicit or auto):
+  given = [v is not None for v in (coordinator_address, num_processes, process_id)]
+  if not (any(given) or auto):
     return False
-  jax.distributed.initialize(coordinator_address=coordinator_address,
-                             num_processes=num_processes, process_id=process_id)
+  if any(given) and not all(given):
+    raise InputError("--coordinator_address, --num_processes and --process_id go together "
+                     "(or use --distributed on a cluster that sets them)")
+  if all(given) and not 0 <= process_id < num_processes:
+    raise InputError(f"--process_id={process_id} must be in [0, --num_processes={num_processes})")
+  try:
+    jax.distributed.initialize(coordinator_address=coordinator_address,
+                               num_processes=num_processes, process_id=process_id)
+  except (ValueError, RuntimeError) as e:
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    raise InputError(f"could not join the multi-process run: {first}") from None
   return True
 
 
@@ -42,22 +51,34 @@ def define_flags() -> Callable[[], bool]:
   return lambda: initialize(coordinator.value, num_processes.value, process_id.value, auto.value)
 
 
-def once(name: str, chief: Callable[[], T], others: Callable[[], T]) -> T:
-  """Process 0 runs `chief` while the others wait, then they run `others` (e.g. open what process 0
-  made). A failure on process 0 stops every process. One process: just `chief`."""
-  if jax.process_count() == 1:
-    return chief()
-  result, error = None, None
-  if jax.process_index() == 0:
-    try:
-      result = chief()
-    except Exception as e:  # re-raised below, after the others have heard of it
-      error = e
-  if any_process(error is not None):  # a collective: the barrier
+def agree(error: Exception | None, what: str) -> None:
+  """Every process calls this after a step that may fail on some of them: all raise if any failed
+  (the failing ones their own error, the others one line naming `what`), so none is left waiting
+  at a later collective. One process: raises `error` if there is one."""
+  if any_process(error is not None):
     if error is not None:
       raise error
-    raise InputError(f"process 0 failed while preparing {name}; its log says why")
-  return result if jax.process_index() == 0 else others()
+    raise InputError(f"another process failed while {what}; its log says why")
+
+
+def _attempt(fn: Callable[[], T]) -> tuple[T | None, Exception | None]:
+  try:
+    return fn(), None
+  except Exception as e:  # handed to agree(), which re-raises it
+    return None, e
+
+
+def once(name: str, chief: Callable[[], T], others: Callable[[], T]) -> T:
+  """Process 0 runs `chief` while the others wait, then they run `others` (e.g. open what process 0
+  made). A failure on any process stops every process. One process: just `chief`."""
+  if jax.process_count() == 1:
+    return chief()
+  result, error = _attempt(chief) if jax.process_index() == 0 else (None, None)
+  agree(error, f"preparing {name}")  # the barrier
+  if jax.process_index() != 0:
+    result, error = _attempt(others)
+  agree(error, f"opening {name}")
+  return result
 
 
 def any_process(flag: bool) -> bool:

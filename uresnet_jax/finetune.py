@@ -8,6 +8,7 @@ model's own settings (patch sampling, loss, preprocessing) and a smaller learnin
 the pretrained and the adapted model are scored on the held-out subjects (DIR/finetune.json) and
 the adapted model is exported to DIR/export. Rerunning resumes an interrupted run.
 """
+import hashlib
 import json
 import pathlib
 from typing import Sequence
@@ -17,10 +18,11 @@ import ml_collections
 import numpy as np
 
 from uresnet_jax import (atomic, checkpointing, dataset, export, models, nifti_io, patches_tfds,
-                         predictor, scoring, sharding, steps, train)
+                         predictor, scoring, steps, train)
 from uresnet_jax.errors import InputError
 
 RESULT_FILE = "finetune.json"
+SOURCE_FILE = "pretrained.json"  # the model a run began at, and a digest of its weights
 HELD_OUT_FOLD = 0
 
 
@@ -65,22 +67,45 @@ def finetune_config(pretrained: ml_collections.ConfigDict, cohort: str, workdir:
 def _score(config: ml_collections.ConfigDict, variables: dict,
            records: Sequence[nifti_io.SubjectRecord]) -> dict:
   """Mean Dice per class of `variables` on `records`, through the one prediction path."""
-  mesh = sharding.create_mesh(jax.local_devices())
-  forward = predictor.flax_forward(models.create_model(config.model), mesh)
-  variables = jax.device_put(variables, sharding.replicated(mesh))
-  info = predictor.model_info(config)
-  model = predictor.Predictor(lambda images: forward(variables, images), info, config.predict,
-                              mesh.devices.size)
-  return scoring.summarize(scoring.evaluate_subjects(model, scoring.load_eval_subjects(records, info)))
+  model = predictor.from_variables(config, variables)
+  subjects = scoring.load_eval_subjects(records, model.info)
+  return scoring.summarize(scoring.evaluate_subjects(model, subjects))
 
 
-def _seed_checkpoint(config: ml_collections.ConfigDict, variables: dict,
+def weights_digest(variables: dict) -> str:
+  """SHA-256 of a model's weights (names, shapes and values): which pretrained model a run began at."""
+  digest = hashlib.sha256()
+  for name, value in sorted(export.flatten(variables).items()):
+    value = np.ascontiguousarray(value, np.float32)
+    digest.update(f"{name}{value.shape}".encode())
+    digest.update(value.tobytes())
+  return digest.hexdigest()
+
+
+def _seed_checkpoint(config: ml_collections.ConfigDict, variables: dict, model_path: str,
                      workdir: pathlib.Path) -> None:
   """Step 0 of the run holds the pretrained weights (and a fresh optimiser), so training starts
-  from them; a run that has checkpoints already is resumed instead."""
+  from them; a run that has checkpoints already is resumed instead, if it began at these weights."""
+  digest = weights_digest(variables)
+  source = workdir / SOURCE_FILE
   manager = checkpointing.create_checkpoint_manager(workdir, config.train.keep_checkpoints)
-  if manager.latest_step() is not None:
-    return
+  try:
+    if manager.latest_step() is None:
+      state = _pretrained_state(config, variables)
+      atomic.write_text(source, json.dumps({"model": str(model_path), "weights_sha256": digest}))
+      checkpointing.save(manager, 0, state)
+      manager.wait_until_finished()
+      return
+  finally:
+    manager.close()
+  began = json.loads(source.read_text()) if source.exists() else {}
+  if began.get("weights_sha256") != digest:
+    raise InputError(f"{workdir} holds a fine-tuning of another pretrained model "
+                     f"({began.get('model', 'unknown')}); use a new --workdir")
+
+
+def _pretrained_state(config: ml_collections.ConfigDict, variables: dict) -> steps.TrainState:
+  """A fresh train state (optimiser included) holding the pretrained weights."""
   model = models.create_model(config.model)
   state = steps.create_train_state(jax.random.key(config.seed), config, model, steps_per_epoch=1)
 
@@ -97,8 +122,7 @@ def _seed_checkpoint(config: ml_collections.ConfigDict, variables: dict,
   except (KeyError, ValueError, TypeError) as e:
     raise InputError(f"the pretrained weights do not fit the model their config describes: "
                      f"{e}") from None
-  checkpointing.save(manager, 0, state)
-  manager.wait_until_finished()
+  return state
 
 
 def finetune(model: str, cohort: str, workdir: str | pathlib.Path, epochs: int = 10,
@@ -119,7 +143,7 @@ def finetune(model: str, cohort: str, workdir: str | pathlib.Path, epochs: int =
   fold_of = patches_tfds.get_fold_assignment(builder)
   held_out = [r for r in records if fold_of.get(r.subject) == HELD_OUT_FOLD]
   before = _score(config, variables, held_out)
-  _seed_checkpoint(config, variables, workdir)
+  _seed_checkpoint(config, variables, model, workdir)
   after = train.train_and_evaluate(config, str(workdir))
   export.export_model(workdir, workdir / "export", overwrite=True)
   result = {"pretrained": str(model), "cohort": str(cohort), "epochs": epochs,

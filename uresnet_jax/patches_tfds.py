@@ -167,7 +167,7 @@ def _check_folds_have_wmh(fold_of: dict[str, int], has_wmh: dict[str, bool], coh
     members = sorted(s for s, k in fold_of.items() if k == fold)
     if not any(has_wmh[s] for s in members):
       raise InputError(f"{cohort}: fold{fold} ({', '.join(members)}) holds no subject with WMH "
-                       "labels; add WMH subjects or lower --config.data.num_folds")
+                       "labels; add subjects with WMH, or use fewer folds (config.data.num_folds)")
 
 
 class UresnetPatches(tfds.core.GeneratorBasedBuilder,

@@ -215,8 +215,8 @@ def predict_scans(model: predictor.Predictor, scans: Sequence[scan_inputs.Scan],
     return rows, failures
   staging = output.parent / f".parts-{output.name}"
   part = staging / f"process-{index}"
-  error = None
-  try:
+
+  def segment_share() -> tuple[list[dict], list[str]]:
     if part.exists():
       shutil.rmtree(part)
     rows, lesion_rows, failures = _segment_all(model, scans[index::count], part, options,
@@ -224,19 +224,33 @@ def predict_scans(model: predictor.Predictor, scans: Sequence[scan_inputs.Scan],
     atomic.write_text(part / "rows.json", json.dumps(
         {"rows": rows, "lesions": lesion_rows, "failures": failures},
         default=lambda value: value.item()))  # numpy scalars
-  except Exception as e:  # every process must reach the barrier below
-    error = e
-  if distributed.any_process(error is not None):
-    if error is not None:
-      raise error
-    raise InputError("another process failed; its log says why")
-  if index != 0:
     return rows, failures
+
+  try:
+    try:
+      share, error = segment_share(), None
+    except Exception as e:  # every process must reach the barrier in agree()
+      share, error = None, e
+    distributed.agree(error, "segmenting its share of the scans")
+    if index != 0:
+      return share
+    return _gather(staging, count, scans, output, model_name, bids)
+  finally:
+    if index == 0:  # the chief removes the staging folder, whatever happened
+      shutil.rmtree(staging, ignore_errors=True)
+
+
+def _gather(staging: pathlib.Path, count: int, scans: Sequence[scan_inputs.Scan],
+            output: pathlib.Path, model_name: str, bids: bool) -> tuple[list[dict], list[str]]:
+  """Process 0: every process's files and rows into one output folder, in the input's order."""
   rows, lesion_rows, failures = [], [], []
   with atomic.replacing(output) as tmp:
     tmp.mkdir()
     for k in range(count):
       source = staging / f"process-{k}"
+      if not (source / "rows.json").is_file():
+        raise InputError(f"{source}: process {k}'s results are not there; --output must be on a "
+                         "filesystem every host shares")
       gathered = json.loads((source / "rows.json").read_text())
       rows += gathered["rows"]
       lesion_rows += gathered["lesions"]
@@ -247,12 +261,12 @@ def predict_scans(model: predictor.Predictor, scans: Sequence[scan_inputs.Scan],
     rows.sort(key=lambda r: order[r["subject"]])
     lesion_rows.sort(key=lambda r: order[r["subject"]])
     _write_tables(tmp, rows, lesion_rows, failures, model_name, bids)
-  shutil.rmtree(staging, ignore_errors=True)
   return rows, failures
 
 
 def run() -> None:
   """The CLI; flags are defined here so that importing this module defines none."""
+  import jax
   from absl import app, flags, logging
   from uresnet_jax import distributed, errors
   model = flags.DEFINE_string("model", None, "A training workdir or an exported model folder.")
@@ -304,8 +318,10 @@ def run() -> None:
     rows, failures = predict_scans(loaded, scans, pathlib.Path(output.value), options, model.value,
                                    probabilities.value, bids.value, overwrite.value)
     seconds = [r["seconds"] for r in rows]
-    print(f"wrote {output.value}: {len(rows)} scan(s), {np.mean(seconds):.2f} s per scan "
-          f"(median {np.median(seconds):.2f} s; {time.perf_counter() - start:.1f} s in all)")
+    if seconds:
+      where = output.value if jax.process_index() == 0 else f"process 0's {output.value}"
+      print(f"{len(rows)} scan(s) into {where}: {np.mean(seconds):.2f} s per scan "
+            f"(median {np.median(seconds):.2f} s; {time.perf_counter() - start:.1f} s in all)")
     if failures:
       sys.exit(f"error: {len(failures)} of {len(scans)} scan(s) failed (listed above); the others "
                f"are in {output.value}")

@@ -231,21 +231,27 @@ def restore_variables(workdir: pathlib.Path, config: ml_collections.ConfigDict,
   return step, {"params": restored["params"], "batch_stats": restored["batch_stats"]}
 
 
-def from_workdir(workdir: str | pathlib.Path, checkpoint: str = "latest",
-                 options: ml_collections.ConfigDict | None = None) -> tuple[Predictor, int]:
-  """A Predictor with a training run's model on every local device, and the checkpoint's step."""
+def from_variables(config: ml_collections.ConfigDict, variables: dict,
+                   options: ml_collections.ConfigDict | None = None) -> Predictor:
+  """A Predictor running `config`'s model with `variables` ({"params", "batch_stats"}) on every
+  device of this process."""
   import jax
   from uresnet_jax import models, sharding
-  workdir = pathlib.Path(workdir)
-  config = read_run_config(workdir)
-  step, variables = restore_variables(workdir, config, checkpoint)
   mesh = sharding.create_mesh(jax.local_devices())
   forward = flax_forward(models.create_model(config.model), mesh)
   variables = jax.device_put(variables, sharding.replicated(mesh))
-  predictor = Predictor(lambda images: forward(variables, images), model_info(config),
-                        options if options is not None else config.predict, mesh.devices.size,
-                        counter=forward)
-  return predictor, step
+  return Predictor(lambda images: forward(variables, images), model_info(config),
+                   options if options is not None else config.predict, mesh.devices.size,
+                   counter=forward)
+
+
+def from_workdir(workdir: str | pathlib.Path, checkpoint: str = "latest",
+                 options: ml_collections.ConfigDict | None = None) -> tuple[Predictor, int]:
+  """A Predictor with a training run's model on every local device, and the checkpoint's step."""
+  workdir = pathlib.Path(workdir)
+  config = read_run_config(workdir)
+  step, variables = restore_variables(workdir, config, checkpoint)
+  return from_variables(config, variables, options), step
 
 
 def from_artifact(path: str | pathlib.Path,

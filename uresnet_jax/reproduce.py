@@ -18,7 +18,8 @@ from typing import Sequence
 
 import ml_collections
 
-from uresnet_jax import (atomic, crossval, dataset, losses, nifti_io, report, train, variants)
+from uresnet_jax import (atomic, crossval, dataset, losses, models, nifti_io, report, train,
+                         variants)
 from uresnet_jax.errors import InputError
 
 GRID_FILE = "grid.json"
@@ -38,10 +39,12 @@ PAPER = {
 
 @dataclasses.dataclass(frozen=True)
 class Cell:
-  """One experiment of the grid: a config trained on `folds` (None: every fold, pooled)."""
+  """One experiment of the grid: a config trained on `folds` (None: every fold, pooled); the run
+  holding out `curves_fold` is also scored during training, for Figure 3."""
   name: str
   config: ml_collections.ConfigDict
   folds: tuple[int, ...] | None
+  curves_fold: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,12 +54,25 @@ class Grid:
   channels: dict[str, str]  # Table B.6 row -> cell name
   losses: dict[str, str]  # Figure 3 panel -> cell name
   loss_fold: int
+  curve_every: int  # epochs between Figure 3's scorings
 
 
 def _experiment_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """The grid's base: the config without its `reproduce` section."""
-  return ml_collections.ConfigDict(
+  """The grid's base: the config without its `reproduce` section, scored once, at the end of
+  training (Figure 3's runs are scored during training by `run_cell`)."""
+  base = ml_collections.ConfigDict(
       {k: v for k, v in config.to_dict().items() if k != "reproduce"})
+  base.train.eval_every = base.train.epochs
+  base.train.eval_train_subjects = False
+  return base
+
+
+def _with_curves(config: ml_collections.ConfigDict, every: int) -> ml_collections.ConfigDict:
+  """`config` scored every `every` epochs on its training and held-out subjects."""
+  config = config.copy_and_resolve_references()
+  config.train.eval_every = every
+  config.train.eval_train_subjects = True
+  return config
 
 
 def _key(config: ml_collections.ConfigDict) -> str:
@@ -71,43 +87,42 @@ def plan(config: ml_collections.ConfigDict) -> Grid:
   if not 0 <= spec.loss_fold < base.data.num_folds:
     raise InputError(f"config.reproduce.loss_fold={spec.loss_fold} must be in "
                      f"[0, {base.data.num_folds})")
+  if spec.curve_every < 1:
+    raise InputError(f"config.reproduce.curve_every={spec.curve_every} must be at least 1")
+  for field in ("architectures", "channels", "losses"):
+    if not spec[field]:
+      raise InputError(f"config.reproduce.{field} is empty")
   cells: dict[str, Cell] = {}
   by_key: dict[str, str] = {}
 
   def add(name: str, cell_config: ml_collections.ConfigDict, folds: tuple[int, ...] | None,
-          curves: bool) -> str:
+          curves_fold: int | None = None) -> str:
+    models.create_model(cell_config.model)  # an unknown dtype: one line, before anything runs
     key = _key(cell_config)
-    if key in by_key:
-      return by_key[key]
-    if not curves:  # a table cell is scored once, at the end: per-epoch scoring is for Figure 3
-      cell_config.train.eval_every = cell_config.train.epochs
-      cell_config.train.eval_train_subjects = False
-    by_key[key] = name
-    cells[name] = Cell(name, cell_config, folds)
-    return name
+    if key not in by_key:
+      by_key[key] = name
+      cells[name] = Cell(name, cell_config, folds, curves_fold)
+    elif curves_fold is not None:  # Figure 3's run of an existing cell: that cell scores it
+      cells[by_key[key]] = dataclasses.replace(cells[by_key[key]], curves_fold=curves_fold)
+    return by_key[key]
 
-  add(BASE_CELL, base, None, curves=True)  # also Figure 3's panel for the base's loss
+  add(BASE_CELL, base, None)
   tables = {}
   for field in ("architectures", "channels"):
-    names = list(spec[field])
-    if not names:
-      raise InputError(f"config.reproduce.{field} is empty")
-    for name in names:
+    for name in spec[field]:
       try:
         cell_config = variants.apply(base, name)
       except InputError as e:
         raise InputError(f"config.reproduce.{field}: {e}") from None
-      tables.setdefault(field, {})[name] = add(name, cell_config, None, curves=False)
+      tables.setdefault(field, {})[name] = add(name, cell_config, None)
   for loss in spec.losses:
     cell_config = base.copy_and_resolve_references()
     cell_config.train.loss = loss
     losses.from_config(cell_config.train, cell_config.model.num_classes)  # a bad name: one line
     tables.setdefault("losses", {})[loss] = add(f"loss_{loss}", cell_config, (spec.loss_fold,),
-                                         curves=True)
-  if not spec.losses:
-    raise InputError("config.reproduce.losses is empty")
+                                                curves_fold=spec.loss_fold)
   return Grid(cells, tables["architectures"], tables["channels"], tables["losses"],
-              spec.loss_fold)
+              spec.loss_fold, spec.curve_every)
 
 
 def _check_channels(grid: Grid, records: Sequence[nifti_io.SubjectRecord], cohort: str) -> None:
@@ -150,8 +165,9 @@ def check_grid(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> None
                        "now; use a new --workdir")
 
 
-def run_cell(cell: Cell, workdir: pathlib.Path) -> dict:
-  """Trains (or resumes) a cell and marks it finished; a finished cell is only read."""
+def run_cell(cell: Cell, workdir: pathlib.Path, curve_every: int) -> dict:
+  """Trains (or resumes) a cell and marks it finished; a finished cell is only read. The run for
+  Figure 3 goes first, scored every `curve_every` epochs; a cross-validation then resumes it."""
   folder = workdir / cell.name
   done = folder / DONE_FILE
   if done.exists():
@@ -159,11 +175,17 @@ def run_cell(cell: Cell, workdir: pathlib.Path) -> dict:
     return json.loads(done.read_text())
   print(f"{cell.name}: training {'every fold' if cell.folds is None else f'fold(s) {cell.folds}'}")
   start = time.perf_counter()
+  if cell.curves_fold is not None:
+    train.train_and_evaluate(crossval.fold_config(_with_curves(cell.config, curve_every),
+                                                  cell.curves_fold),
+                             str(folder / f"fold{cell.curves_fold}"))
   if cell.folds is None:
     crossval.cross_validate(cell.config, folder)
   else:
     for fold in cell.folds:
-      train.train_and_evaluate(crossval.fold_config(cell.config, fold), str(folder / f"fold{fold}"))
+      if fold != cell.curves_fold:
+        train.train_and_evaluate(crossval.fold_config(cell.config, fold),
+                                 str(folder / f"fold{fold}"))
   result = {"seconds": round(time.perf_counter() - start, 1), "folds": cell.folds}
   atomic.write_text(done, json.dumps(result, indent=1))
   return result
@@ -254,8 +276,7 @@ def _table2(workdir: pathlib.Path) -> list[str]:
   return lines
 
 
-def write_report(workdir: pathlib.Path, grid: Grid, config: ml_collections.ConfigDict,
-                 seconds: dict[str, float]) -> pathlib.Path:
+def write_report(workdir: pathlib.Path, grid: Grid, seconds: dict[str, float]) -> pathlib.Path:
   """report.md and figure3.png from the finished cells."""
   curves = {loss: _curves(workdir / cell / f"fold{grid.loss_fold}")
             for loss, cell in grid.losses.items()}
@@ -306,8 +327,9 @@ def reproduce(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) ->
   workdir.mkdir(parents=True, exist_ok=True)
   if not (workdir / GRID_FILE).exists():
     atomic.write_text(workdir / GRID_FILE, json.dumps(config.to_dict(), indent=1, default=list))
-  seconds = {name: run_cell(cell, workdir)["seconds"] for name, cell in grid.cells.items()}
-  return write_report(workdir, grid, config, seconds)
+  seconds = {name: run_cell(cell, workdir, grid.curve_every)["seconds"]
+             for name, cell in grid.cells.items()}
+  return write_report(workdir, grid, seconds)
 
 
 def run() -> None:

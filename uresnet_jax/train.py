@@ -7,6 +7,7 @@ JAX 0.8), while the jit form runs unchanged on one CPU, several GPUs, a TPU slic
 the whole global batch, exactly as on one device.
 """
 import collections
+import contextlib
 import functools
 import pathlib
 import signal
@@ -22,6 +23,9 @@ from tqdm import tqdm
 from uresnet_jax import (checkpointing, dataset, distributed, input_pipeline, losses, models,
                          nifti_io, patches_tfds, predictor, scoring, sharding, steps)
 from uresnet_jax.errors import InputError
+
+
+STOP_CHECK_EVERY = 10  # steps between multi-process checks for a stop request
 
 
 class _StopRequest:
@@ -80,13 +84,20 @@ def jit_train_step(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh):
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains (resuming from the workdir's latest checkpoint) and returns the final eval summary."""
   workdir = pathlib.Path(workdir)
-  if jax.process_index() != 0:  # one lock per run: the chief's
-    return _train_and_evaluate(config, workdir)
-  with checkpointing.workdir_lock(workdir):
-    return _train_and_evaluate(config, workdir)
+  models.create_model(config.model)  # an unknown dtype is refused before any data is built
+  with contextlib.ExitStack() as held:  # the lock, the checkpoint manager, the log writer
+    error = None
+    if jax.process_index() == 0:  # one lock per run: the chief's
+      try:
+        held.enter_context(checkpointing.workdir_lock(workdir))
+      except InputError as e:
+        error = e
+    distributed.agree(error, f"locking {workdir}")
+    return _train_and_evaluate(config, workdir, held)
 
 
-def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict:
+def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path,
+                        held: contextlib.ExitStack) -> dict:
   if not 0 <= config.data.eval_fold < config.data.num_folds:
     raise InputError(
         f"config.data.eval_fold={config.data.eval_fold} must be in [0, {config.data.num_folds})"
@@ -111,8 +122,14 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
     )
   total_steps = per_epoch * config.train.epochs
   fold_of = patches_tfds.get_fold_assignment(builder)
+  error = None
   if jax.process_index() == 0:
-    checkpointing.check_experiment(workdir, builder.builder_config.cohort_fingerprint, fold_of)
+    try:
+      checkpointing.check_experiment(workdir, builder.builder_config.cohort_fingerprint, fold_of,
+                                     input_pipeline.DATA_ORDER)
+    except InputError as e:
+      error = e
+  distributed.agree(error, "checking the workdir's experiment")
   train_records, held_out_records = _split_records(config, fold_of)
   info = predictor.model_info(config)
   if jax.process_index() != 0:  # only process 0 evaluates
@@ -127,6 +144,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
   state = steps.create_train_state(init_rng, config, model, per_epoch)
   state = jax.device_put(state, sharding.replicated(mesh))
   manager = checkpointing.create_checkpoint_manager(workdir, config.train.keep_checkpoints)
+  held.callback(manager.close)
   state = checkpointing.restore_latest(manager, state)
   if jax.process_index() == 0:
     checkpointing.write_config(workdir, config)
@@ -139,6 +157,8 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
   forward = predictor.flax_forward(model, local_mesh)
   is_chief = jax.process_index() == 0
   writer = tensorboardX.SummaryWriter(str(workdir / "tensorboard")) if is_chief else None
+  if writer is not None:
+    held.callback(writer.close)
   # Async dispatch of collectives across fake CPU devices can hang XLA's rendezvous (DESIGN §6).
   block_each_step = jax.default_backend() == "cpu" and mesh.devices.size > 1
 
@@ -204,13 +224,14 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
           summary = run_eval(done)  # reported only: no model is ever chosen by held-out Dice
           times.clear()  # the rate window restarts after an evaluation
         checkpointing.save(manager, done, state)
-      if distributed.any_process(stop.requested):  # a signal on any host stops them all here
+      # A signal on any host stops them all at the same step: with several processes that takes a
+      # collective, asked every STOP_CHECK_EVERY steps so as not to sync the hosts at each step.
+      at_check = jax.process_count() == 1 or done % STOP_CHECK_EVERY == 0 or done == total_steps
+      if at_check and distributed.any_process(stop.requested):
         checkpointing.save(manager, done, state)
         manager.wait_until_finished()
         raise SystemExit(f"interrupted at step {done}: checkpoint saved in {workdir}; rerun to resume")
   if summary is None:
     summary = run_eval(int(state.step))
   manager.wait_until_finished()
-  if writer is not None:
-    writer.close()
   return summary
