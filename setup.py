@@ -32,5 +32,6 @@ setuptools.setup(
         "flatbuffers>=24.3",
     ],
     extras_require={"test": ["pytest>=8", "pytest-xdist>=3.5", "nbclient>=0.10", "nbformat>=5.10",
-                             "ipykernel>=6.29", "hypothesis>=6.100"]},
+                             "ipykernel>=6.29", "hypothesis>=6.100", "apache-beam>=2.60,<3"],
+                    "beam": ["apache-beam>=2.60,<3"]},  # patches_tfds: config.data.beam_runner
 )

@@ -22,6 +22,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.channels = ("flair",)  # manifest columns stacked as input channels
   config.data.num_folds = 2  # the paper's 2-fold cross-validation
   config.data.eval_fold = 1  # held-out fold; training uses the others
+  config.data.beam_runner = ""  # "": plain record build; "direct": Apache Beam's DirectRunner (.[beam])
+  config.data.beam_options = ""  # other runners: Beam flags, "--runner=FlinkRunner --flink_master=HOST:8081", "--runner=DataflowRunner --project=... --region=... --temp_location=gs://..."
 
   # Preprocessing (DESIGN.md §2).
   config.preprocess = ml_collections.ConfigDict()

@@ -12,6 +12,7 @@ import hashlib
 import json
 import pathlib
 import resource
+import shlex
 import shutil
 import tempfile
 import time
@@ -177,6 +178,12 @@ class UresnetPatches(tfds.core.GeneratorBasedBuilder,
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "Initial release."}
 
+  def __init__(self, *, use_beam: bool = False, **kwargs):
+    """use_beam: the splits are Beam PTransforms (build with a DownloadConfig beam_runner or
+    beam_options); the records are the same either way, and so is their name."""
+    self._use_beam = use_beam
+    super().__init__(**kwargs)
+
   def _info(self) -> tfds.core.DatasetInfo:
     config = self.builder_config
     size, channels = config.patch_size, len(config.channels)
@@ -209,43 +216,88 @@ class UresnetPatches(tfds.core.GeneratorBasedBuilder,
                                  config.num_folds, config.seed)
     _check_folds_have_wmh(fold_of, {s: wmh for s, (wmh, _) in classes.items()}, config.cohort)
     self.info.metadata.update(fold_of_subject=fold_of, has_stroke=has_stroke,
-                              patches_per_subject={}, settings=config.settings())
+                              settings=config.settings())
+    if not self._use_beam:  # Beam workers cannot fill the driver's metadata; nothing reads it
+      self.info.metadata["patches_per_subject"] = {}
     return {
         f"fold{k}": self._generate_examples([r for r in records if fold_of[r.subject] == k], k)
         for k in range(config.num_folds)
     }
 
-  def _generate_examples(self, records: Sequence[nifti_io.SubjectRecord],
-                         fold: int) -> Iterator[tuple[str, dict]]:
+  def _generate_examples(self, records: Sequence[nifti_io.SubjectRecord], fold: int):
+    config = self.builder_config
+    if self._use_beam:  # TFDS runs the returned PTransform in its pipeline (build_patches)
+      return _beam_fold_examples(records, fold, config.settings())
+    return self._iterate_examples(records, fold)
+
+  def _iterate_examples(self, records: Sequence[nifti_io.SubjectRecord],
+                        fold: int) -> Iterator[tuple[str, dict]]:
     config = self.builder_config
     total = 0
     with tqdm.tqdm(records, desc=f"fold{fold}", unit="subject", leave=False) as bar:
       for record in bar:  # the bar is cleared on an error too
-        volumes = nifti_io.load_subject(record, config.channels)
-        prepared = preprocess.prepare_subject(volumes, config.inplane_mm, config.clip_low)
-        centres = sampling.sample_centres(
-            prepared.labels, wmh_rate=config.wmh_rate, stroke_rate=config.stroke_rate,
-            max_shift=config.max_shift, rng=subject_rng(config.seed, record.subject),
-            brain=prepared.mask, healthy_rate=config.healthy_rate)
-        patches, patch_labels = sampling.extract_patches(
-            prepared.image, prepared.labels, centres.centre, config.patch_size, config.clip_low)
-        self.info.metadata["patches_per_subject"][record.subject] = len(centres)
-        if not len(centres):
-          logging.warning("%s: no lesion voxels; it contributes no patches", record.subject)
-        for i in range(len(centres)):
-          yield f"{record.subject}/{i}", {
-              "image": patches[i],
-              "label": patch_labels[i],
-              "subject": record.subject,
-              "slice": np.int32(centres.centre[i, 2]),
-              "centre": centres.centre[i].astype(np.int32),
-              "offset": centres.offset[i].astype(np.int32),
-              "lesion_class": centres.lesion_class[i],
-          }
-        total += len(centres)
+        examples = subject_examples(record, config.settings())
+        self.info.metadata["patches_per_subject"][record.subject] = len(examples)
+        yield from examples
+        total += len(examples)
     if not total:
-      raise InputError(f"fold{fold}: no patches: none of its subjects "
-                       f"({', '.join(r.subject for r in records)}) has lesion voxels")
+      raise InputError(_no_patches_message(fold, records))
+
+
+def subject_examples(record: nifti_io.SubjectRecord, settings: dict) -> list[tuple[str, dict]]:
+  """One subject's (key, example) pairs; `settings` is PatchesConfig.settings(). Module-level and
+  picklable: the plain build and Beam workers both run it, so their records are the same."""
+  volumes = nifti_io.load_subject(record, settings["channels"])
+  prepared = preprocess.prepare_subject(volumes, settings["inplane_mm"], settings["clip_low"])
+  centres = sampling.sample_centres(
+      prepared.labels, wmh_rate=settings["wmh_rate"], stroke_rate=settings["stroke_rate"],
+      max_shift=settings["max_shift"], rng=subject_rng(settings["seed"], record.subject),
+      brain=prepared.mask, healthy_rate=settings["healthy_rate"])
+  patches, patch_labels = sampling.extract_patches(
+      prepared.image, prepared.labels, centres.centre, settings["patch_size"],
+      settings["clip_low"])
+  if not len(centres):
+    logging.warning("%s: no lesion voxels; it contributes no patches", record.subject)
+  return [(f"{record.subject}/{i}", {
+      "image": patches[i],
+      "label": patch_labels[i],
+      "subject": record.subject,
+      "slice": np.int32(centres.centre[i, 2]),
+      "centre": centres.centre[i].astype(np.int32),
+      "offset": centres.offset[i].astype(np.int32),
+      "lesion_class": centres.lesion_class[i],
+  }) for i in range(len(centres))]
+
+
+def _no_patches_message(fold: int, records: Sequence[nifti_io.SubjectRecord]) -> str:
+  return (f"fold{fold}: no patches: none of its subjects "
+          f"({', '.join(r.subject for r in records)}) has lesion voxels")
+
+
+def _check_fold_count(count: int, fold: int, records) -> None:
+  if not count:
+    raise InputError(_no_patches_message(fold, records))
+
+
+def _beam_fold_examples(records: Sequence[nifti_io.SubjectRecord], fold: int, settings: dict):
+  """A fold as a Beam PTransform: the subjects spread over the workers, each running
+  subject_examples; a side branch fails the pipeline with the plain build's error when the fold
+  has no patch at all (TFDS's writer would fail too, with a less helpful message)."""
+  beam = tfds.core.lazy_imports.apache_beam
+  records = list(records)
+
+  @beam.ptransform_fn
+  def fold_examples(pipeline):
+    examples = (pipeline
+                | "Subjects" >> beam.Create(records)
+                | "Spread" >> beam.Reshuffle()  # else a runner may fuse all subjects into a worker
+                | "Examples" >> beam.FlatMap(subject_examples, settings=settings))
+    _ = (examples
+         | "Count" >> beam.combiners.Count.Globally()
+         | "CheckNotEmpty" >> beam.Map(_check_fold_count, fold=fold, records=records))
+    return examples
+
+  return fold_examples()  # pylint: disable=no-value-for-parameter
 
 
 class _NeverRaised(Exception):
@@ -321,10 +373,12 @@ def build_patches(config: ml_collections.ConfigDict) -> UresnetPatches:
   (under a lock, so a concurrent build is never disturbed) before building again.
   """
   patches_config = patches_config_from(config)
+  download_config = _download_config(config)  # refuses a Beam build without apache-beam first
   data_dir = pathlib.Path(config.data.records_dir).expanduser()
   config_dir = data_dir / NAME / patches_config.name
   with _build_lock(config_dir):
-    builder = UresnetPatches(config=patches_config, data_dir=data_dir)
+    builder = UresnetPatches(config=patches_config, data_dir=data_dir,
+                             use_beam=download_config.beam_options is not None)
     if not builder.data_path.exists():  # the same test download_and_prepare makes
       for leftover in config_dir.glob(_INCOMPLETE_GLOB):
         logging.info("Removing the remains of an interrupted build: %s", leftover)
@@ -332,10 +386,36 @@ def build_patches(config: ml_collections.ConfigDict) -> UresnetPatches:
       # Nothing is downloaded, but TFDS makes a downloads/ folder: keep it out of records_dir.
       with (tempfile.TemporaryDirectory(prefix="incomplete.downloads.", dir=config_dir) as tmp,
             _shuffler_without_tensorflow()):
-        builder.download_and_prepare(
-            file_format="array_record", download_dir=tmp,
-            download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+        builder.download_and_prepare(file_format="array_record", download_dir=tmp,
+                                     download_config=download_config)
   return builder
+
+
+_BEAM_RUNNERS = {"direct": "DirectRunner"}  # config.data.beam_runner -> Beam's runner name
+
+
+def _download_config(config: ml_collections.ConfigDict) -> tfds.download.DownloadConfig:
+  """The plain build's DownloadConfig, or, with config.data.beam_runner or beam_options set, one
+  that makes TFDS build the records in a Beam pipeline (the same records, under the same name)."""
+  runner = str(config.data.get("beam_runner", "") or "").strip()
+  flags = str(config.data.get("beam_options", "") or "").strip()
+  if not runner and not flags:
+    return tfds.download.DownloadConfig(try_download_gcs=False)
+  if runner and runner.lower() not in _BEAM_RUNNERS:
+    raise InputError(f"config.data.beam_runner: {runner!r} is not one of "
+                     f"{', '.join(map(repr, _BEAM_RUNNERS))} (or empty); other runners go through "
+                     "config.data.beam_options, e.g. '--runner=FlinkRunner --flink_master=H:8081'")
+  if runner and "--runner" in flags:
+    raise InputError("config.data.beam_runner and a --runner in config.data.beam_options: set one")
+  try:
+    from apache_beam.options import pipeline_options  # pylint: disable=import-outside-toplevel
+  except ImportError:
+    raise InputError("config.data.beam_runner/beam_options: apache-beam is not installed; "
+                     "pip install -e '.[beam]'") from None
+  options = pipeline_options.PipelineOptions(flags=shlex.split(flags))
+  if runner:
+    options.view_as(pipeline_options.StandardOptions).runner = _BEAM_RUNNERS[runner.lower()]
+  return tfds.download.DownloadConfig(try_download_gcs=False, beam_options=options)
 
 
 def open_patches(config: ml_collections.ConfigDict) -> UresnetPatches:
