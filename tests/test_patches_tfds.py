@@ -252,10 +252,13 @@ def test_bad_inputs(cohort, tmp_path):
   manifest.write_text(manifest.read_text().replace("b_labels.nii.gz", ""))
   with pytest.raises(InputError, match="b: no labels"):
     patches_tfds.build_patches(_config(unlabelled, tmp_path / "r"))
-  # A fold whose subjects have no lesions is an error naming the fold.
+  # A fold without WMH subjects is refused before anything is written, naming the fold.
   empty = _make_cohort(tmp_path / "empty", {"a": SUBJECTS["s0"], "clean": SUBJECTS["clean"]})
-  with pytest.raises(InputError, match=r"fold\d: no patches"):
+  with pytest.raises(InputError, match=r"fold\d \(clean\) holds no subject with WMH"):
     patches_tfds.build_patches(_config(empty, tmp_path / "r"))
+  # A fold that yields no patch at all (rates of 0) is an error naming the fold.
+  with pytest.raises(InputError, match=r"fold\d: no patches"):
+    patches_tfds.build_patches(_config(cohort, tmp_path / "r", wmh_rate=0.0, stroke_rate=0.0))
   assert not _leftovers(tmp_path / "r")
 
 
