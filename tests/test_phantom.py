@@ -11,10 +11,10 @@ import sys
 import nibabel as nib
 import numpy as np
 import pytest
-from scipy import ndimage
 
 from uresnet_jax import phantom
 from uresnet_jax import phantom_config
+from uresnet_jax.phantom.realism import realism_stats
 from uresnet_jax.errors import InputError
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -35,25 +35,6 @@ COHORT_MEDIAN = {
     "components": (10, 80),
     "median_component_mm3": (25.0, 50.0),
 }
-
-
-def realism_stats(flair: np.ndarray, labels: np.ndarray, brain: np.ndarray,
-                  zooms) -> dict[str, float]:
-  """The realism table's statistics of one subject, computed independently of the generator."""
-  brain = brain > 0
-  z = (flair - flair[brain].mean()) / flair[brain].std()
-  wmh = (labels == 1) & brain
-  components, count = ndimage.label(wmh, structure=np.ones((3, 3, 3)))
-  sizes_mm3 = np.bincount(components.ravel())[1:] * float(np.prod(zooms))
-  return {
-      "wmh_mean_z": float(z[wmh].mean()),
-      "wmh_p10_z": float(np.percentile(z[wmh], 10)),
-      "brain_p99_z": float(np.percentile(z[brain & (labels == 0)], 99)),
-      "load_pct": float(100 * wmh.sum() / brain.sum()),
-      "components": count,
-      "median_component_mm3": float(np.median(sizes_mm3)),
-      "largest_ml": float(sizes_mm3.max() / 1000),
-  }
 
 
 def _config():

@@ -125,4 +125,20 @@ def get_config() -> ml_collections.ConfigDict:
   c.mmse_model.age_per_decade = -0.5
   c.mmse_model.stroke = -1.0
   c.mmse_model.noise_sd = 1.2
+
+  # Domain randomisation beyond the clinical cohort (configs/release.py widens these). The
+  # defaults are neutral: they leave the paper's cohort as it was, bit for bit.
+  c.head_aspect = (1.0, 1.0)  # per-axis head-shape factor on top of head_scale (each axis drawn)
+  c.sulcal_widening_mm = (0.0, 0.0)  # cortical atrophy: tissue eroded this far into the cortex
+  c.fov_extra_mm = (0.0, 0.0)  # added to fov_mm per subject
+  c.orientations = ()  # stored axis orders drawn per subject, e.g. ("RAS", "LPS"); () = orientation
+  c.edge_rim = (0.0, 0.0)  # brightness (x white matter) of a rim at the brain's outer edge, as an
+  #                          imperfect skull strip leaves it (dura, marrow, partial volume)
+  c.edge_rim_mm = (1.0, 3.0)  # its width (e-folding distance inside the brain mask)
+  c.ependymal = (0.0, 0.0)  # brightness (x white matter) along the ventricle walls (ependyma,
+  #                           choroid plexus): bright, unlabelled, hugging periventricular WMH
+  c.ependymal_mm = (0.5, 1.5)  # its width
+  c.blur_mm = (0.0, 0.0)  # in-plane Gaussian blur (sigma, mm) of the reconstructed image
+  c.ringing = (0.0, 0.0)  # Gibbs ringing: share of in-plane k-space cut along the phase axis
+  c.ghosting = (0.0, 0.0)  # motion ghosts: amplitude of a copy shifted along the phase axis
   return c

@@ -4,6 +4,7 @@ from typing import Sequence
 import ml_collections
 import nibabel as nib
 import numpy as np
+from scipy import ndimage
 
 from uresnet_jax.phantom.knobs import uniform
 
@@ -51,3 +52,24 @@ def reorient(arrays: dict[str, np.ndarray], affine: np.ndarray,
   arrays = {k: np.ascontiguousarray(ornt.apply_orientation(v, transform))
             for k, v in arrays.items()}
   return arrays, affine @ ornt.inv_ornt_aff(transform, shape)
+
+
+def artefacts(image: np.ndarray, zooms: Sequence[float], blur_mm: float, ringing: float,
+              ghosting: float, ghost_shift: float) -> np.ndarray:
+  """In-plane reconstruction artefacts of a (x, y, slice) image; y is the phase-encoding axis.
+
+  blur_mm: Gaussian sigma; ringing: share of k-space cut along y (Gibbs ringing at edges);
+  ghosting: amplitude of a motion ghost, a copy shifted by ghost_shift of the field of view along y.
+  Zero for all three returns the image unchanged.
+  """
+  if blur_mm > 0:
+    sigma = (blur_mm / zooms[0], blur_mm / zooms[1], 0.0)
+    image = ndimage.gaussian_filter(image, sigma).astype(np.float32)
+  if ringing > 0:
+    spectrum = np.fft.fft(image, axis=1)
+    frequencies = np.abs(np.fft.fftfreq(image.shape[1]))
+    spectrum[:, frequencies > 0.5 * (1 - ringing)] = 0
+    image = np.abs(np.fft.ifft(spectrum, axis=1)).astype(np.float32)
+  if ghosting > 0:
+    image = image + ghosting * np.roll(image, int(round(ghost_shift * image.shape[1])), axis=1)
+  return image

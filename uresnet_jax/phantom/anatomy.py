@@ -110,12 +110,13 @@ class Geometry:
 
 
 def geometry(rng: np.random.Generator, male: int, anatomy: Anatomy,
-             config: ml_collections.ConfigDict) -> Geometry:
+             config: ml_collections.ConfigDict, aspect: np.ndarray, fov_mm: float) -> Geometry:
+  """aspect: head-shape factors along the slice frame's axes; fov_mm: the in-plane field of view."""
   zooms = sample_protocol(rng, config)
   scale = uniform(rng, config.head_scale) * (config.male_head_scale if male else 1.0)
   rotation = rotation_matrix([uniform(rng, config.rotation_deg) for _ in range(3)])
   shift = np.array([uniform(rng, config.translation_mm) for _ in range(3)])
-  to_slice = scale * rotation.T
+  to_slice = aspect[:, None] * (scale * rotation.T)
   offset = shift - to_slice @ anatomy.centre
   extent = anatomy.points @ to_slice.T + offset
   margin = np.array([10.0, 10.0, 5.0])  # room for the warp
@@ -123,7 +124,7 @@ def geometry(rng: np.random.Generator, male: int, anatomy: Anatomy,
   k = max(1, int(round(config.fine_inplane_mm / zooms[0])))
   sub = max(1, int(math.ceil(zooms[2] / config.fine_slice_mm - 1e-6)))
   n_slices = int(math.ceil((high[2] - low[2]) / zooms[2]))
-  matrix = tuple(2 * int(math.ceil(config.fov_mm / (2 * z))) for z in zooms[:2]) + (n_slices,)
+  matrix = tuple(2 * int(math.ceil(fov_mm / (2 * z))) for z in zooms[:2]) + (n_slices,)
   native_start = np.array([-(matrix[0] - 1) / 2 * zooms[0], -(matrix[1] - 1) / 2 * zooms[1],
                            (low[2] + high[2]) / 2 - (n_slices - 1) / 2 * zooms[2]])
   # Fine grid: every k-th native column and row over the brain, `sub` sub-slices per slice.
@@ -152,7 +153,7 @@ class Canvas:
     ctrl_mni = np.einsum("ij,j...->i...", from_slice, ctrl - geo.offset[:, None, None, None])
     ctrl_voxel = ctrl_mni - anatomy.origin[:, None, None, None]
     push = [ndimage.map_coordinates(anatomy.push[a], ctrl_voxel, order=1) for a in range(3)]
-    deform = uniform(rng, config.deformation_mm)
+    deform = self.deform_mm = uniform(rng, config.deformation_mm)
     warp = smooth_noise(rng, grid, config.deformation_smoothness_mm, 3)
     axes = [grid.axis(a) - geo.offset[a] for a in range(3)]
     mni = np.empty((3,) + grid.shape, np.float64)  # float64: map_coordinates' fast path
@@ -183,3 +184,17 @@ class Canvas:
     centre = (self.geo.to_slice @ mni_point + self.geo.offset - self.grid.start) / self.grid.step
     scale = np.abs(self.geo.to_slice).sum(1).max()
     return clipped_box(centre, (radius_mm * scale + 8.0) / self.grid.step, self.grid.shape)
+
+
+def widen_sulci(cv: Canvas, widening_mm: float) -> None:
+  """Cortical atrophy: grey matter recedes from the CSF by up to widening_mm (away from the
+  ventricles), which widens the sulci and the brain's outer CSF."""
+  if widening_mm <= 0:
+    return
+  size = [max(1, 2 * int(round(widening_mm / s)) + 1) for s in cv.grid.step]
+  tissue = cv.gm + cv.wm
+  eroded = ndimage.grey_erosion(tissue, size=size)
+  keep = np.where(tissue > 0, np.minimum(eroded / np.maximum(tissue, 1e-6), 1.0), 1.0)
+  cortex = cv.vdist >= FAR_MM - 1
+  keep = np.where(cortex, keep, 1.0).astype(np.float32)
+  cv.gm, cv.wm = cv.gm * keep, cv.wm * keep

@@ -12,7 +12,7 @@ def uniform(rng: np.random.Generator, bounds: Sequence[float]) -> float:
   return float(rng.uniform(bounds[0], bounds[1]))
 
 
-_RANGE_KEYS = (
+RANGE_KEYS = (
     "random_inplane_mm", "random_thickness_mm", "oblique_deg", "head_scale", "rotation_deg",
     "translation_mm", "deformation_mm", "ventricle_enlargement_mm", "flair_gm", "flair_csf",
     "wmh_mean_z", "wmh_p10_z", "brain_p99_z", "lesion_intensity", "halo_gain",
@@ -21,7 +21,8 @@ _RANGE_KEYS = (
     "pv_decay_mm", "pv_cap_weight", "pv_texture", "deep_count", "deep_radius_mm",
     "deep_elongation", "deep_cluster_probability", "deep_cluster_size", "lacune_count",
     "lacune_diameter_mm", "cortical_half_angle_deg", "gliotic_rim_mm", "infarct_intensity",
-    "age_years")
+    "age_years", "head_aspect", "sulcal_widening_mm", "fov_extra_mm", "edge_rim", "edge_rim_mm",
+    "ependymal", "ependymal_mm", "blur_mm", "ringing", "ghosting")
 _PROBABILITY_KEYS = ("random_protocol_probability", "stroke_probability",
                      "extra_lacune_probability", "old_infarct_probability", "male_probability",
                      "diabetes_probability", "smoking_probability")
@@ -29,7 +30,7 @@ _PROBABILITY_KEYS = ("random_protocol_probability", "stroke_probability",
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
   """Raises InputError naming the first knob that cannot be sampled."""
-  for key in _RANGE_KEYS:
+  for key in RANGE_KEYS:
     value = config[key]
     if len(value) != 2 or not value[0] <= value[1]:
       raise InputError(f"config.{key}={tuple(value)}: expected a (lo, hi) range with lo <= hi")
@@ -50,7 +51,13 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     raise InputError("config.random_inplane_mm / random_thickness_mm: spacings must be > 0")
   if config.num_workers < 1:
     raise InputError(f"config.num_workers={config.num_workers}: expected at least 1")
-  axes = sorted(str(config.orientation).translate(str.maketrans("LPI", "RAS")))
-  if len(config.orientation) != 3 or axes != ["A", "R", "S"]:
-    raise InputError(f"config.orientation={config.orientation!r}: expected three axis codes "
-                     "such as RAS or LPS")
+  for key, codes in [("orientation", config.orientation)] + [
+      ("orientations", c) for c in config.orientations]:
+    axes = sorted(str(codes).translate(str.maketrans("LPI", "RAS")))
+    if len(codes) != 3 or axes != ["A", "R", "S"]:
+      raise InputError(f"config.{key}: {codes!r} is not three axis codes such as RAS or LPS")
+  if not 0 <= config.ringing[1] < 1:
+    raise InputError(f"config.ringing={tuple(config.ringing)}: the share of k-space cut must be "
+                     "in [0, 1)")
+  if config.head_aspect[0] <= 0:
+    raise InputError(f"config.head_aspect={tuple(config.head_aspect)}: factors must be > 0")

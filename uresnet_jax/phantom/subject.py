@@ -5,10 +5,11 @@ from typing import Any
 import ml_collections
 import numpy as np
 import threadpoolctl  # installed with nilearn (via scikit-learn)
+from scipy import ndimage
 
-from uresnet_jax.phantom.acquisition import (protocol_name, reorient, thick_slices,
+from uresnet_jax.phantom.acquisition import (artefacts, protocol_name, reorient, thick_slices,
                                              upsample_inplane)
-from uresnet_jax.phantom.anatomy import Canvas, geometry, load_anatomy
+from uresnet_jax.phantom.anatomy import Canvas, geometry, load_anatomy, widen_sulci
 from uresnet_jax.phantom.calibration import FlairParts, calibrate
 from uresnet_jax.phantom.clinical import fazekas, sample_risk_factors, sample_wmh_burden
 from uresnet_jax.phantom.fields import Grid, rotation_matrix, smooth_noise
@@ -38,8 +39,21 @@ def generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) -
 
 def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) -> dict[str, Any]:
   anatomy = load_anatomy()
-  streams = np.random.SeedSequence([seed, index]).spawn(6)
-  rng_clin, rng_geo, rng_wmh, rng_stroke, rng_img, rng_mmse = map(np.random.default_rng, streams)
+  streams = np.random.SeedSequence([seed, index]).spawn(7)
+  rng_clin, rng_geo, rng_wmh, rng_stroke, rng_img, rng_mmse, rng_dr = map(np.random.default_rng,
+                                                                          streams)
+  # Domain randomisation draws from a stream of its own, always in this order, so that its
+  # neutral defaults leave every other draw (and so the paper's cohort) as it was.
+  dr = dict(aspect=np.array([uniform(rng_dr, config.head_aspect) for _ in range(3)]),
+            fov=config.fov_mm + uniform(rng_dr, config.fov_extra_mm),
+            sulci=uniform(rng_dr, config.sulcal_widening_mm),
+            rim=uniform(rng_dr, config.edge_rim), rim_mm=uniform(rng_dr, config.edge_rim_mm),
+            ependymal=uniform(rng_dr, config.ependymal),
+            ependymal_mm=uniform(rng_dr, config.ependymal_mm),
+            blur=uniform(rng_dr, config.blur_mm), ringing=uniform(rng_dr, config.ringing),
+            ghosting=uniform(rng_dr, config.ghosting), ghost_shift=rng_dr.uniform(0.1, 0.5),
+            orientation=(str(rng_dr.choice(list(config.orientations))) if config.orientations
+                         else config.orientation))
 
   # Clinical risk factors drive the WMH burden (log % of ICV).
   risk = sample_risk_factors(rng_clin, config)
@@ -47,10 +61,11 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
   lo_pct, hi_pct = config.wmh_model.clip_pct
   severity = math.log(target_pct / lo_pct) / math.log(hi_pct / lo_pct)
 
-  geo = geometry(rng_geo, risk["male"], anatomy, config)
+  geo = geometry(rng_geo, risk["male"], anatomy, config, dr["aspect"], dr["fov"])
   enlarge = (uniform(rng_geo, config.ventricle_enlargement_mm)
              + config.ventricle_enlargement_per_decade_mm * max(risk["age"] - 50, 0) / 10)
   cv = Canvas(rng_geo, geo, enlarge, anatomy, config)
+  widen_sulci(cv, dr["sulci"])
 
   # Lesions: deep foci, then periventricular caps and rims up to the target volume, strokes.
   borders = Borders(edge=uniform(rng_wmh, config.wmh_edge_mm),
@@ -81,7 +96,13 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
   gliosis = stroke - cavity
   t1 = ((cv.wm + t1_gm * cv.gm + t1_csf * csf) * keep + t1_csf * cavity + t1_wmh * wmh_seen
         + t1_glio * gliosis)
-  fine = dict(tissue=(cv.wm + flair_gm * cv.gm + flair_csf * csf) * keep,
+  tissue = cv.wm + flair_gm * cv.gm + flair_csf * csf
+  if dr["rim"] > 0:  # bright outer edge of an imperfectly skull-stripped brain
+    inside = ndimage.distance_transform_edt(cv.mask >= 0.5, sampling=cv.grid.step)
+    tissue = tissue + dr["rim"] * np.exp(-inside / dr["rim_mm"]).astype(np.float32) * cv.mask
+  if dr["ependymal"] > 0:  # bright lining of the ventricles
+    tissue = tissue + dr["ependymal"] * np.exp(-np.abs(cv.vdist) / dr["ependymal_mm"]) * cv.mask
+  fine = dict(tissue=tissue * keep,
               cavity=flair_csf * cavity, seen=wmh_seen, wmh=wmh_seen * hetero,
               infarct=infarct * gliosis * hetero, halo=halo * hetero)
   thick = {k: thick_slices(v, geo.sub) for k, v in fine.items()}
@@ -94,10 +115,12 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
   step = np.array([cv.grid.step[0], cv.grid.step[1], geo.zooms[2]])
   log_bias = smooth_noise(rng_img, Grid(mask.shape, cv.grid.start, step),
                           config.bias_field_smoothness_mm)[0]
-  bias = np.exp(uniform(rng_img, config.bias_field_std) * log_bias)
+  bias_std = uniform(rng_img, config.bias_field_std)
+  bias = np.exp(bias_std * log_bias)
   bias /= bias[mask >= 0.5].mean()
   noise = rng_img.standard_normal((4,) + mask.shape, dtype=np.float32)
-  noise *= uniform(rng_img, config.noise_std)
+  noise_std = uniform(rng_img, config.noise_std)
+  noise *= noise_std
   thick = {k: upsample_inplane(v, geo.k) for k, v in thick.items()}
   t1, wm, mask, csf, wmh_label, stroke, bias = (
       upsample_inplane(x, geo.k) for x in (t1, wm, mask, csf, wmh_label, stroke, bias))
@@ -118,6 +141,8 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
     halo_gain = uniform(rng_img, config.halo_gain)
   flair = parts.render(intensity, profile, halo_gain)
   t1 = np.sqrt((bias * t1 + noise[2])**2 + noise[3]**2)
+  flair, t1 = (artefacts(x, geo.zooms, dr["blur"], dr["ringing"], dr["ghosting"], dr["ghost_shift"])
+               for x in (flair, t1))
 
   def full(x: np.ndarray, dtype: Any) -> np.ndarray:
     out = np.zeros(geo.matrix, dtype)
@@ -139,7 +164,7 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
   oblique = np.eye(4)
   oblique[:3, :3] = rotation_matrix([uniform(rng_geo, config.oblique_deg), 0.0, 0.0])
   oblique[:3, 3] = [0.0, -15.0, 30.0]
-  arrays, affine = reorient(arrays, oblique @ voxel_to_slice, config.orientation)
+  arrays, affine = reorient(arrays, oblique @ voxel_to_slice, dr["orientation"])
 
   voxel_ml = float(np.prod(geo.zooms)) / 1000
   icv_ml = float(brain.sum()) * voxel_ml
@@ -161,6 +186,9 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
                target_wmh_pct_icv=target_pct, generated_wmh_pct_icv=wmh_pct,
                periventricular_ml=pv_ml, deep_ml=deep_ml, lesion_intensity=intensity,
                lesion_profile=profile, halo_gain=halo_gain, strokes_placed=stroke_type,
-               ventricle_enlargement_mm=enlarge)
+               ventricle_enlargement_mm=enlarge, flair_gm=flair_gm, flair_csf=flair_csf,
+               deformation_mm=cv.deform_mm, noise_std=noise_std, bias_field_std=bias_std,
+               **{f"dr_{k}": v.tolist() if isinstance(v, np.ndarray) else v
+                  for k, v in dr.items()})
   return dict(subject=subject_name(index), affine=affine, clinical=clinical, truth=truth,
               **arrays)
