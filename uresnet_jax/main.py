@@ -1,11 +1,12 @@
 """Train and evaluate uResNet: python -m uresnet_jax.main --config=configs/default.py --workdir=DIR."""
 import json
+import pathlib
 
 import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from uresnet_jax import distributed, train
+from uresnet_jax import distributed, domains, predictor, train
 from uresnet_jax.errors import exit_on_input_error, get_config, parse_flags
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, evaluations and logs go.")
@@ -23,12 +24,20 @@ def main(argv: list[str]) -> None:
     logging.set_verbosity(logging.WARNING)  # library INFO chatter (Orbax, TFDS) only on request
   if config.compilation_cache_dir:
     jax.config.update("jax_compilation_cache_dir", config.compilation_cache_dir)
+  domains.check_held_out(config)
   _JOIN()
   logging.info("JAX %s, process %d/%d, devices: %s", jax.__version__, jax.process_index(),
                jax.process_count(), jax.devices())
   summary = train.train_and_evaluate(config, _WORKDIR.value)
   if summary is not None:  # process 0's evaluation
     print(json.dumps(summary, indent=2))
+    if config.domains.held_out:
+      print("Scoring the held-out phantom domains ...")
+      if not flags.FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.ERROR)  # Orbax's notes on opening checkpoints read-only
+      model = predictor.load_model(_WORKDIR.value)
+      result = domains.evaluate_domains(config, model, pathlib.Path(_WORKDIR.value))
+      print(domains.format_table(result))
 
 
 if __name__ == "__main__":
