@@ -1,6 +1,6 @@
 """Two processes on localhost as one run (jax.distributed over CPU): the same training as one
-process with the same global batch, a stop on one host stopping both, and a predict run's scans
-shared out and gathered into one set of tables."""
+process with the same global batch, the phantom generated in shares, a stop on one host stopping
+both, and a predict run's scans shared out and gathered into one set of tables."""
 import csv
 import json
 import os
@@ -64,7 +64,8 @@ def test_two_processes_take_the_same_steps_as_one(tiny_run, tmp_path):
 
 
 def test_a_sigterm_on_one_host_stops_both_at_the_same_step_with_a_checkpoint(tiny_run, tmp_path):
-  data = tiny_run[0]
+  """On a fresh data folder: the two processes also generate the phantom cohort together."""
+  data = tmp_path / "data"
   port = _free_port()
   logs = [tmp_path / f"process{i}" for i in (0, 1)]
   pair = [_main(tmp_path / "run", data, f"--coordinator_address=localhost:{port}",
@@ -86,6 +87,13 @@ def test_a_sigterm_on_one_host_stops_both_at_the_same_step_with_a_checkpoint(tin
   assert stops[0] == stops[1] > 0
   config = predictor.read_run_config(tmp_path / "run")
   assert predictor.restore_variables(tmp_path / "run", config)[0] == stops[0]
+  for i, log in enumerate(logs):  # each generated its share of the subjects ...
+    assert f"(process {i} of 2)" in pathlib.Path(f"{log}.out").read_text()
+  cohort, reference = data / "cohort", tiny_run[0] / "cohort"
+  files = sorted(p.relative_to(cohort) for p in cohort.rglob("*") if p.is_file())
+  assert files == sorted(p.relative_to(reference) for p in reference.rglob("*") if p.is_file())
+  for name in files:  # ... and the cohort is the one a single process generates, byte for byte
+    assert (cohort / name).read_bytes() == (reference / name).read_bytes(), name
 
 
 def test_two_processes_share_the_scans_of_a_predict_run_into_one_set_of_tables(tiny_run, tmp_path):

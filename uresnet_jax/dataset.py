@@ -21,6 +21,22 @@ def ensure_cohort(config: ml_collections.ConfigDict) -> None:
   phantom.write_cohort(cohort, config.data.phantom_subjects, config.seed, config.phantom)
 
 
+def cohort_missing(config: ml_collections.ConfigDict) -> bool:
+  """Whether ensure_cohort would generate the phantom."""
+  cohort = pathlib.Path(config.data.cohort)
+  return config.data.generate_phantom_if_missing and (not cohort.exists()
+                                                      or _unfinished_phantom(cohort))
+
+
+def generate_share(config: ml_collections.ConfigDict, index: int, count: int) -> None:
+  """Process `index` of `count` generates its share of the missing phantom cohort (the processes
+  share the folder); ensure_cohort on one process afterwards completes it with the manifest."""
+  print(f"Generating phantom subjects {index}, {index + count}, ... of "
+        f"{config.data.phantom_subjects} in {config.data.cohort} (process {index} of {count})")
+  phantom.write_share(config.data.cohort, config.data.phantom_subjects, config.seed,
+                      config.phantom, index, count)
+
+
 def _unfinished_phantom(cohort: pathlib.Path) -> bool:
   """A folder that an interrupted phantom generation left: subject folders but no manifest yet."""
   if not cohort.is_dir() or (cohort / phantom.MANIFEST).exists():

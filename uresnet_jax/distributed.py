@@ -61,7 +61,8 @@ def agree(error: Exception | None, what: str) -> None:
     raise InputError(f"another process failed while {what}; its log says why")
 
 
-def _attempt(fn: Callable[[], T]) -> tuple[T | None, Exception | None]:
+def attempt(fn: Callable[[], T]) -> tuple[T | None, Exception | None]:
+  """(result, None), or (None, the error) to hand to agree()."""
   try:
     return fn(), None
   except Exception as e:  # handed to agree(), which re-raises it
@@ -73,10 +74,10 @@ def once(name: str, chief: Callable[[], T], others: Callable[[], T]) -> T:
   made). A failure on any process stops every process. One process: just `chief`."""
   if jax.process_count() == 1:
     return chief()
-  result, error = _attempt(chief) if jax.process_index() == 0 else (None, None)
+  result, error = attempt(chief) if jax.process_index() == 0 else (None, None)
   agree(error, f"preparing {name}")  # the barrier
   if jax.process_index() != 0:
-    result, error = _attempt(others)
+    result, error = attempt(others)
   agree(error, f"opening {name}")
   return result
 

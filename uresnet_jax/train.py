@@ -105,6 +105,10 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
   mesh = sharding.create_mesh()
   sharding.check_batch_size(config.train.batch_size, mesh)
   checkpointing.check_compatible(workdir, config)
+  if jax.process_count() > 1 and distributed.any_process(dataset.cohort_missing(config)):
+    error = distributed.attempt(lambda: dataset.generate_share(config, jax.process_index(),
+                                                                jax.process_count()))[1]
+    distributed.agree(error, "generating the phantom cohort")
   builder = distributed.once("the cohort and its patch records",
                             lambda: dataset.ensure_records(config),
                             lambda: patches_tfds.open_patches(config))

@@ -8,7 +8,7 @@ import multiprocessing
 import os
 import pathlib
 import shutil
-from typing import Any
+from typing import Any, Sequence
 
 import ml_collections
 
@@ -62,9 +62,8 @@ def _write_subject(out_dir: str, index: int, seed: int,
   return json.loads(text)  # exactly what a resumed run reads back
 
 
-def write_cohort(out_dir: str | os.PathLike, num_subjects: int, seed: int,
-                 config: ml_collections.ConfigDict) -> pathlib.Path:
-  """Writes (or completes) a phantom cohort and returns its manifest, which is written last."""
+def _check_out(out_dir: str | os.PathLike, num_subjects: int,
+               config: ml_collections.ConfigDict) -> pathlib.Path:
   if num_subjects < 1:
     raise InputError(f"{out_dir}: the number of subjects must be at least 1, got {num_subjects}")
   validate_config(config)
@@ -72,20 +71,40 @@ def write_cohort(out_dir: str | os.PathLike, num_subjects: int, seed: int,
   if out.exists() and not out.is_dir():
     raise InputError(f"{out}: exists and is not a folder")
   out.mkdir(parents=True, exist_ok=True)
+  return out
+
+
+def _generate(out: pathlib.Path, indices: Sequence[int], seed: int,
+              config: ml_collections.ConfigDict) -> list[dict[str, Any]]:
+  """Writes (or finds complete) the subjects `indices`, in worker processes when configured."""
+  workers = min(config.num_workers, len(indices))
+  if workers <= 1:
+    return [_write_subject(str(out), i, seed, config) for i in indices]
+  context = multiprocessing.get_context("spawn")  # safe under a parent that imported JAX
+  with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+    n = len(indices)
+    return list(pool.map(_write_subject, [str(out)] * n, indices, [seed] * n, [config] * n))
+
+
+def write_share(out_dir: str | os.PathLike, num_subjects: int, seed: int,
+                config: ml_collections.ConfigDict, index: int, count: int) -> None:
+  """One of `count` processes (hosts) generating a cohort together: this one writes subjects
+  index, index + count, ... into the shared folder and touches no other subject's files; then
+  one `write_cohort` call (after all shares are done) writes the manifest."""
+  out = _check_out(out_dir, num_subjects, config)
+  _generate(out, range(index, num_subjects, count), seed, config)
+
+
+def write_cohort(out_dir: str | os.PathLike, num_subjects: int, seed: int,
+                 config: ml_collections.ConfigDict) -> pathlib.Path:
+  """Writes (or completes) a phantom cohort and returns its manifest, which is written last."""
+  out = _check_out(out_dir, num_subjects, config)
   for stale in out.glob(".tmp-*"):  # leftovers of an interrupted run
     if stale.is_dir():
       shutil.rmtree(stale)
     else:
       stale.unlink()
-  indices = range(num_subjects)
-  workers = min(config.num_workers, num_subjects)
-  if workers == 1:
-    records = [_write_subject(str(out), i, seed, config) for i in indices]
-  else:
-    context = multiprocessing.get_context("spawn")  # safe under a parent that imported JAX
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-      records = list(pool.map(_write_subject, [str(out)] * num_subjects, indices,
-                              [seed] * num_subjects, [config] * num_subjects))
+  records = _generate(out, range(num_subjects), seed, config)
   truth = generative_model(seed, config, records)
   atomic.write_text(out / GENERATIVE_MODEL, json.dumps(truth, indent=1, default=list))
   buffer = io.StringIO()
