@@ -13,9 +13,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 jax.config.update("jax_compilation_cache_dir", str(ROOT / "data" / "jax_cache"))
 
 
-def main_process(workdir, data, *overrides, **kwargs) -> subprocess.Popen:
+def main_process(workdir, data, *overrides, config="configs/tiny.py", **kwargs) -> subprocess.Popen:
   """`python -m uresnet_jax.main` on the tiny config, cohort and records under `data`."""
-  args = [sys.executable, "-m", "uresnet_jax.main", "--config=configs/tiny.py",
+  args = [sys.executable, "-m", "uresnet_jax.main", f"--config={config}",
           f"--workdir={workdir}", f"--config.data.cohort={data / 'cohort'}",
           f"--config.data.records_dir={data / 'tfds'}", *overrides]
   env = dict(os.environ, JAX_PLATFORMS="cpu")
@@ -23,8 +23,8 @@ def main_process(workdir, data, *overrides, **kwargs) -> subprocess.Popen:
                           text=True, **kwargs)
 
 
-def run_main(workdir, data, *overrides, timeout=600) -> tuple[int, str, str]:
-  proc = main_process(workdir, data, *overrides)
+def run_main(workdir, data, *overrides, timeout=600, **kwargs) -> tuple[int, str, str]:
+  proc = main_process(workdir, data, *overrides, **kwargs)
   out, err = proc.communicate(timeout=timeout)
   return proc.returncode, out, err
 

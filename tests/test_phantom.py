@@ -204,3 +204,62 @@ def test_cli_bad_flag_is_one_line_error(flag, tmp_path):
   assert result.stderr.startswith("error: "), result.stderr
   assert len(result.stderr.strip().splitlines()) == 1, result.stderr
   assert not out.exists()
+
+
+def test_artefacts_zero_is_identity_and_each_acts():
+  from uresnet_jax.phantom.acquisition import artefacts
+  image = np.zeros((32, 32, 2), np.float32)
+  image[8:24, 8:24] = 1.0  # a bright square: edges for blur and ringing
+  zooms = (1.0, 1.0, 5.0)
+  assert artefacts(image, zooms, 0.0, 0.0, 0.0, 0.3) is image
+  blurred = artefacts(image, zooms, 1.5, 0.0, 0.0, 0.3)
+  assert 0.1 < blurred[8, 16, 0] < 0.9 and blurred.sum() == pytest.approx(image.sum(), rel=1e-4)
+  ringing = artefacts(image, zooms, 0.0, 0.5, 0.0, 0.3)
+  assert ringing[16, :, 0].max() > 1.05  # Gibbs overshoot along the phase axis only
+  np.testing.assert_array_equal(ringing[:, 16, 0] > 0.5, image[:, 16, 0] > 0.5)
+  ghost = artefacts(image, zooms, 0.0, 0.0, 0.1, 0.5)
+  assert ghost[16, 0, 0] == pytest.approx(0.1)  # a copy shifted by half the field of view
+
+
+def _release_phantom():
+  sys.path.insert(0, str(REPO))
+  from configs import release
+  config = release.get_config()
+  config.phantom.num_workers = 1
+  return config
+
+
+def test_randomisation_ranges_are_honoured():
+  """Drawn values lie in their ranges, and each knob shows in the generated volumes."""
+  config = _release_phantom().phantom
+  subjects = [phantom.generate_subject(i, 3, config) for i in range(2)]
+  for s in subjects:
+    truth, zooms = s["truth"], [float(z) for z in s["clinical"]["protocol"].split("x")]
+    for key, knob in (("lesion_intensity", "lesion_intensity"), ("flair_csf", "flair_csf"),
+                      ("flair_gm", "flair_gm"), ("deformation_mm", "deformation_mm"),
+                      ("dr_rim", "edge_rim"), ("dr_blur", "blur_mm"), ("dr_ringing", "ringing"),
+                      ("dr_ghosting", "ghosting"), ("dr_sulci", "sulcal_widening_mm")):
+      lo, hi = config[knob]
+      assert lo <= truth[key] <= hi, (key, truth[key])
+    assert config.random_inplane_mm[0] <= zooms[0] <= config.random_inplane_mm[1]
+    assert config.random_thickness_mm[0] <= zooms[2] <= config.random_thickness_mm[1]
+    assert truth["dr_orientation"] in config.orientations
+    codes = "".join(nib.aff2axcodes(s["affine"]))
+    assert codes == truth["dr_orientation"]
+  # Lesion contrast follows lesion_intensity: fixed low and high, same subject otherwise.
+  means = []
+  for value in ((1.2, 1.2), (2.8, 2.8)):
+    config.lesion_intensity = value
+    s = phantom.generate_subject(0, 3, config)
+    brain, wmh = s["brain_mask"] > 0, s["labels"] == 1
+    means.append(realism_stats(s["flair"], s["labels"], s["brain_mask"], (1, 1, 1))["wmh_mean_z"])
+    assert wmh.any() and brain.any()
+  assert means[1] > means[0] + 0.5, means
+  # Poor CSF suppression makes the ventricles brighter, sulcal widening the brain darker.
+  csf = []
+  for value in ((0.05, 0.05), (0.6, 0.6)):
+    config.flair_csf = value
+    s = phantom.generate_subject(0, 3, config)
+    flair = s["flair"][s["brain_mask"] > 0].astype(float)
+    csf.append(np.percentile(flair, 2))
+  assert csf[1] > csf[0] + 100, csf  # stored as relative intensity x 1000
