@@ -9,6 +9,7 @@ setuptools.setup(
         "lesion segmentation and differentiation on FLAIR MRI, in JAX/Flax."
     ),
     packages=setuptools.find_packages(include=["uresnet_jax", "uresnet_jax.*"]),
+    package_data={"uresnet_jax": ["release_model/*"]},  # the bundled model predict uses by default
     python_requires=">=3.11",
     install_requires=[
         "jax>=0.10,<0.12",

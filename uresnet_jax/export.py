@@ -70,7 +70,7 @@ def export_model(workdir: str | pathlib.Path, output: str | pathlib.Path,
           "normalisation": "per channel z-score inside the brain mask, clipped below at clip_low; "
                            "clip_low outside the mask and in padding",
       },
-      "source": {"workdir": str(workdir.resolve()), "checkpoint": checkpoint, "step": step},
+      "source": {"workdir": str(workdir), "checkpoint": checkpoint, "step": step},
       "training_config": config.to_dict(),
       "predict": config.predict.to_dict(),
   }

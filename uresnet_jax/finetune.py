@@ -160,7 +160,7 @@ def run() -> None:
   from absl import app, flags, logging
   from uresnet_jax import errors
   model = flags.DEFINE_string("model", None, "The pretrained model: a training workdir or an "
-                              "exported model folder.")
+                              "exported model folder. Default: the bundled release model.")
   cohort = flags.DEFINE_string("cohort", None, "Your labelled scans: a manifest (subjects.csv) or "
                                "a folder holding one, 2 to 10 subjects.")
   workdir = flags.DEFINE_string("workdir", None, "Folder for the run, its records, finetune.json "
@@ -179,12 +179,12 @@ def run() -> None:
       raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not flags.FLAGS["verbosity"].present:
       logging.set_verbosity(logging.ERROR)
-    for name, holder in (("model", model), ("cohort", cohort), ("workdir", workdir)):
+    for name, holder in (("cohort", cohort), ("workdir", workdir)):
       if not holder.value:
         raise InputError(f"--{name} is required")
     if epochs.value < 1:
       raise InputError(f"--epochs={epochs.value}: must be at least 1")
-    result = finetune(model.value, cohort.value, workdir.value, epochs.value,
+    result = finetune(model.value or str(predictor.BUNDLED_MODEL), cohort.value, workdir.value, epochs.value,
                       learning_rate.value, batch_size.value, checkpoint.value)
     for cls in ("wmh", "stroke"):
       b, a = result["held_out_dice_before"][cls], result["held_out_dice_after"][cls]

@@ -269,7 +269,9 @@ def run() -> None:
   import jax
   from absl import app, flags, logging
   from uresnet_jax import distributed, errors
-  model = flags.DEFINE_string("model", None, "A training workdir or an exported model folder.")
+  model = flags.DEFINE_string("model", None, "A training workdir or an exported model folder. "
+                              "Default: the bundled release model (uresnet_jax/release_model, "
+                              "trained on the domain-randomised phantom; see its MODEL_CARD.md).")
   input_ = flags.DEFINE_string("input", None, "A NIfTI scan, a folder of them, a manifest CSV "
                                "(subject, flair[, brain_mask, exclusion, t1, wm]) or a BIDS root.")
   output = flags.DEFINE_string("output", None, "Folder for the results (created whole).")
@@ -303,7 +305,7 @@ def run() -> None:
     if not flags.FLAGS["verbosity"].present:
       logging.set_verbosity(logging.ERROR)  # Orbax's notes on read-only checkpoints, TFDS chatter
     join()  # a multi-process run: each process segments its share of the scans
-    for name, holder in (("model", model), ("input", input_), ("output", output)):
+    for name, holder in (("input", input_), ("output", output)):
       if not holder.value:
         raise InputError(f"--{name} is required")
     check_output(pathlib.Path(output.value), overwrite.value)
@@ -315,7 +317,8 @@ def run() -> None:
         options[key] = holder.value
     loaded = loaded.with_options(options)
     start = time.perf_counter()
-    rows, failures = predict_scans(loaded, scans, pathlib.Path(output.value), options, model.value,
+    rows, failures = predict_scans(loaded, scans, pathlib.Path(output.value), options,
+                                   model.value or str(predictor.BUNDLED_MODEL),
                                    probabilities.value, bids.value, overwrite.value)
     seconds = [r["seconds"] for r in rows]
     if seconds:

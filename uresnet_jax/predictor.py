@@ -21,6 +21,9 @@ from uresnet_jax import nifti_io, predict_config, preprocess
 from uresnet_jax.errors import InputError
 
 NETWORK_STRIDE = 8  # three 2x2 poolings
+# The bundled release model (configs/release.py; its model card is MODEL_CARD.md beside it): what
+# `predict` and `finetune` use when no --model is given.
+BUNDLED_MODEL = pathlib.Path(__file__).resolve().parent / "release_model"
 Forward = Callable[[np.ndarray], np.ndarray]  # (B, H, W, C) float32 -> (B, H, W, K) probabilities
 
 
@@ -273,11 +276,14 @@ def from_artifact(path: str | pathlib.Path,
   return Predictor(loaded, info, options)
 
 
-def load_model(model: str | pathlib.Path, checkpoint: str = "latest",
+def load_model(model: str | pathlib.Path | None, checkpoint: str = "latest",
                options: ml_collections.ConfigDict | None = None) -> Predictor:
-  """A training workdir (has config.json) or an exported artifact (has manifest.json)."""
+  """A training workdir (has config.json) or an exported artifact (has manifest.json); None is
+  the bundled release model."""
   from uresnet_jax import artifact
-  path = pathlib.Path(model)
+  path = pathlib.Path(model) if model else BUNDLED_MODEL
+  if not model and not (path / artifact.MANIFEST).is_file():
+    raise InputError(f"no bundled model in this installation ({path}); pass --model")
   if (path / artifact.MANIFEST).is_file():
     return from_artifact(path, options)
   if (path / "config.json").is_file():

@@ -1,0 +1,169 @@
+"""The model card of an exported model, written from its run: training data and its ranges, the
+held-out fold's and the held-out domains' Dice, intended use and known limits.
+
+Run: python -m uresnet_jax.model_card --workdir=runs/release --artifact=uresnet_jax/release_model
+"""
+import json
+import pathlib
+from typing import Sequence
+
+from uresnet_jax import artifact, atomic, domains, phantom_config
+from uresnet_jax.errors import InputError
+
+CARD = "MODEL_CARD.md"
+
+_LIMITS = """\
+- **Trained on synthetic scans only.** Every training subject is the MNI152 template, deformed and
+  re-rendered; the lesions, their labels and the artefacts come from the generator's models. No
+  real scan was used for training or checking, so Dice on real scans is unknown until you measure
+  it: score a few of your own labelled scans (`python -m uresnet_jax.evaluate`) before trusting
+  volumes, and adapt the model to them with `python -m uresnet_jax.finetune`.
+- **FLAIR only, skull-stripped.** Without a brain mask the brain is taken as `flair > 0`; pass
+  `--brain_mask` for scans that are not skull-stripped. Tumours, oedema and other hyperintense
+  pathologies were never seen: mask them out with `--exclusion_mask`.
+- **2D axial slices.** The network segments each axial slice of the scan as acquired (resampled to
+  1 mm in-plane); sagittal or coronal acquisitions are out of its domain.
+- **Held-out domains** above show how it behaves outside its training ranges: read a large drop
+  as a domain it does not cover.
+- **Not a medical device.** For research on cohorts, not for diagnosing a patient.
+"""
+
+
+def _ranges(training: dict) -> list[str]:
+  """The phantom knobs this model's training changed from the paper's cohort, as table rows."""
+  default = _flat(json.loads(json.dumps(phantom_config.get_config().to_dict())))
+  rows = []
+  for key, value in _flat(training["phantom"]).items():
+    if key != "num_workers" and value != default.get(key):
+      rows.append(f"| `{key}` | {_show(value)} | {_show(default.get(key))} |")
+  return rows
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+  out = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      out.update(_flat(value, f"{prefix}{key}."))
+    else:
+      out[f"{prefix}{key}"] = value
+  return out
+
+
+def _show(value) -> str:
+  if isinstance(value, (list, tuple)):
+    return "(" + ", ".join(_show(v) for v in value) + ")"
+  return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _dice(summary: dict, cls: str) -> str:
+  s = summary[cls]
+  return f"{s['dice_mean']:.3f} ({s['dice_std']:.3f}), n={s['n_subjects']}"
+
+
+def render(manifest: dict, size_mb: float, eval_summary: dict, domain_result: dict,
+           train_minutes: float) -> str:
+  """The card's Markdown."""
+  config = manifest["training_config"]
+  train, model, data = config["train"], config["model"], config["data"]
+  lines = [
+      "# uResNet release model: WMH and stroke on FLAIR, trained on a domain-randomised phantom",
+      "",
+      "## Intended use",
+      "Segmenting white-matter hyperintensities (label 1) and stroke lesions (label 2) on "
+      "skull-stripped FLAIR brain MRI, and telling them apart, to get WMH and stroke volumes in "
+      "research cohorts when you have no labelled scans of your own: "
+      "`python -m uresnet_jax.predict --input=SCANS --output=OUT` uses this model by default. "
+      "With a handful of labelled scans, `python -m uresnet_jax.finetune --cohort=MANIFEST "
+      "--workdir=DIR` adapts it to them.",
+      "",
+      "## Model",
+      f"uResNet (Guerrero et al. 2018): base width {model['base_width']}, "
+      f"{'uResNet2' if model['residual_convs'] == 2 else 'one convolution per residual block'}, "
+      f"{model['norm']} normalisation; input {', '.join(data['channels'])} resampled to "
+      f"{config['preprocess']['inplane_mm']:g} mm in-plane, z-scored in the brain. "
+      f"Exported with jax {manifest['jax_version']} for {', '.join(manifest['platforms'])}; "
+      f"{size_mb:.1f} MB. Step {manifest['source']['step']} of the run.",
+      "",
+      "## Training data",
+      f"{data['phantom_subjects']} synthetic subjects of the built-in phantom (seed "
+      f"{config['seed']}), {data['num_folds']} folds: fold {data['eval_fold']} held out, the "
+      f"others trained on. Lesion-centred patches ({config['sampling']['patch_size']}², WMH rate "
+      f"{config['sampling']['wmh_rate']:g}, stroke rate {config['sampling']['stroke_rate']:g}, "
+      f"shifted by up to {config['sampling']['max_shift']} voxels) plus "
+      f"{config['sampling']['healthy_rate']:g} healthy-tissue patches per lesion patch. "
+      f"{train['epochs']} epochs of Adam (learning rate {train['learning_rate']:g}, x"
+      f"{train['decay_factor']:g} from epoch {train['decay_epoch']}), batch {train['batch_size']}, "
+      f"{train['loss']} loss; {train_minutes:.0f} min of training on the machine it ran on.",
+      "",
+      "The phantom's ranges that differ from the paper's cohort (configs/default.py), each drawn "
+      "uniformly per subject:",
+      "",
+      "| knob | this model | paper's cohort |",
+      "|---|---|---|",
+      *_ranges(config),
+      "",
+      "## Results on synthetic scans",
+      f"Held-out fold ({data['phantom_subjects'] // data['num_folds']} subjects from the "
+      f"training ranges): WMH Dice {_dice(eval_summary, 'wmh')}; stroke Dice "
+      f"{_dice(eval_summary, 'stroke')}.",
+      "",
+      f"Held-out domains: {config['domains']['subjects']} new subjects (seed "
+      f"{config['domains']['seed']}) per domain, the same subjects in each, every listed knob "
+      "outside its training range; `in_domain` is them drawn from the training ranges. Dice mean "
+      "(n subjects with the class):",
+      "",
+      domains.format_table(domain_result),
+      "",
+      "Realism statistics of each domain cohort (median over subjects; FLAIR z-scored in the "
+      "brain; DESIGN.md §4 gives real clinical scans as WMH mean z 1.8-2.1, WMH 10th "
+      "percentile 1.1-1.3, unlabelled brain 99th percentile 1.3-1.9):",
+      "",
+      "| domain | WMH mean z | WMH p10 z | brain p99 z | WMH load % | components |",
+      "|---|---|---|---|---|---|",
+      *(f"| {name} | {r['realism']['wmh_mean_z']:.2f} | {r['realism']['wmh_p10_z']:.2f} | "
+        f"{r['realism']['brain_p99_z']:.2f} | {r['realism']['load_pct']:.2f} | "
+        f"{r['realism']['components']:.0f} |" for name, r in domain_result.items()),
+      "",
+      "## Known limits",
+      _LIMITS,
+  ]
+  return "\n".join(lines)
+
+
+def write_card(workdir: str | pathlib.Path, artifact_dir: str | pathlib.Path) -> pathlib.Path:
+  """Writes MODEL_CARD.md into the artifact folder, from the run in workdir."""
+  workdir, artifact_dir = pathlib.Path(workdir), pathlib.Path(artifact_dir)
+  needed = [artifact_dir / artifact.MANIFEST, workdir / "eval" / "latest" / "summary.json",
+            workdir / domains.RESULT_FILE, workdir / "config.json"]
+  for path in needed:
+    if not path.is_file():
+      raise InputError(f"{path}: missing (a finished run with held-out domains, exported)")
+  manifest = json.loads(needed[0].read_text())
+  summary = json.loads(needed[1].read_text())
+  minutes = (needed[1].stat().st_mtime - needed[3].stat().st_mtime) / 60
+  size_mb = sum(f.stat().st_size for f in artifact_dir.iterdir() if f.name != CARD) / 1e6
+  card = render(manifest, size_mb, summary, json.loads(needed[2].read_text()), minutes)
+  atomic.write_text(artifact_dir / CARD, card)
+  return artifact_dir / CARD
+
+
+def run() -> None:
+  """The CLI; flags are defined here so that importing this module defines none."""
+  from absl import app, flags
+  from uresnet_jax import errors
+  workdir = flags.DEFINE_string("workdir", None, "The training run (with domains.json).")
+  artifact_dir = flags.DEFINE_string("artifact", None, "Its exported model folder.")
+
+  @errors.exit_on_input_error
+  def main(argv: Sequence[str]) -> None:
+    if len(argv) > 1:
+      raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if not workdir.value or not artifact_dir.value:
+      raise InputError("--workdir and --artifact are required")
+    print(f"wrote {write_card(workdir.value, artifact_dir.value)}")
+
+  app.run(main, flags_parser=errors.parse_flags)
+
+
+if __name__ == "__main__":
+  run()
