@@ -58,6 +58,17 @@ def _get(tree: dict, dotted: str):
 _MISSING = object()
 
 
+def flat_fields(tree: dict, prefix: str = "") -> dict:
+  """{"a": {"b": x}} -> {"a.b": x}, tuples as lists: a saved config.json and a live config compare."""
+  flat = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      flat.update(flat_fields(value, f"{prefix}{key}."))
+    else:
+      flat[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
+  return flat
+
+
 def check_compatible(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> None:
   """Refuses to resume a workdir whose run had any other experiment setting (EXPERIMENT_FIELDS),
   naming the first that differs; settings the saved config predates are not compared."""

@@ -7,7 +7,7 @@ import json
 import pathlib
 from typing import Sequence
 
-from uresnet_jax import artifact, atomic, domains, phantom_config
+from uresnet_jax import artifact, atomic, checkpointing, domains, phantom_config
 from uresnet_jax.errors import InputError
 
 CARD = "MODEL_CARD.md"
@@ -31,22 +31,13 @@ _LIMITS = """\
 
 def _ranges(training: dict) -> list[str]:
   """The phantom knobs this model's training changed from the paper's cohort, as table rows."""
-  default = _flat(json.loads(json.dumps(phantom_config.get_config().to_dict())))
+  default = phantom_config.get_config().to_dict()
+  default = checkpointing.flat_fields(json.loads(json.dumps(default, default=list)))
   rows = []
-  for key, value in _flat(training["phantom"]).items():
+  for key, value in checkpointing.flat_fields(training["phantom"]).items():
     if key != "num_workers" and value != default.get(key):
       rows.append(f"| `{key}` | {_show(value)} | {_show(default.get(key))} |")
   return rows
-
-
-def _flat(tree: dict, prefix: str = "") -> dict:
-  out = {}
-  for key, value in tree.items():
-    if isinstance(value, dict):
-      out.update(_flat(value, f"{prefix}{key}."))
-    else:
-      out[f"{prefix}{key}"] = value
-  return out
 
 
 def _show(value) -> str:

@@ -18,8 +18,8 @@ from typing import Sequence
 
 import ml_collections
 
-from uresnet_jax import (atomic, crossval, dataset, losses, models, nifti_io, report, train,
-                         variants)
+from uresnet_jax import (atomic, checkpointing, crossval, dataset, losses, models, nifti_io,
+                         report, train, variants)
 from uresnet_jax.errors import InputError
 
 GRID_FILE = "grid.json"
@@ -139,23 +139,13 @@ def _check_channels(grid: Grid, records: Sequence[nifti_io.SubjectRecord], cohor
                          f"{' ...' if len(missing) > 3 else ''}")
 
 
-def _flatten(tree: dict, prefix: str = "") -> dict:
-  flat = {}
-  for key, value in tree.items():
-    if isinstance(value, dict):
-      flat.update(_flatten(value, f"{prefix}{key}."))
-    else:
-      flat[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
-  return flat
-
-
 def check_grid(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> None:
   """Refuses a workdir made with another grid, naming the first setting that differs."""
   path = workdir / GRID_FILE
   if not path.exists():
     return
-  saved = _flatten(json.loads(path.read_text()))
-  current = _flatten(json.loads(json.dumps(config.to_dict(), default=list)))
+  saved = checkpointing.flat_fields(json.loads(path.read_text()))
+  current = checkpointing.flat_fields(json.loads(json.dumps(config.to_dict(), default=list)))
   for key in [*sorted(set(saved) & set(current)), *sorted(set(saved) ^ set(current))]:
     if key in _NOT_COMPARED:
       continue
