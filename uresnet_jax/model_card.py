@@ -23,6 +23,9 @@ _LIMITS = """\
   pathologies were never seen: mask them out with `--exclusion_mask`.
 - **2D axial slices.** The network segments each axial slice of the scan as acquired (resampled to
   1 mm in-plane); sagittal or coronal acquisitions are out of its domain.
+- **Stroke is the weaker class**: far fewer training patches than WMH and harder to tell from
+  WMH; read its Dice above before using stroke volumes, and treat stroke labels as candidates to
+  check (`lesions.csv` flags lesions the model hesitates to call WMH or stroke).
 - **Held-out domains** above show how it behaves outside its training ranges: read a large drop
   as a domain it does not cover.
 - **Not a medical device.** For research on cohorts, not for diagnosing a patient.
