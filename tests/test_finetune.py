@@ -6,10 +6,14 @@ import subprocess
 import sys
 
 import jax
+import ml_collections
 import numpy as np
 
 from conftest import ROOT
 from uresnet_jax import finetune, predictor
+
+
+TINY_RATES = ("--wmh_rate=0.005", "--stroke_rate=0.02")  # the tiny config's: a quick test
 
 
 def _run(*args):
@@ -27,7 +31,7 @@ def test_finetune_starts_from_the_pretrained_weights_and_exports(tiny_run, tmp_p
   data, pretrained = tiny_run[0], tiny_run[1]
   out = tmp_path / "ft"
   result = _run(f"--model={pretrained}", f"--cohort={data / 'cohort'}", f"--workdir={out}",
-                "--epochs=1")
+                "--epochs=1", *TINY_RATES)
   assert result.returncode == 0, result.stderr[-3000:]
   assert "held-out wmh Dice: pretrained" in result.stdout
   summary = json.loads((out / finetune.RESULT_FILE).read_text())
@@ -37,6 +41,7 @@ def test_finetune_starts_from_the_pretrained_weights_and_exports(tiny_run, tmp_p
     assert summary[key]["wmh"]["n_subjects"] == len(summary["held_out"])
   config = predictor.read_run_config(out)
   assert config.train.epochs == 1 and config.data.num_folds == 3  # 4 subjects: a third held out
+  assert (config.sampling.wmh_rate, config.sampling.stroke_rate) == (0.005, 0.02)
   _, original = finetune.load_pretrained(pretrained)
   _, start = predictor.restore_variables(out, config, "0")
   assert _max_difference(start, original) == 0  # training began at the pretrained weights
@@ -62,3 +67,18 @@ def test_one_labelled_subject_is_refused_in_one_line(tiny_run, tmp_path):
   assert result.returncode == 1 and "Traceback" not in result.stderr
   assert "at least 2" in result.stderr.strip().splitlines()[-1]
   assert not (tmp_path / "ft").exists()
+
+
+def test_a_sampling_rate_outside_0_1_is_refused_in_one_line(tmp_path):
+  result = _run(f"--cohort={tmp_path}", f"--workdir={tmp_path / 'ft'}", "--wmh_rate=0")
+  assert result.returncode == 1 and "Traceback" not in result.stderr
+  assert "--wmh_rate=0.0: must be in (0, 1]" in result.stderr.strip().splitlines()[-1]
+  assert not (tmp_path / "ft").exists()
+
+
+def test_few_scans_are_sampled_at_the_papers_rates_by_default(tmp_path):
+  pretrained = ml_collections.ConfigDict({"data": {}, "train": {}, "sampling": {
+      "wmh_rate": 0.01, "stroke_rate": 0.3}})  # the bundled model's rates
+  config = finetune.finetune_config(pretrained, "cohort", tmp_path, num_subjects=5, epochs=10,
+                                    learning_rate=1e-4, batch_size=32)
+  assert (config.sampling.wmh_rate, config.sampling.stroke_rate) == (0.2, 0.8)

@@ -67,7 +67,7 @@ def test_finetune_without_model_adapts_the_bundled_one(tiny_run, tmp_path):
   out = tmp_path / "ft"
   result = subprocess.run(
       [sys.executable, "-m", "uresnet_jax.finetune", f"--cohort={data / 'cohort'}",
-       f"--workdir={out}", "--epochs=1"], cwd=ROOT, env=dict(os.environ, JAX_PLATFORMS="cpu"),
+       f"--workdir={out}", "--epochs=1", "--wmh_rate=0.005", "--stroke_rate=0.02"], cwd=ROOT, env=dict(os.environ, JAX_PLATFORMS="cpu"),
       capture_output=True, text=True, timeout=900)
   assert result.returncode == 0, result.stderr[-2000:]
   began = json.loads((out / finetune.SOURCE_FILE).read_text())

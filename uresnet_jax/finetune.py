@@ -22,6 +22,9 @@ from uresnet_jax import (atomic, checkpointing, dataset, export, models, nifti_i
 from uresnet_jax.errors import InputError
 
 RESULT_FILE = "finetune.json"
+# The paper's sampling rates: a handful of scans should give every patch it can, whatever rates the
+# pretrained model's large cohort was sampled at (the bundled model's are 0.01 and 0.3).
+WMH_RATE, STROKE_RATE = 0.2, 0.8
 SOURCE_FILE = "pretrained.json"  # the model a run began at, and a digest of its weights
 HELD_OUT_FOLD = 0
 
@@ -46,7 +49,8 @@ def load_pretrained(model: str | pathlib.Path, checkpoint: str = "latest"
 
 
 def finetune_config(pretrained: ml_collections.ConfigDict, cohort: str, workdir: pathlib.Path,
-                    num_subjects: int, epochs: int, learning_rate: float, batch_size: int
+                    num_subjects: int, epochs: int, learning_rate: float, batch_size: int,
+                    wmh_rate: float = WMH_RATE, stroke_rate: float = STROKE_RATE
                     ) -> ml_collections.ConfigDict:
   """The pretrained model's config on the user's cohort: a third held out, a short schedule."""
   config = pretrained.copy_and_resolve_references()
@@ -59,6 +63,8 @@ def finetune_config(pretrained: ml_collections.ConfigDict, cohort: str, workdir:
   config.train.learning_rate = learning_rate
   config.train.decay_epoch = epochs  # no decay inside so short a schedule
   config.train.batch_size = batch_size
+  config.sampling.wmh_rate = wmh_rate
+  config.sampling.stroke_rate = stroke_rate
   config.train.eval_every = epochs
   config.train.eval_train_subjects = False
   return config
@@ -127,6 +133,7 @@ def _pretrained_state(config: ml_collections.ConfigDict, variables: dict) -> ste
 
 def finetune(model: str, cohort: str, workdir: str | pathlib.Path, epochs: int = 10,
              learning_rate: float | None = None, batch_size: int | None = None,
+             wmh_rate: float = WMH_RATE, stroke_rate: float = STROKE_RATE,
              checkpoint: str = "latest") -> dict:
   """Trains, scores and exports; returns what finetune.json holds."""
   workdir = pathlib.Path(workdir)
@@ -137,7 +144,8 @@ def finetune(model: str, cohort: str, workdir: str | pathlib.Path, epochs: int =
                      "(one to train on, one to check the result on)")
   config = finetune_config(pretrained, cohort, workdir, len(records), epochs,
                            learning_rate or pretrained.train.learning_rate / 10,
-                           batch_size or min(pretrained.train.batch_size, 32))
+                           batch_size or min(pretrained.train.batch_size, 32), wmh_rate,
+                           stroke_rate)
   workdir.mkdir(parents=True, exist_ok=True)
   builder = dataset.ensure_records(config)
   fold_of = patches_tfds.get_fold_assignment(builder)
@@ -170,6 +178,10 @@ def run() -> None:
                                      "Default: a tenth of the pretrained model's.")
   batch_size = flags.DEFINE_integer("batch_size", None,
                                     "Default: the pretrained model's, at most 32.")
+  wmh_rate = flags.DEFINE_float("wmh_rate", WMH_RATE, "Share of your WMH voxels used as patch "
+                                 "centres (the paper's; lower it for a quicker run).")
+  stroke_rate = flags.DEFINE_float("stroke_rate", STROKE_RATE, "Share of your stroke voxels used "
+                                   "as patch centres (the paper's).")
   checkpoint = flags.DEFINE_string("checkpoint", "latest", "Of a pretrained workdir: latest or a "
                                    "saved step.")
 
@@ -184,8 +196,12 @@ def run() -> None:
         raise InputError(f"--{name} is required")
     if epochs.value < 1:
       raise InputError(f"--epochs={epochs.value}: must be at least 1")
+    for holder in (wmh_rate, stroke_rate):
+      if not 0 < holder.value <= 1:
+        raise InputError(f"--{holder.name}={holder.value}: must be in (0, 1]")
     result = finetune(model.value or str(predictor.BUNDLED_MODEL), cohort.value, workdir.value, epochs.value,
-                      learning_rate.value, batch_size.value, checkpoint.value)
+                      learning_rate.value, batch_size.value, wmh_rate.value, stroke_rate.value,
+                      checkpoint.value)
     for cls in ("wmh", "stroke"):
       b, a = result["held_out_dice_before"][cls], result["held_out_dice_after"][cls]
       print(f"held-out {cls} Dice: pretrained {b['dice_mean']:.3f}, adapted {a['dice_mean']:.3f} "
