@@ -199,9 +199,9 @@ def run() -> None:
     for holder in (wmh_rate, stroke_rate):
       if not 0 < holder.value <= 1:
         raise InputError(f"--{holder.name}={holder.value}: must be in (0, 1]")
-    result = finetune(model.value or str(predictor.BUNDLED_MODEL), cohort.value, workdir.value, epochs.value,
-                      learning_rate.value, batch_size.value, wmh_rate.value, stroke_rate.value,
-                      checkpoint.value)
+    result = finetune(str(predictor.model_path(model.value)), cohort.value, workdir.value,
+                      epochs.value, learning_rate.value, batch_size.value, wmh_rate.value,
+                      stroke_rate.value, checkpoint.value)
     for cls in ("wmh", "stroke"):
       b, a = result["held_out_dice_before"][cls], result["held_out_dice_after"][cls]
       print(f"held-out {cls} Dice: pretrained {b['dice_mean']:.3f}, adapted {a['dice_mean']:.3f} "

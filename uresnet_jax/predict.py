@@ -318,7 +318,7 @@ def run() -> None:
     loaded = loaded.with_options(options)
     start = time.perf_counter()
     rows, failures = predict_scans(loaded, scans, pathlib.Path(output.value), options,
-                                   model.value or str(predictor.BUNDLED_MODEL),
+                                   str(predictor.model_path(model.value)),
                                    probabilities.value, bids.value, overwrite.value)
     seconds = [r["seconds"] for r in rows]
     if seconds:

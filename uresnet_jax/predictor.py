@@ -276,14 +276,22 @@ def from_artifact(path: str | pathlib.Path,
   return Predictor(loaded, info, options)
 
 
+def model_path(model: str | pathlib.Path | None) -> pathlib.Path:
+  """The model a --model flag names; none given: the bundled release model."""
+  from uresnet_jax import artifact
+  if model:
+    return pathlib.Path(model)
+  if not (BUNDLED_MODEL / artifact.MANIFEST).is_file():
+    raise InputError(f"no bundled model in this installation ({BUNDLED_MODEL}); pass --model")
+  return BUNDLED_MODEL
+
+
 def load_model(model: str | pathlib.Path | None, checkpoint: str = "latest",
                options: ml_collections.ConfigDict | None = None) -> Predictor:
   """A training workdir (has config.json) or an exported artifact (has manifest.json); None is
   the bundled release model."""
   from uresnet_jax import artifact
-  path = pathlib.Path(model) if model else BUNDLED_MODEL
-  if not model and not (path / artifact.MANIFEST).is_file():
-    raise InputError(f"no bundled model in this installation ({path}); pass --model")
+  path = model_path(model)
   if (path / artifact.MANIFEST).is_file():
     return from_artifact(path, options)
   if (path / "config.json").is_file():
