@@ -7,7 +7,6 @@ config.domains.seed, unlike training's), so a drop in Dice from in-domain to a h
 the domain's doing. domains.json holds Dice per domain and class and the realism statistics of
 each cohort.
 """
-import hashlib
 import json
 import pathlib
 from typing import Sequence
@@ -81,12 +80,12 @@ def check_held_out(config: ml_collections.ConfigDict) -> None:
         raise InputError(f"{where}: only range knobs and protocols can define a held-out domain")
 
 
-def cohort_dir(config: ml_collections.ConfigDict, name: str) -> pathlib.Path:
-  """Where a domain cohort lives, named by what it is generated from (so it is reused)."""
-  settings = [config.domains.seed, config.domains.subjects, domain_phantom(config, name).to_dict()]
-  settings[2].pop("num_workers", None)
-  digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=list).encode())
-  return pathlib.Path(config.domains.root) / f"{name}-{digest.hexdigest()[:12]}"
+def cohort_dir(config: ml_collections.ConfigDict, name: str,
+               cohort: ml_collections.ConfigDict) -> pathlib.Path:
+  """Where a domain cohort lives, named by the phantom fingerprint of its subjects (so it is
+  reused; a subject depends on (seed, index) only, so a cohort of another size shares them)."""
+  return (pathlib.Path(config.domains.root)
+          / f"{name}-{phantom.fingerprint(config.domains.seed, cohort)[:12]}")
 
 
 def _realism(records: Sequence[nifti_io.SubjectRecord]) -> dict[str, float]:
@@ -105,9 +104,9 @@ def evaluate_domains(config: ml_collections.ConfigDict, model: predictor.Predict
   """Generates (or reuses) every domain cohort, scores the model on it, writes domains.json."""
   result = {}
   for name in (IN_DOMAIN, *config.domains.held_out):
-    where = cohort_dir(config, name)
-    manifest = phantom.write_cohort(where, config.domains.subjects, config.domains.seed,
-                                    domain_phantom(config, name))
+    cohort = domain_phantom(config, name)
+    where = cohort_dir(config, name, cohort)
+    manifest = phantom.write_cohort(where, config.domains.subjects, config.domains.seed, cohort)
     records = nifti_io.read_cohort(manifest)
     rows = scoring.evaluate_subjects(model, scoring.load_eval_subjects(records, model.info))
     changes = {} if name == IN_DOMAIN else config.domains.held_out[name].to_dict()

@@ -17,9 +17,9 @@ from uresnet_jax.phantom.clinical import (fazekas, generative_model, sample_risk
 from uresnet_jax.phantom.knobs import validate_config
 from uresnet_jax.phantom.subject import generate_subject, subject_name
 from uresnet_jax.phantom.writer import (CLINICAL_COLUMNS, GENERATIVE_MODEL, IMAGE_COLUMNS, MANIFEST,
-                                        write_cohort, write_share)
+                                        fingerprint, write_cohort, write_share)
 
-__all__ = ["CLINICAL_COLUMNS", "GENERATIVE_MODEL", "IMAGE_COLUMNS", "MANIFEST", "fazekas",
+__all__ = ["CLINICAL_COLUMNS", "GENERATIVE_MODEL", "IMAGE_COLUMNS", "MANIFEST", "fazekas", "fingerprint",
            "generate_subject", "generative_model", "protocol_name", "sample_risk_factors",
            "sample_wmh_burden", "subject_name", "validate_config", "wmh_covariates",
            "wmh_linear_predictor", "write_cohort", "write_share"]

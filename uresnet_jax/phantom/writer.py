@@ -28,7 +28,7 @@ CLINICAL_COLUMNS = ("age", "sex", "hypertension", "diabetes", "smoking", "sbp", 
 _DONE = "clinical.json"  # written last inside a subject folder: the folder is complete
 
 
-def _fingerprint(seed: int, config: ml_collections.ConfigDict) -> str:
+def fingerprint(seed: int, config: ml_collections.ConfigDict) -> str:
   """Identifies what a subject folder was generated from (the worker count does not matter)."""
   settings = config.to_dict()
   settings.pop("num_workers", None)
@@ -41,11 +41,11 @@ def _write_subject(out_dir: str, index: int, seed: int,
   """Generates one subject into a temporary folder, renamed into place when complete."""
   out = pathlib.Path(out_dir)
   name = subject_name(index)
-  fingerprint = _fingerprint(seed, config)
+  digest = fingerprint(seed, config)
   final = out / name
   if (final / _DONE).exists():
     record = json.loads((final / _DONE).read_text())
-    if record.get("fingerprint") == fingerprint:
+    if record.get("fingerprint") == digest:
       return record
   subject = generate_subject(index, seed, config)
   tmp = out / f".tmp-{name}"
@@ -53,7 +53,7 @@ def _write_subject(out_dir: str, index: int, seed: int,
   tmp.mkdir()
   for key in IMAGE_COLUMNS:
     nifti_io.save_nifti(tmp / f"{key}.nii.gz", subject[key], subject["affine"])
-  record = dict(subject=name, fingerprint=fingerprint, clinical=subject["clinical"],
+  record = dict(subject=name, fingerprint=digest, clinical=subject["clinical"],
                 truth=subject["truth"])
   text = json.dumps(record, indent=1, sort_keys=True)
   atomic.write_text(tmp / _DONE, text)
