@@ -11,7 +11,7 @@ from uresnet_jax.errors import InputError
 def ensure_cohort(config: ml_collections.ConfigDict) -> None:
   """Generates the phantom cohort at config.data.cohort when it is missing and that is allowed."""
   cohort = pathlib.Path(config.data.cohort)
-  if cohort.exists() and not _unfinished_phantom(cohort):
+  if not _to_generate(cohort):
     return
   if not config.data.generate_phantom_if_missing:
     raise InputError(f"{cohort}: cohort not found (no such file or folder)")
@@ -23,9 +23,7 @@ def ensure_cohort(config: ml_collections.ConfigDict) -> None:
 
 def cohort_missing(config: ml_collections.ConfigDict) -> bool:
   """Whether ensure_cohort would generate the phantom."""
-  cohort = pathlib.Path(config.data.cohort)
-  return config.data.generate_phantom_if_missing and (not cohort.exists()
-                                                      or _unfinished_phantom(cohort))
+  return config.data.generate_phantom_if_missing and _to_generate(pathlib.Path(config.data.cohort))
 
 
 def generate_share(config: ml_collections.ConfigDict, index: int, count: int) -> None:
@@ -35,6 +33,11 @@ def generate_share(config: ml_collections.ConfigDict, index: int, count: int) ->
         f"{config.data.phantom_subjects} in {config.data.cohort} (process {index} of {count})")
   phantom.write_share(config.data.cohort, config.data.phantom_subjects, config.seed,
                       config.phantom, index, count)
+
+
+def _to_generate(cohort: pathlib.Path) -> bool:
+  """No cohort there yet, or one an interrupted phantom generation left."""
+  return not cohort.exists() or _unfinished_phantom(cohort)
 
 
 def _unfinished_phantom(cohort: pathlib.Path) -> bool:
