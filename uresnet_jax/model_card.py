@@ -54,8 +54,8 @@ def _dice(summary: dict, cls: str) -> str:
   return f"{s['dice_mean']:.3f} ({s['dice_std']:.3f}), n={s['n_subjects']}"
 
 
-def render(manifest: dict, size_mb: float, eval_summary: dict, domain_result: dict,
-           train_minutes: float) -> str:
+def render(manifest: dict, size_mb: float, eval_summary: dict, eval_subjects: int,
+           domain_result: dict, train_minutes: float) -> str:
   """The card's Markdown."""
   config = manifest["training_config"]
   train, model, data = config["train"], config["model"], config["data"]
@@ -97,7 +97,7 @@ def render(manifest: dict, size_mb: float, eval_summary: dict, domain_result: di
       *_ranges(config),
       "",
       "## Results on synthetic scans",
-      f"Held-out fold ({data['phantom_subjects'] // data['num_folds']} subjects from the "
+      f"Held-out fold ({eval_subjects} subjects from the "
       f"training ranges): WMH Dice {_dice(eval_summary, 'wmh')}; stroke Dice "
       f"{_dice(eval_summary, 'stroke')}.",
       "",
@@ -136,7 +136,8 @@ def write_card(workdir: str | pathlib.Path, artifact_dir: str | pathlib.Path) ->
   summary = json.loads(needed[1].read_text())
   minutes = (needed[1].stat().st_mtime - needed[3].stat().st_mtime) / 60
   size_mb = sum(f.stat().st_size for f in artifact_dir.iterdir() if f.name != CARD) / 1e6
-  card = render(manifest, size_mb, summary, json.loads(needed[2].read_text()), minutes)
+  held_out = len((needed[1].parent / "subjects.csv").read_text().splitlines()) - 1  # a header
+  card = render(manifest, size_mb, summary, held_out, json.loads(needed[2].read_text()), minutes)
   atomic.write_text(artifact_dir / CARD, card)
   return artifact_dir / CARD
 
