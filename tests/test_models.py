@@ -102,9 +102,15 @@ def test_fused_residual_element_equals_separate_convolutions():
       block.apply({"params": params}, x, train=False), jax.nn.relu(separate), atol=1e-5)
 
 
-def test_max_pool_matches_flax():
-  x = jax.random.normal(jax.random.key(0), (2, 8, 6, 3))
-  np.testing.assert_array_equal(models.max_pool_2x(x), nn.max_pool(x, (2, 2), strides=(2, 2)))
+def test_max_pool_matches_flax_values_and_gradients_with_ties():
+  # Small integers make many windows hold tied maxima: the gradient must go to the first one.
+  x = jax.random.randint(jax.random.key(0), (2, 8, 6, 3), 0, 3).astype(jnp.float32)
+  dy = jax.random.normal(jax.random.key(1), (2, 4, 3, 3))
+  ours, ours_vjp = jax.vjp(models.max_pool_2x, x)
+  flax_, flax_vjp = jax.vjp(lambda x: nn.max_pool(x, (2, 2), strides=(2, 2)), x)
+  np.testing.assert_array_equal(ours, flax_)
+  np.testing.assert_array_equal(ours_vjp(dy)[0], flax_vjp(dy)[0])
+  assert int((ours_vjp(dy)[0] != 0).sum()) == dy.size  # one position per window, ties or not
 
 
 def test_batch_norm_matches_flax_values_gradients_and_statistics():

@@ -7,8 +7,8 @@ parameters, same outputs) make its training step fast on XLA:CPU (DESIGN.md §6)
   because XLA:CPU differentiates transposed convolutions ~17x slower than ordinary ones;
 - a residual element's 3x3 convolution and 1x1 projection, both linear in the same input, run as
   one 3x3 convolution whose kernel is the 3x3 kernel plus the 1x1 kernel at its centre tap;
-- batch norm has a hand-written backward pass and max-pooling is a reshape + max, whose
-  gradients XLA:CPU runs several times faster than those of nn.BatchNorm and nn.max_pool;
+- batch norm and max-pooling (a reshape + max) have hand-written backward passes, which XLA:CPU
+  runs several times faster than those of nn.BatchNorm and nn.max_pool;
 - `train_compiler_options()` keeps XLA:CPU from handing kernel-gradient convolutions to YNNPACK.
 Parameters count exactly as in the paper (1,079,427 at base width 32).
 """
@@ -161,14 +161,41 @@ class ResEle(nn.Module):
     return nn.relu(self._norm(y, train, "norm")).astype(self.dtype)
 
 
+@jax.custom_vjp
 def max_pool_2x(x: Array) -> Array:
-  """2x2 max-pool, stride 2 (H and W even).
+  """2x2 max-pool, stride 2 (H and W even), with nn.max_pool's gradient.
 
-  Tied maxima share the gradient (nn.max_pool gives it to one); after a ReLU the only ties are
-  zeros, whose gradient the ReLU stops anyway.
+  The gradient goes to the first maximum of each window in row-major order, as nn.max_pool's
+  and PyTorch's do; written out as one elementwise pass, because autodiff of the reshape + max
+  shares it among tied maxima through a reduction that XLA:CPU fuses with the neighbouring
+  convolution and hands to YNNPACK (slower there than XLA's own convolution).
   """
+  return _max_pool_2x_fwd(x)[0]
+
+
+def _max_pool_2x_fwd(x: Array) -> tuple[Array, tuple[Array, Array]]:
   n, h, w, c = x.shape
-  return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+  y = x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+  return y, (x, y)
+
+
+def _max_pool_2x_bwd(residuals: tuple[Array, Array], dy: Array) -> tuple[Array]:
+  x, y = residuals
+  n, h, w, c = x.shape
+  windows = x.reshape(n, h // 2, 2, w // 2, 2, c)
+  taken = jnp.zeros(y.shape, bool)
+  rows = []
+  for i in range(2):
+    cols = []
+    for j in range(2):
+      first = (windows[:, :, i, :, j] == y) & ~taken
+      taken = taken | first
+      cols.append(jnp.where(first, dy, jnp.zeros_like(dy)))
+    rows.append(jnp.stack(cols, axis=3))  # (n, h/2, w/2, 2, c)
+  return (jnp.stack(rows, axis=2).reshape(n, h, w, c),)
+
+
+max_pool_2x.defvjp(_max_pool_2x_fwd, _max_pool_2x_bwd)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
