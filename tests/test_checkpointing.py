@@ -80,3 +80,21 @@ def test_a_resume_must_match_the_experiment(tmp_path):
   (tmp_path / "experiment.json").write_text(json.dumps(record))
   with pytest.raises(InputError, match=r"another data order \(numpy-1"):
     checkpointing.check_experiment(tmp_path, "abc", {"s1": 0, "s2": 1}, "grain-1")
+
+
+def test_a_run_refused_in_a_workdir_it_created_leaves_no_workdir(tmp_path):
+  new, kept = tmp_path / "runs" / "new", tmp_path / "kept"
+  kept.mkdir()
+  for workdir in (new, kept):
+    with pytest.raises(InputError, match="refused"):
+      with checkpointing.workdir_lock(workdir):
+        assert (workdir / ".lock").read_text() != ""
+        raise InputError("refused")
+  assert not (tmp_path / "runs").exists()  # nor the parent it made
+  assert kept.is_dir()  # a workdir the user made is never removed
+  written = tmp_path / "written"
+  with pytest.raises(InputError):
+    with checkpointing.workdir_lock(written):
+      (written / "config.json").write_text("{}")
+      raise InputError("refused later")
+  assert (written / "config.json").exists()  # a workdir holding output is kept

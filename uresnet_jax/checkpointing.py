@@ -123,22 +123,31 @@ def read_experiment(workdir: pathlib.Path) -> dict | None:
 @contextlib.contextmanager
 def workdir_lock(workdir: pathlib.Path) -> Iterator[None]:
   """Holds <workdir>/.lock while a run trains in it: a second run started on the same workdir is
-  refused (the lock is the kernel's, so a killed run leaves none behind)."""
+  refused (the lock is the kernel's, so a killed run leaves none behind). A run that fails before
+  writing anything into a workdir it created leaves no workdir (nor parent it created) behind."""
   workdir = pathlib.Path(workdir)
+  created = [d for d in (workdir, *workdir.parents) if not d.exists()]  # innermost first
   workdir.mkdir(parents=True, exist_ok=True)
-  with open(workdir / ".lock", "a+") as lock:
-    try:
-      fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+  try:
+    with open(workdir / ".lock", "a+") as lock:
+      try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+      except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "?"
+        raise InputError(f"{workdir}: another training run (pid {holder}) is using it; wait for "
+                         "it to finish or use another --workdir") from None
       lock.seek(0)
-      holder = lock.read().strip() or "?"
-      raise InputError(f"{workdir}: another training run (pid {holder}) is using it; wait for it "
-                       "to finish or use another --workdir") from None
-    lock.seek(0)
-    lock.truncate()
-    lock.write(str(os.getpid()))
-    lock.flush()
-    yield
+      lock.truncate()
+      lock.write(str(os.getpid()))
+      lock.flush()
+      yield
+  except BaseException:
+    if created and [p.name for p in workdir.iterdir()] == [".lock"]:
+      (workdir / ".lock").unlink()
+      for folder in created:
+        folder.rmdir()
+    raise
 
 
 def write_config(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> None:
