@@ -13,7 +13,8 @@ def test_bench_reports_every_figure_of_the_tiny_config(tiny_run, tmp_path):
   result = subprocess.run(
       [sys.executable, "-m", "uresnet_jax.bench", "--config=configs/tiny.py", f"--json={out}",
        f"--config.data.cohort={data / 'cohort'}", f"--config.data.records_dir={data / 'tfds'}",
-       "--repeats=1", "--train_steps=2", "--torch", f"--torch_script={tmp_path / 'none.py'}"],
+       "--repeats=1", "--train_steps=2", "--torch", f"--torch_script={tmp_path / 'none.py'}",
+       f"--profile={tmp_path / 'trace'}"],
       cwd=ROOT, capture_output=True, text=True, timeout=600, env=dict(os.environ, JAX_PLATFORMS="cpu"))
   assert result.returncode == 0, result.stderr[-3000:]
   report = json.loads(out.read_text())
@@ -27,6 +28,11 @@ def test_bench_reports_every_figure_of_the_tiny_config(tiny_run, tmp_path):
   # the step's FLOPs per patch: forward + backward of the base-4 net on 32x32 patches, a few MFLOP
   assert 1e-4 < report["gflop_per_patch"] < 0.1
   assert "ratio_vs_torch" not in report and report["torch"]  # why the peer did not run, no ratio
+  # the profile: a Perfetto trace on disk and the step's slowest XLA ops, convolutions among them
+  assert list((tmp_path / "trace").rglob("*.trace.json.gz"))
+  top = report["profile_top_ops_ms"]
+  assert "unattributed" in top and any("conv" in op for op in top), top
+  assert all(op == op.lower() and ms > 0 for op, ms in top.items() if op != "unattributed"), top
 
 
 def test_unknown_part_is_one_line(tmp_path):
@@ -35,3 +41,15 @@ def test_unknown_part_is_one_line(tmp_path):
                           timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu"))
   assert result.returncode == 1 and "Traceback" not in result.stderr
   assert result.stderr.strip().splitlines()[-1].startswith("error: --parts: unknown part(s) gpu")
+
+
+def test_profile_needs_the_train_part_and_a_new_folder(tmp_path):
+  for args, message in ((["--parts=infer", f"--profile={tmp_path / 'new'}"],
+                         "--profile traces the training step"),
+                        (["--parts=train", f"--profile={tmp_path}"], "already exists")):
+    result = subprocess.run([sys.executable, "-m", "uresnet_jax.bench", "--config=configs/tiny.py",
+                             *args], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, JAX_PLATFORMS="cpu"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert message in result.stderr.strip().splitlines()[-1]
+  assert not (tmp_path / "new").exists()

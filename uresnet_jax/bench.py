@@ -10,14 +10,19 @@ Parts (all by default):
   pipeline  the training input pipeline alone (`input_pipeline.iterate_batches` over the config's
             records, no device);
   build     building the config's patch records from its cohort into a fresh folder.
+--profile=DIR also traces one round of the training step (jax.profiler, a Perfetto trace) and adds
+its slowest ops, in ms per step, to the JSON: where the step's time goes.
 --torch runs the PyTorch peer (../shared/bench/torch_uresnet.py, or --torch_script) in the same
 call when torch is importable, at the same batch, patch and precision, and prints the ratio. Timings
 exclude compilation; medians of --repeats rounds. Weights are random: speed does not depend on them.
 """
+import collections
+import gzip
 import importlib.util
 import json
 import os
 import pathlib
+import re
 import statistics
 import subprocess
 import sys
@@ -55,8 +60,29 @@ def _flops(compiled) -> float | None:
   return float(flops) if flops and flops > 0 else None
 
 
-def bench_train(config: ml_collections.ConfigDict, steps_per_round: int, repeats: int) -> dict:
-  """The training step: compile seconds, then steady-state patches/s over synthetic batches."""
+def _top_ops(trace_dir: pathlib.Path, steps_traced: int, step_ms: float,
+             top: int = 12) -> dict[str, float]:
+  """Milliseconds per step of the slowest XLA op kinds (fusion names, numbering dropped) in the
+  Perfetto trace `jax.profiler` wrote, and `unattributed`: the rest of the step's wall time.
+
+  XLA:CPU runs its Eigen convolutions asynchronously, so their span covers little more than the
+  launch and most of their time shows up as unattributed."""
+  (trace,) = trace_dir.rglob("*.trace.json.gz")
+  with gzip.open(trace) as f:
+    events = json.load(f)["traceEvents"]
+  totals: collections.Counter = collections.Counter()
+  for event in events:  # XLA ops are named in lower case; host-side spans are not
+    if event.get("ph") == "X" and re.fullmatch(r"[a-z][\w.\-]*", event.get("name", "")):
+      totals[re.sub(r"\.\d+$", "", event["name"])] += event["dur"] / 1e3 / steps_traced
+  ops = {name: round(ms, 1) for name, ms in totals.most_common(top)}
+  ops["unattributed"] = round(max(0.0, step_ms - sum(totals.values())), 1)
+  return ops
+
+
+def bench_train(config: ml_collections.ConfigDict, steps_per_round: int, repeats: int,
+                profile_dir: str | None = None) -> dict:
+  """The training step: compile seconds, then steady-state patches/s over synthetic batches; with
+  `profile_dir`, a Perfetto trace of one more round and its slowest ops (`profile_top_ops_ms`)."""
   mesh = sharding.create_mesh()
   batch, size = config.train.batch_size, config.sampling.patch_size
   sharding.check_batch_size(batch, mesh)
@@ -86,6 +112,17 @@ def bench_train(config: ml_collections.ConfigDict, steps_per_round: int, repeats
   if flops is not None:
     result.update(gflop_per_patch=round(flops / batch / 1e9, 3),
                   achieved_gflops=round(flops / step_s / 1e9, 1))
+  if profile_dir is not None:
+    # The same step compiled again with XLA:CPU's per-op trace events, which the timing runs lack.
+    traced = {"xla_cpu_enable_xprof_traceme": True} if jax.default_backend() == "cpu" else None
+    step = train.jit_train_step(config, mesh).lower(state, device_batch, key).compile(traced)
+    run_round()  # warm-up of the traced copy
+    with jax.profiler.trace(profile_dir, create_perfetto_trace=True):
+      start = time.perf_counter()
+      run_round()
+      traced_ms = 1e3 * (time.perf_counter() - start) / steps_per_round
+    result.update(profile_dir=str(profile_dir), profile_top_ops_ms=_top_ops(
+        pathlib.Path(profile_dir), steps_per_round, traced_ms))
   return result
 
 
@@ -187,14 +224,15 @@ def bench_torch(config: ml_collections.ConfigDict, script: pathlib.Path, extra: 
 
 def run_benchmarks(config: ml_collections.ConfigDict, parts: Sequence[str], repeats: int = 3,
                    train_steps: int = 5, pipeline_steps: int = 50, torch_script: str | None = None,
-                   torch_args: Sequence[str] = (), torch_python: str | None = None) -> dict:
+                   torch_args: Sequence[str] = (), torch_python: str | None = None,
+                   profile_dir: str | None = None) -> dict:
   devices = jax.devices()
   result = {"device_kind": devices[0].device_kind, "device_count": len(devices),
             "backend": jax.default_backend(), "precision": config.model.get("dtype", "float32"),
             "batch": config.train.batch_size, "patch": config.sampling.patch_size,
             "base_width": config.model.base_width, "jax_version": jax.__version__}
   if "train" in parts:
-    result.update(bench_train(config, train_steps, repeats))
+    result.update(bench_train(config, train_steps, repeats, profile_dir))
   if "infer" in parts or "predict" in parts:
     result.update(bench_inference(config, parts, repeats))
   if "pipeline" in parts:
@@ -232,6 +270,9 @@ def run() -> None:
                                    "Settings for the peer (its best float32 one on CPU).")
   torch_python = flags.DEFINE_string("torch_python", None,
                                      "Python with torch for the peer (default: this one).")
+  profile = flags.DEFINE_string(
+      "profile", None, "Also trace one round of training steps into this new folder (Perfetto "
+      "trace; open it at ui.perfetto.dev) and report its slowest ops.")
 
   @errors.exit_on_input_error
   def main(argv: Sequence[str]) -> None:
@@ -244,10 +285,16 @@ def run() -> None:
       raise InputError(f"--parts: unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
     if repeats.value < 1 or train_steps.value < 1:
       raise InputError("--repeats and --train_steps must be at least 1")
+    if profile.value is not None:
+      if "train" not in parts_flag.value:
+        raise InputError("--profile traces the training step: add train to --parts")
+      if pathlib.Path(profile.value).exists():
+        raise InputError(f"--profile={profile.value}: already exists; give a new folder")
     config = errors.get_config(config_flag)  # no persistent compilation cache: compile_s is real
     result = run_benchmarks(config, parts_flag.value, repeats.value, train_steps.value,
                             torch_script=torch_script.value if torch_flag.value else None,
-                            torch_args=torch_args.value.split(), torch_python=torch_python.value)
+                            torch_args=torch_args.value.split(), torch_python=torch_python.value,
+                            profile_dir=profile.value)
     text = json.dumps(result, indent=1)
     print(text)
     if "ratio_vs_torch" in result:
