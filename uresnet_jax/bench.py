@@ -252,7 +252,7 @@ def run_benchmarks(config: ml_collections.ConfigDict, parts: Sequence[str], repe
 
 def run() -> None:
   """The CLI; flags are defined here so that importing this module defines none."""
-  from absl import app, flags, logging
+  from absl import flags, logging
   from ml_collections import config_flags
   from uresnet_jax import atomic, errors
   from uresnet_jax.errors import InputError
@@ -274,12 +274,7 @@ def run() -> None:
       "profile", None, "Also trace one round of training steps into this new folder (Perfetto "
       "trace; open it at ui.perfetto.dev) and report its slowest ops.")
 
-  @errors.exit_on_input_error
-  def main(argv: Sequence[str]) -> None:
-    if len(argv) > 1:
-      raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not flags.FLAGS["verbosity"].present:
-      logging.set_verbosity(logging.WARNING)
+  def main() -> None:
     unknown = sorted(set(parts_flag.value) - set(PARTS))
     if unknown:
       raise InputError(f"--parts: unknown part(s) {', '.join(unknown)}; choose from {', '.join(PARTS)}")
@@ -304,7 +299,7 @@ def run() -> None:
     if json_flag.value:
       atomic.write_text(json_flag.value, text + "\n")
 
-  app.run(main, flags_parser=errors.parse_flags)
+  errors.run_cli(main, logging.WARNING)
 
 
 if __name__ == "__main__":

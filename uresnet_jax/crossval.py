@@ -86,7 +86,7 @@ def cross_validate(config: ml_collections.ConfigDict, workdir: str | pathlib.Pat
 
 def run() -> None:
   """The CLI; flags are defined here so that importing this module defines none."""
-  from absl import app, flags, logging
+  from absl import flags, logging
   from ml_collections import config_flags
   from uresnet_jax import errors
   workdir = flags.DEFINE_string("workdir", None, "Folder for fold<k>/ runs and pooled/ results.")
@@ -94,12 +94,7 @@ def run() -> None:
                                                 lock_config=True)
   flags.mark_flags_as_required(["config", "workdir"])
 
-  @errors.exit_on_input_error
-  def main(argv: Sequence[str]) -> None:
-    if len(argv) > 1:
-      raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not flags.FLAGS["verbosity"].present:
-      logging.set_verbosity(logging.WARNING)
+  def main() -> None:
     config = errors.get_config(config_flag)
     if config.compilation_cache_dir:
       import jax
@@ -109,7 +104,7 @@ def run() -> None:
                      indent=2))
     print(f"pooled over {summary['n_subjects']} subjects: {pathlib.Path(workdir.value) / 'pooled'}")
 
-  app.run(main, flags_parser=errors.parse_flags)
+  errors.run_cli(main, logging.WARNING)
 
 
 if __name__ == "__main__":

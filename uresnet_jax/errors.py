@@ -1,33 +1,35 @@
 """User-facing input errors: one readable line, a non-zero exit, never a traceback."""
-import functools
 import sys
-from typing import Callable, TypeVar
+from typing import Callable
 
-from absl import flags
-
-T = TypeVar("T")
+from absl import app, flags, logging
 
 
 class InputError(Exception):
   """A problem with a user's file, shape, value or flag; str() is the one-line message."""
 
 
-def exit_on_input_error(main: Callable[..., T]) -> Callable[..., T]:
-  """Wraps a CLI `main` so an InputError prints `error: <message>` and exits with status 1."""
+def run_cli(main: Callable[[], None], verbosity: int | None = None) -> None:
+  """Runs a command line's `main()` under absl. A bad flag or config file, a stray argument or an
+  InputError ends in one `error: ...` line and exit status 1; `verbosity` (an absl level) quiets
+  the libraries' INFO chatter unless --verbosity is given."""
 
-  @functools.wraps(main)
-  def wrapped(*args, **kwargs):
+  def absl_main(argv: list[str]) -> None:
     try:
-      return main(*args, **kwargs)
+      if len(argv) > 1:
+        raise InputError(f"unexpected arguments: {' '.join(argv[1:])}")
+      if verbosity is not None and not flags.FLAGS["verbosity"].present:
+        logging.set_verbosity(verbosity)
+      main()
     except InputError as e:
       sys.exit(f"error: {e}")
 
-  return wrapped
+  app.run(absl_main, flags_parser=parse_flags)
 
 
 def parse_flags(argv: list[str]) -> list[str]:
-  """absl flag parsing for `app.run(..., flags_parser=parse_flags)`: a bad flag or config file or
-  an unknown config field prints one `error: ...` line and exits with status 1."""
+  """absl flag parsing for `run_cli`: a bad flag or config file or an unknown config field prints
+  one `error: ...` line and exits with status 1."""
   try:
     return flags.FLAGS(argv)
   except (flags.Error, InputError, AttributeError, KeyError, ValueError, TypeError, OSError) as e:

@@ -291,7 +291,7 @@ def _fold_assignment_of_records(config: ml_collections.ConfigDict) -> dict[str, 
 
 def run() -> None:
   """The CLI; flags are defined here so that importing this module defines none."""
-  from absl import app, flags
+  from absl import flags
   from uresnet_jax import errors
   output = flags.DEFINE_string("output", None, "Folder for metrics.csv, summary.json, report.md "
                                "and figures (replaced whole).")
@@ -307,10 +307,7 @@ def run() -> None:
   challenge = flags.DEFINE_bool("challenge_mode", False, "Remove expert stroke voxels from the "
                                 "prediction before scoring WMH (MICCAI 2017 WMH challenge).")
 
-  @errors.exit_on_input_error
-  def main(argv: Sequence[str]) -> None:
-    if len(argv) > 1:
-      raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  def main() -> None:
     if not output.value:
       raise InputError("--output is required")
     if bool(workdir.value) == bool(predictions.value):
@@ -331,7 +328,7 @@ def run() -> None:
           for c, s in method.items()))
     print(f"wrote {output.value}")
 
-  app.run(main, flags_parser=errors.parse_flags)
+  errors.run_cli(main)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ import importlib.metadata
 import json
 import pathlib
 import shutil
-from typing import Sequence
 
 import jax
 import numpy as np
@@ -88,7 +87,7 @@ def export_model(workdir: str | pathlib.Path, output: str | pathlib.Path,
 
 def run() -> None:
   """The CLI; flags are defined here so that importing this module defines none."""
-  from absl import app, flags, logging
+  from absl import flags, logging
   from uresnet_jax import errors
   workdir = flags.DEFINE_string("workdir", None, "A training run folder (config.json, checkpoints/).")
   output = flags.DEFINE_string("output", None, "Folder to write the artifact into (created whole).")
@@ -96,12 +95,7 @@ def run() -> None:
                                  "Checkpoint: latest, or a saved step number.")
   overwrite = flags.DEFINE_bool("overwrite", False, "Replace an existing, non-empty --output.")
 
-  @errors.exit_on_input_error
-  def main(argv: Sequence[str]) -> None:
-    if len(argv) > 1:
-      raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not flags.FLAGS["verbosity"].present:
-      logging.set_verbosity(logging.ERROR)  # Orbax's notes on reading checkpoints
+  def main() -> None:
     if not workdir.value or not output.value:
       raise InputError("--workdir and --output are required")
     manifest = export_model(workdir.value, output.value, checkpoint.value, overwrite.value)
@@ -109,7 +103,7 @@ def run() -> None:
     print(f"exported step {manifest['source']['step']} of {workdir.value} to {output.value} "
           f"({size / 1e6:.1f} MB; {', '.join(manifest['platforms'])})")
 
-  app.run(main, flags_parser=errors.parse_flags)
+  errors.run_cli(main, logging.ERROR)  # Orbax's notes on reading checkpoints
 
 
 if __name__ == "__main__":

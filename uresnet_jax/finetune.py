@@ -165,7 +165,7 @@ def finetune(model: str, cohort: str, workdir: str | pathlib.Path, epochs: int =
 
 def run() -> None:
   """The CLI; flags are defined here so that importing this module defines none."""
-  from absl import app, flags, logging
+  from absl import flags, logging
   from uresnet_jax import errors
   model = flags.DEFINE_string("model", None, "The pretrained model: a training workdir or an "
                               "exported model folder. Default: the bundled release model.")
@@ -185,12 +185,7 @@ def run() -> None:
   checkpoint = flags.DEFINE_string("checkpoint", "latest", "Of a pretrained workdir: latest or a "
                                    "saved step.")
 
-  @errors.exit_on_input_error
-  def main(argv: Sequence[str]) -> None:
-    if len(argv) > 1:
-      raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not flags.FLAGS["verbosity"].present:
-      logging.set_verbosity(logging.ERROR)
+  def main() -> None:
     for name, holder in (("cohort", cohort), ("workdir", workdir)):
       if not holder.value:
         raise InputError(f"--{name} is required")
@@ -208,7 +203,7 @@ def run() -> None:
             f"(n={a['n_subjects']})")
     print(f"adapted model: {result['export']} (predict --model={result['export']})")
 
-  app.run(main, flags_parser=errors.parse_flags)
+  errors.run_cli(main, logging.ERROR)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,11 @@ import json
 import pathlib
 
 import jax
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
 from uresnet_jax import distributed, domains, predictor, train
-from uresnet_jax.errors import exit_on_input_error, get_config, parse_flags
+from uresnet_jax.errors import get_config, run_cli
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, evaluations and logs go.")
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training configuration file.", lock_config=True)
@@ -15,13 +15,8 @@ flags.mark_flags_as_required(["config", "workdir"])
 _JOIN = distributed.define_flags()  # multi-process runs
 
 
-@exit_on_input_error
-def main(argv: list[str]) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+def main() -> None:
   config = get_config(_CONFIG)
-  if not flags.FLAGS["verbosity"].present:
-    logging.set_verbosity(logging.WARNING)  # library INFO chatter (Orbax, TFDS) only on request
   if config.compilation_cache_dir:
     jax.config.update("jax_compilation_cache_dir", config.compilation_cache_dir)
   domains.check_held_out(config)
@@ -41,4 +36,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=parse_flags)
+  run_cli(main, logging.WARNING)  # library INFO chatter (Orbax, TFDS) only on request

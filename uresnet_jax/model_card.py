@@ -5,7 +5,6 @@ Run: python -m uresnet_jax.model_card --workdir=runs/release --artifact=uresnet_
 """
 import json
 import pathlib
-from typing import Sequence
 
 from uresnet_jax import artifact, atomic, checkpointing, domains, phantom_config
 from uresnet_jax.errors import InputError
@@ -144,20 +143,17 @@ def write_card(workdir: str | pathlib.Path, artifact_dir: str | pathlib.Path) ->
 
 def run() -> None:
   """The CLI; flags are defined here so that importing this module defines none."""
-  from absl import app, flags
+  from absl import flags
   from uresnet_jax import errors
   workdir = flags.DEFINE_string("workdir", None, "The training run (with domains.json).")
   artifact_dir = flags.DEFINE_string("artifact", None, "Its exported model folder.")
 
-  @errors.exit_on_input_error
-  def main(argv: Sequence[str]) -> None:
-    if len(argv) > 1:
-      raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  def main() -> None:
     if not workdir.value or not artifact_dir.value:
       raise InputError("--workdir and --artifact are required")
     print(f"wrote {write_card(workdir.value, artifact_dir.value)}")
 
-  app.run(main, flags_parser=errors.parse_flags)
+  errors.run_cli(main)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ import types
 import zlib
 from typing import Iterator, Sequence
 
-from absl import app
 from absl import logging
 from etils import epath
 import ml_collections
@@ -34,7 +33,7 @@ from uresnet_jax import folds
 from uresnet_jax import nifti_io
 from uresnet_jax import preprocess
 from uresnet_jax import sampling
-from uresnet_jax.errors import InputError, exit_on_input_error, get_config, parse_flags
+from uresnet_jax.errors import InputError, get_config, run_cli
 
 NAME = "uresnet_patches"
 METADATA_FILE = "metadata.json"  # where tfds.core.MetadataDict saves itself in the dataset dir
@@ -451,13 +450,10 @@ def run() -> None:
   config_flag = config_flags.DEFINE_config_file("config", "configs/default.py",
                                                 "Experiment config.")
 
-  @exit_on_input_error
-  def cli_main(argv: Sequence[str]) -> None:
-    if len(argv) > 1:
-      raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  def cli_main() -> None:
     main(get_config(config_flag))
 
-  app.run(cli_main, flags_parser=parse_flags)
+  run_cli(cli_main)
 
 
 if __name__ == "__main__":

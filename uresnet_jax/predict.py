@@ -267,7 +267,7 @@ def _gather(staging: pathlib.Path, count: int, scans: Sequence[scan_inputs.Scan]
 def run() -> None:
   """The CLI; flags are defined here so that importing this module defines none."""
   import jax
-  from absl import app, flags, logging
+  from absl import flags, logging
   from uresnet_jax import distributed, errors
   model = flags.DEFINE_string("model", None, "A training workdir or an exported model folder. "
                               "Default: the bundled release model (uresnet_jax/release_model, "
@@ -298,12 +298,7 @@ def run() -> None:
 
   join = distributed.define_flags()
 
-  @errors.exit_on_input_error
-  def main(argv: Sequence[str]) -> None:
-    if len(argv) > 1:
-      raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not flags.FLAGS["verbosity"].present:
-      logging.set_verbosity(logging.ERROR)  # Orbax's notes on read-only checkpoints, TFDS chatter
+  def main() -> None:
     join()  # a multi-process run: each process segments its share of the scans
     for name, holder in (("input", input_), ("output", output)):
       if not holder.value:
@@ -329,7 +324,7 @@ def run() -> None:
       sys.exit(f"error: {len(failures)} of {len(scans)} scan(s) failed (listed above); the others "
                f"are in {output.value}")
 
-  app.run(main, flags_parser=errors.parse_flags)
+  errors.run_cli(main, logging.ERROR)  # Orbax's notes on read-only checkpoints, TFDS chatter
 
 
 if __name__ == "__main__":

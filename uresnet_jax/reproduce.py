@@ -324,7 +324,7 @@ def reproduce(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) ->
 
 def run() -> None:
   """The CLI; flags are defined here so that importing this module defines none."""
-  from absl import app, flags, logging
+  from absl import flags, logging
   from ml_collections import config_flags
   from uresnet_jax import errors
   workdir = flags.DEFINE_string("workdir", None, "Folder for the grid's cells and report.md.")
@@ -333,12 +333,7 @@ def run() -> None:
       lock_config=True)
   flags.mark_flags_as_required(["config", "workdir"])
 
-  @errors.exit_on_input_error
-  def main(argv: Sequence[str]) -> None:
-    if len(argv) > 1:
-      raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    if not flags.FLAGS["verbosity"].present:
-      logging.set_verbosity(logging.WARNING)
+  def main() -> None:
     config = errors.get_config(config_flag)
     if "reproduce" not in config:
       raise InputError("--config has no `reproduce` section; use configs/reproduce.py")
@@ -347,7 +342,7 @@ def run() -> None:
       jax.config.update("jax_compilation_cache_dir", config.compilation_cache_dir)
     print(f"report: {reproduce(config, workdir.value)}")
 
-  app.run(main, flags_parser=errors.parse_flags)
+  errors.run_cli(main, logging.WARNING)
 
 
 if __name__ == "__main__":

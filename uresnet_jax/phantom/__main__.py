@@ -1,12 +1,10 @@
 """The command line: python -m uresnet_jax.phantom --out=data/phantom --subjects=40 --seed=0"""
-from typing import Sequence
 
-from absl import app
 from absl import flags
 from ml_collections import config_flags
 
 from uresnet_jax import phantom_config
-from uresnet_jax.errors import InputError, exit_on_input_error, parse_flags
+from uresnet_jax.errors import InputError, run_cli
 from uresnet_jax.phantom.knobs import validate_config
 from uresnet_jax.phantom.writer import write_cohort
 
@@ -20,16 +18,13 @@ def run() -> None:
   config = config_flags.DEFINE_config_dict("config", phantom_config.get_config(),
                                            "Generator knobs, e.g. --config.noise_std=(0.02,0.05).")
 
-  @exit_on_input_error
-  def main(argv: Sequence[str]) -> None:
-    if len(argv) > 1:
-      raise InputError(f"unexpected arguments: {' '.join(argv[1:])}")
+  def main() -> None:
     if subjects.value < 1:
       raise InputError(f"--subjects={subjects.value}: must be at least 1")
     validate_config(config.value)
     print(write_cohort(out.value, subjects.value, seed.value, config.value))
 
-  app.run(main, flags_parser=parse_flags)
+  run_cli(main)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,24 @@
+"""errors.run_cli: every command line ends a stray argument or a bad flag in one `error:` line."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+
+@pytest.mark.parametrize("cli, args, expected", [
+    ("main", ["--config=configs/tiny.py", "--workdir=run", "stray"], "unexpected arguments: stray"),
+    ("phantom", ["stray", "more"], "unexpected arguments: stray more"),
+    ("predict", ["--input=scan.nii.gz", "--no_such_flag=1"], "no_such_flag"),
+])
+def test_stray_argument_or_unknown_flag_is_one_line(cli, args, expected, tmp_path):
+  result = subprocess.run([sys.executable, "-m", f"uresnet_jax.{cli}", *args], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT)))
+  assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+  lines = result.stderr.strip().splitlines()
+  assert lines[-1].startswith("error:") and expected in lines[-1], lines
+  assert [l for l in lines if l.startswith("error:")] == lines[-1:]
+  assert not list(tmp_path.iterdir())  # nothing written, no workdir made
