@@ -61,6 +61,19 @@ def test_two_processes_take_the_same_steps_as_one(tiny_run, tmp_path):
   assert max(jax.tree.leaves(diffs)) < 1e-4, diffs
   assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(
       p.name for p in (tmp_path / "one").iterdir())  # one set of files, written once
+  # A damaged checkpoint: both processes find it so, process 0 alone sets it aside, and with no
+  # other checkpoint left both stop with the same one-line error instead of one of them waiting.
+  (checkpoint,) = [d for d in (tmp_path / "two" / "checkpoints").iterdir() if d.name.isdigit()]
+  for f in checkpoint.rglob("d/*"):
+    f.write_bytes(f.read_bytes()[:10])
+  port = _free_port()
+  pair = [_main(tmp_path / "two", data, f"--coordinator_address=localhost:{port}",
+                "--num_processes=2", f"--process_id={i}") for i in (0, 1)]
+  for p, (_, err) in zip(pair, [p.communicate(timeout=600) for p in pair]):
+    assert p.returncode == 1 and "Traceback" not in err, err[-3000:]
+    assert f"checkpoint step {checkpoint.name}" in err and "none of the 1 checkpoint(s)" in err
+  damaged = tmp_path / "two" / "damaged_checkpoints"
+  assert [d.name for d in damaged.iterdir()] == [checkpoint.name]  # moved once, by process 0
 
 
 def test_a_sigterm_on_one_host_stops_both_at_the_same_step_with_a_checkpoint(tiny_run, tmp_path):

@@ -18,7 +18,7 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
-from uresnet_jax import atomic, steps
+from uresnet_jax import atomic, distributed, steps
 from uresnet_jax.errors import InputError
 
 # Every setting that defines an experiment: a resume must match each (the epoch count may grow).
@@ -159,27 +159,36 @@ def write_config(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> No
 def restore_latest(manager: ocp.CheckpointManager, state: Any) -> Any:
   """The newest readable checkpoint restored into `state`'s structure and shardings, or `state` if
   there is none. A damaged checkpoint (files truncated or missing, or holding NaN/Inf) is reported
-  on one line, moved to <workdir>/damaged_checkpoints/ and the previous one tried; if checkpoints
-  exist but none is readable, training does not silently start from scratch."""
+  on one line, moved to <workdir>/damaged_checkpoints/ (by process 0 alone) and the previous one
+  tried, by every process together; if checkpoints exist but none is readable, training does not
+  silently start from scratch."""
   target = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
   steps_found = sorted(manager.all_steps(), reverse=True)
   for step in steps_found:
-    try:
-      with quiet_tensorstore_errors():
-        restored = manager.restore(step, args=ocp.args.StandardRestore(target))
-      if not bool(_all_finite(restored)):
-        raise ValueError("it holds NaN or Inf")
+    restored, error = distributed.attempt(lambda: _restore_finite(manager, step, target))
+    if not distributed.any_process(error is not None):  # every process takes the same step
       return restored
-    except Exception as e:  # Orbax/TensorStore raise ValueError, OSError, KeyError, ... for damage
-      reason = " ".join(str(e).split())[:160] or type(e).__name__
-      print(f"warning: checkpoint step {step} in {manager.directory} is damaged ({reason}); "
-            "moved to damaged_checkpoints/, trying the previous one", file=sys.stderr)
-      _set_aside(manager, step)
+    if error is None:
+      reason = "another process could not read it"
+    else:  # Orbax/TensorStore raise ValueError, OSError, KeyError, ... for damage
+      reason = " ".join(str(error).split())[:160] or type(error).__name__
+    print(f"warning: checkpoint step {step} in {manager.directory} is damaged ({reason}); "
+          "moved to damaged_checkpoints/, trying the previous one", file=sys.stderr)
+    distributed.once(f"setting aside checkpoint {step}", lambda: _set_aside(manager, step),
+                     manager.reload)  # process 0 moves it; the others then see it gone
   if steps_found:
     raise InputError(f"{manager.directory}: none of the {len(steps_found)} checkpoint(s) could be "
                      "restored (moved to damaged_checkpoints/); rerun to start from scratch, or "
                      "use another --workdir")
   return state
+
+
+def _restore_finite(manager: ocp.CheckpointManager, step: int, target: Any) -> Any:
+  with quiet_tensorstore_errors():
+    restored = manager.restore(step, args=ocp.args.StandardRestore(target))
+  if not bool(_all_finite(restored)):
+    raise ValueError("it holds NaN or Inf")
+  return restored
 
 
 def _set_aside(manager: ocp.CheckpointManager, step: int) -> None:
