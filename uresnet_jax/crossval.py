@@ -96,9 +96,7 @@ def run() -> None:
 
   def main() -> None:
     config = errors.get_config(config_flag)
-    if config.compilation_cache_dir:
-      import jax
-      jax.config.update("jax_compilation_cache_dir", config.compilation_cache_dir)
+    train.use_compilation_cache(config)
     summary = cross_validate(config, workdir.value)
     print(json.dumps({c: s["metrics"]["dice"] for c, s in summary["methods"]["uresnet"].items()},
                      indent=2))

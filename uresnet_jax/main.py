@@ -17,8 +17,7 @@ _JOIN = distributed.define_flags()  # multi-process runs
 
 def main() -> None:
   config = get_config(_CONFIG)
-  if config.compilation_cache_dir:
-    jax.config.update("jax_compilation_cache_dir", config.compilation_cache_dir)
+  train.use_compilation_cache(config)
   domains.check_held_out(config)
   _JOIN()
   logging.info("JAX %s, process %d/%d, devices: %s", jax.__version__, jax.process_index(),

@@ -337,9 +337,7 @@ def run() -> None:
     config = errors.get_config(config_flag)
     if "reproduce" not in config:
       raise InputError("--config has no `reproduce` section; use configs/reproduce.py")
-    if config.compilation_cache_dir:
-      import jax
-      jax.config.update("jax_compilation_cache_dir", config.compilation_cache_dir)
+    train.use_compilation_cache(config)
     print(f"report: {reproduce(config, workdir.value)}")
 
   errors.run_cli(main, logging.WARNING)

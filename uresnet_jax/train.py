@@ -68,6 +68,12 @@ def _check_finite(step: int, loss: float, grad_norm: float, manager) -> None:
       + "Lower --config.train.learning_rate or set --config.train.grad_clip_norm")
 
 
+def use_compilation_cache(config: ml_collections.ConfigDict) -> None:
+  """Points JAX's persistent compilation cache at config.compilation_cache_dir, when one is set."""
+  if config.compilation_cache_dir:
+    jax.config.update("jax_compilation_cache_dir", config.compilation_cache_dir)
+
+
 def jit_train_step(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh):
   """The jitted training step, (state, batch, rng) -> (state, metrics): the one training runs and
   `bench` times. State replicated, batch split across the mesh, the state's buffers donated."""
