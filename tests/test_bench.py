@@ -44,9 +44,12 @@ def test_unknown_part_is_one_line(tmp_path):
 
 
 def test_profile_needs_the_train_part_and_a_new_folder(tmp_path):
+  (tmp_path / "file").write_text("not a folder")
   for args, message in ((["--parts=infer", f"--profile={tmp_path / 'new'}"],
                          "--profile traces the training step"),
-                        (["--parts=train", f"--profile={tmp_path}"], "already exists")):
+                        (["--parts=train", f"--profile={tmp_path}"], "already exists"),
+                        (["--parts=train", f"--profile={tmp_path / 'file' / 'trace'}"],
+                         "cannot create it")):
     result = subprocess.run([sys.executable, "-m", "uresnet_jax.bench", "--config=configs/tiny.py",
                              *args], cwd=ROOT, capture_output=True, text=True, timeout=300,
                             env=dict(os.environ, JAX_PLATFORMS="cpu"))

@@ -285,6 +285,10 @@ def run() -> None:
         raise InputError("--profile traces the training step: add train to --parts")
       if pathlib.Path(profile.value).exists():
         raise InputError(f"--profile={profile.value}: already exists; give a new folder")
+      try:  # made now, so that a path that cannot be a folder fails before any timing
+        pathlib.Path(profile.value).mkdir(parents=True)
+      except OSError as e:
+        raise InputError(f"--profile={profile.value}: cannot create it ({e.strerror})") from None
     config = errors.get_config(config_flag)  # no persistent compilation cache: compile_s is real
     result = run_benchmarks(config, parts_flag.value, repeats.value, train_steps.value,
                             torch_script=torch_script.value if torch_flag.value else None,
