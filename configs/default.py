@@ -38,6 +38,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.sampling.max_shift = 32  # max in-plane centre shift in voxels; 0 is the NoC ablation
   config.sampling.healthy_rate = 0.0  # healthy-tissue patches per lesion patch, random in-brain
   #                                     centres off any lesion (0: none, as in the paper)
+  config.sampling.bright_share = 0.0  # share of those centred on healthy voxels brighter than
+  config.sampling.bright_z = 1.0  # this z-score (cortex, choroid plexus): "bright is not lesion"
 
   # Phantom cohort generator: every randomisation knob, with documented ranges.
   config.phantom = phantom_config.get_config()

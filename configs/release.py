@@ -39,18 +39,29 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   p.fov_extra_mm = (-20.0, 30.0)
   p.orientations = ("RAS", "LAS", "LPS", "RPS")
   # Contrast.
-  p.flair_gm = (1.05, 1.5)  # at times as bright as faint lesions
+  p.flair_gm = (1.05, 1.5)  # held out: 1.6-1.8
   p.flair_csf = (0.05, 0.6)  # held out: 0.65-0.8
-  p.edge_rim = (0.0, 0.8)
+  p.edge_rim = (0.15, 0.9)
   p.edge_rim_mm = (0.8, 3.0)
   p.ependymal = (0.0, 0.6)
   p.ependymal_mm = (0.5, 2.0)
+  # Healthy bright tissue of real FLAIR, which the first release called stroke.
+  p.edge_irregularity = (0.3, 1.2)
+  p.mask_margin_mm = (-1.5, 2.5)  # held out: 3-4.5
+  p.dura = (0.4, 1.2)
+  p.sulcal_csf = (0.2, 0.7)
+  p.choroid_plexus = (0.3, 1.2)  # held out: 1.4-1.8
+  p.choroid_plexus_mm = (3.0, 6.0)
+  p.csf_flow = (0.0, 0.6)  # held out: 0.8-1.1
+  p.random_contrast_probability = 0.15
+  p.random_contrast = (0.3, 1.8)
+  p.lesion_min_over_gm = 1.08  # real WMH outshine the cortex
   # Lesions: contrast drawn, not calibrated to one clinical table.
   p.calibrate = False
-  p.lesion_intensity = (1.15, 2.4)  # calibrated cohorts: 1.5-1.85; held out: 2.6-3.4
+  p.lesion_intensity = (1.1, 2.4)  # calibrated cohorts: 1.5-1.85; held out: 2.6-3.4
   p.halo_gain = (0.0, 0.8)
-  p.wmh_heterogeneity = (0.02, 0.1)
-  p.wmh_edge_mm = (0.4, 1.6)
+  p.wmh_heterogeneity = (0.02, 0.2)  # faint parts within lesions
+  p.wmh_edge_mm = (0.4, 2.2)  # soft, fading borders
   p.deep_count = (5.0, 40.0)
   p.deep_radius_mm = (0.6, 2.6)  # 1-voxel punctate foci to confluent patches
   p.label_min_wmh_mm3 = (1.0, 6.0)
@@ -65,6 +76,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   p.random_protocol_probability = 1.0
   p.random_inplane_mm = (0.45, 1.2)
   p.random_thickness_mm = (1.0, 7.0)  # held out: 8 mm
+  p.slice_gap_mm = (0.0, 1.5)
   p.noise_std = (0.015, 0.08)
   p.bias_field_std = (0.02, 0.2)
   p.blur_mm = (0.0, 0.8)
@@ -73,7 +85,8 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
 
   config.sampling.wmh_rate = 0.01
   config.sampling.stroke_rate = 0.3
-  config.sampling.healthy_rate = 0.3  # healthy patches per lesion patch
+  config.sampling.healthy_rate = 0.5  # healthy patches per lesion patch ...
+  config.sampling.bright_share = 0.6  # ... most of them on healthy tissue brighter than z = 1
 
   config.train.epochs = 10  # about 50 min on 2 CPU cores
   config.train.decay_epoch = 8
@@ -85,6 +98,10 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   d.held_out.csf_unsuppressed = dict(flair_csf=(0.65, 0.8))
   d.held_out.bright_lesions = dict(lesion_intensity=(2.6, 3.4))
   d.held_out.strong_deformation = dict(deformation_mm=(4.5, 5.5))
+  d.held_out.bright_cortex = dict(flair_gm=(1.6, 1.8))
+  d.held_out.choroid_plexus = dict(choroid_plexus=(1.4, 1.8))
+  d.held_out.loose_skull_strip = dict(mask_margin_mm=(3.0, 4.5))
+  d.held_out.csf_flow = dict(csf_flow=(0.8, 1.1))
   if arg == "tiny":
     _shrink(config)
   return config

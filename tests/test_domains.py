@@ -18,7 +18,8 @@ def test_release_domains_lie_outside_training():
   config = release.get_config()
   domains.check_held_out(config)  # the release config passes
   assert set(config.domains.held_out) == {"thick_8mm", "csf_unsuppressed", "bright_lesions",
-                                          "strong_deformation"}
+                                          "strong_deformation", "bright_cortex", "choroid_plexus",
+                                          "loose_skull_strip", "csf_flow"}
 
 
 @pytest.mark.parametrize("name, changes, message", [

@@ -117,11 +117,16 @@ def evaluate_domains(config: ml_collections.ConfigDict, model: predictor.Predict
 
 
 def format_table(result: dict) -> str:
-  """Dice per domain (mean over the subjects that have the class) as a Markdown table."""
-  lines = ["| domain | changes | WMH Dice | stroke Dice |", "|---|---|---|---|"]
+  """Dice per domain (mean over the subjects that have the class) and false stroke (mL on the
+  stroke-free subjects) as a Markdown table."""
+  lines = ["| domain | changes | WMH Dice | stroke Dice | false stroke mL, median (max) |",
+           "|---|---|---|---|---|"]
   for name, r in result.items():
     changes = ", ".join(f"{k}={v}" for k, v in r["changes"].items()) or "training ranges"
     cells = [f"{r['dice'][c]['dice_mean']:.3f} (n={r['dice'][c]['n_subjects']})"
              for c in ("wmh", "stroke")]
-    lines.append(f"| {name} | {changes} | {cells[0]} | {cells[1]} |")
+    f = r["dice"].get("false_stroke", {})
+    cells.append(f"{f['median_ml']:.2f} ({f['max_ml']:.2f}) (n={f['n_subjects']})"
+                 if f.get("n_subjects") else "–")
+    lines.append(f"| {name} | {changes} | {' | '.join(cells)} |")
   return "\n".join(lines)

@@ -53,6 +53,8 @@ class PatchesConfig(tfds.core.BuilderConfig):
   stroke_rate: float = 0.8
   max_shift: int = 32
   healthy_rate: float = 0.0
+  bright_share: float = 0.0
+  bright_z: float = 1.0
   num_folds: int = 2
   inplane_mm: float = 1.0
   clip_low: float = -3.0
@@ -73,7 +75,8 @@ def make_patches_config(**settings) -> PatchesConfig:
   settings = config.settings()
   # A moved cohort keeps its records; so do records made before healthy-tissue patches existed.
   identity = {k: v for k, v in settings.items()
-              if k != "cohort" and not (k == "healthy_rate" and v == 0)}
+              if k != "cohort" and not (k in ("healthy_rate", "bright_share") and v == 0)
+              and not (k == "bright_z" and settings["bright_share"] == 0)}
   digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
   return dataclasses.replace(
       config, name=f"p{config.patch_size}_shift{config.max_shift}_{digest}",
@@ -89,6 +92,7 @@ def _check_settings(config: PatchesConfig) -> None:
       ("sampling.stroke_rate", 0.0 <= config.stroke_rate <= 1.0, "must be in [0, 1]"),
       ("sampling.max_shift", config.max_shift >= 0, "must be >= 0"),
       ("sampling.healthy_rate", config.healthy_rate >= 0, "must be >= 0"),
+      ("sampling.bright_share", 0.0 <= config.bright_share <= 1.0, "must be in [0, 1]"),
       ("data.num_folds", config.num_folds >= 1, "must be >= 1"),
       ("preprocess.inplane_mm", config.inplane_mm > 0, "must be > 0"),
   ]
@@ -131,6 +135,8 @@ def patches_config_from(config: ml_collections.ConfigDict) -> PatchesConfig:
       stroke_rate=float(config.sampling.stroke_rate),
       max_shift=int(config.sampling.max_shift),
       healthy_rate=float(config.sampling.get("healthy_rate", 0.0)),
+      bright_share=float(config.sampling.get("bright_share", 0.0)),
+      bright_z=float(config.sampling.get("bright_z", 1.0)),
       num_folds=int(config.data.num_folds),
       inplane_mm=float(config.preprocess.inplane_mm),
       clip_low=float(config.preprocess.clip_low),
@@ -251,7 +257,9 @@ def subject_examples(record: nifti_io.SubjectRecord, settings: dict) -> list[tup
   centres = sampling.sample_centres(
       prepared.labels, wmh_rate=settings["wmh_rate"], stroke_rate=settings["stroke_rate"],
       max_shift=settings["max_shift"], rng=subject_rng(settings["seed"], record.subject),
-      brain=prepared.mask, healthy_rate=settings["healthy_rate"])
+      brain=prepared.mask, healthy_rate=settings["healthy_rate"],
+      bright=prepared.image[..., 0] > settings.get("bright_z", 1.0),
+      bright_share=settings.get("bright_share", 0.0))
   patches, patch_labels = sampling.extract_patches(
       prepared.image, prepared.labels, centres.centre, settings["patch_size"],
       settings["clip_low"])

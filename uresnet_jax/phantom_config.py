@@ -141,4 +141,20 @@ def get_config() -> ml_collections.ConfigDict:
   c.blur_mm = (0.0, 0.0)  # in-plane Gaussian blur (sigma, mm) of the reconstructed image
   c.ringing = (0.0, 0.0)  # Gibbs ringing: share of in-plane k-space cut along the phase axis
   c.ghosting = (0.0, 0.0)  # motion ghosts: amplitude of a copy shifted along the phase axis
+
+  # Healthy bright tissue of real FLAIR (docs/sim_to_real.md): what a model trained
+  # without it calls stroke. Neutral defaults, drawn from a stream of their own.
+  c.slice_gap_mm = (0.0, 0.0)  # gap between thick slices: spacing = thickness + gap
+  c.random_contrast_probability = 0.0  # share of subjects whose grey matter, CSF, edge rim and
+  c.random_contrast = (0.3, 1.8)  # choroid plexus intensities (x white matter) are drawn from here
+  c.edge_irregularity = (0.0, 0.0)  # relative amplitude of a smooth field making the edge rim
+  #                                   patchy (dura, vessels, skull-strip residue)
+  c.mask_margin_mm = (0.0, 0.0)  # skull-strip error: brain mask dilated (> 0) or eroded (< 0)
+  c.dura = (0.6, 1.4)  # brightness (x white matter) of what a dilated mask takes in
+  c.sulcal_csf = (0.0, 0.0)  # brightness added to CSF away from the ventricles (sulcal partial
+  #                            volume, inflow): sulci and the cortical surface stop being dark
+  c.choroid_plexus = (0.0, 0.0)  # brightness (x white matter) of the choroid plexus in each atrium
+  c.choroid_plexus_mm = (3.0, 6.0)  # its radius
+  c.csf_flow = (0.0, 0.0)  # amplitude of patchy bright CSF flow artefacts in the ventricles
+  c.lesion_min_over_gm = 0.0  # with calibrate=False, lesions at least this x grey matter
   return c

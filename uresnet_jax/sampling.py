@@ -44,6 +44,8 @@ def sample_centres(
     rng: np.random.Generator,
     brain: np.ndarray | None = None,
     healthy_rate: float = 0.0,
+    bright: np.ndarray | None = None,
+    bright_share: float = 0.0,
 ) -> Centres:
   """Picks round(rate * n) voxels of each lesion class and shifts each in-plane; then, with
   `healthy_rate` > 0, round(healthy_rate * lesion patches) (at least one) random voxels of `brain`
@@ -53,6 +55,9 @@ def sample_centres(
   With the paper's max_shift = patch_size / 2 the offset -max_shift puts the lesion voxel one
   voxel beyond the patch's upper edge (an even patch covers centre - P/2 .. centre + P/2 - 1).
   The lesion centres do not depend on `healthy_rate`: they are drawn first.
+  With `bright_share` > 0, that share of the healthy patches is centred on `bright` voxels (healthy
+  tissue as bright as a lesion: cortex, choroid plexus, a loose skull strip), where a model
+  otherwise learns "bright = lesion".
   """
   if labels.ndim != 3:
     raise ValueError(f"labels must be 3D (X, Y, Z), got shape {labels.shape}")
@@ -75,9 +80,21 @@ def sample_centres(
   if healthy_rate > 0:
     if brain is None or brain.shape != labels.shape:
       raise ValueError("healthy-tissue patches need a brain mask shaped as the labels")
-    candidates = np.argwhere(brain.astype(bool) & (labels == 0))
+    if not 0 <= bright_share <= 1:
+      raise ValueError(f"bright_share must be in [0, 1], got {bright_share}")
+    healthy_mask = brain.astype(bool) & (labels == 0)
+    candidates = np.argwhere(healthy_mask)
     k = min(len(candidates), max(1, round(healthy_rate * len(lesion_voxel))))
-    healthy = candidates[np.sort(rng.choice(len(candidates), size=k, replace=False))]
+    k_bright = 0
+    if bright_share > 0:
+      if bright is None or bright.shape != labels.shape:
+        raise ValueError("bright healthy-tissue patches need a bright mask shaped as the labels")
+      bright_candidates = np.argwhere(healthy_mask & bright)
+      k_bright = min(len(bright_candidates), round(bright_share * k))
+    healthy = candidates[np.sort(rng.choice(len(candidates), size=k - k_bright, replace=False))]
+    if k_bright:
+      chosen = np.sort(rng.choice(len(bright_candidates), size=k_bright, replace=False))
+      healthy = np.concatenate([healthy, bright_candidates[chosen]])
     lesion_voxel = np.concatenate([lesion_voxel, healthy.astype(np.int64)])
     centre = np.concatenate([centre, healthy.astype(np.int64)])
     offset = np.concatenate([offset, np.zeros((k, 2), offset.dtype)])

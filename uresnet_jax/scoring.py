@@ -8,6 +8,7 @@ import pathlib
 from typing import Sequence
 
 import numpy as np
+from scipy import ndimage
 
 from uresnet_jax import atomic, metrics, nifti_io, predictor, preprocess
 
@@ -33,7 +34,8 @@ def load_eval_subjects(records: Sequence[nifti_io.SubjectRecord], info: predicto
 
 
 def evaluate_subjects(model: predictor.Predictor, subjects: Sequence[EvalSubject]) -> list[dict]:
-  """One row per subject: Dice, predicted and expert volume (mL) per class."""
+  """One row per subject: Dice, predicted and expert volume (mL) per class, and on a subject
+  without stroke the stroke the model reports anyway (mL and 26-connected components)."""
   rows = []
   for subject in subjects:
     predicted = model.predict_labels(subject.prepared)
@@ -42,22 +44,53 @@ def evaluate_subjects(model: predictor.Predictor, subjects: Sequence[EvalSubject
       row[f"{name}_dice"] = metrics.dice(subject.truth, predicted, label)
       row[f"{name}_ml"] = metrics.volume_ml(predicted, label, subject.zooms)
       row[f"{name}_expert_ml"] = metrics.volume_ml(subject.truth, label, subject.zooms)
+    row.update(false_stroke(subject.truth, predicted, subject.zooms))
     rows.append(row)
   return rows
 
 
+def false_stroke(truth: np.ndarray, predicted: np.ndarray, zooms: Sequence[float]) -> dict:
+  """Stroke reported on a subject whose expert labels hold none (NaN for a subject with stroke):
+  a cohort of stroke-free brains must read ~0 mL, whatever the Dice on the others."""
+  stroke_code = metrics.CLASSES["stroke"]
+  if (truth == stroke_code).any():
+    return {"false_stroke_ml": float("nan"), "false_stroke_components": float("nan")}
+  _, count = ndimage.label(predicted == stroke_code, structure=np.ones((3, 3, 3)))
+  return {"false_stroke_ml": metrics.volume_ml(predicted, stroke_code, zooms),
+          "false_stroke_components": float(count)}
+
+
 def summarize(rows: Sequence[dict]) -> dict:
-  """Per class: mean and std of Dice over the subjects where it is defined (NaN: class absent)."""
+  """Per class: mean and std of Dice over the subjects where it is defined (the class in the
+  expert labels or the prediction; NaN: in neither), and the mean over the subjects whose expert
+  labels hold it (`dice_mean_expert`); the false stroke (median and max mL, median components)
+  over the stroke-free subjects."""
   summary = {}
   for name in metrics.CLASSES:
     values = np.array([r[f"{name}_dice"] for r in rows], float)
+    expert = np.array([r[f"{name}_expert_ml"] > 0 for r in rows], bool)
+    with_class = values[expert]
     values = values[np.isfinite(values)]
     summary[name] = {
         "dice_mean": float(values.mean()) if values.size else float("nan"),
         "dice_std": float(values.std()) if values.size else float("nan"),
         "n_subjects": int(values.size),
+        "dice_mean_expert": float(with_class.mean()) if with_class.size else float("nan"),
+        "n_expert": int(with_class.size),
     }
+  summary["false_stroke"] = summarize_false_stroke(rows)
   return summary
+
+
+def summarize_false_stroke(rows: Sequence[dict]) -> dict:
+  ml = np.array([r.get("false_stroke_ml", np.nan) for r in rows], float)
+  parts = np.array([r.get("false_stroke_components", np.nan) for r in rows], float)
+  free = np.isfinite(ml)
+  nan = float("nan")
+  return {"median_ml": float(np.median(ml[free])) if free.any() else nan,
+          "max_ml": float(ml[free].max()) if free.any() else nan,
+          "median_components": float(np.median(parts[free])) if free.any() else nan,
+          "n_subjects": int(free.sum())}
 
 
 def write_results(rows: Sequence[dict], summary: dict, eval_dir: pathlib.Path, step: int,
@@ -79,7 +112,11 @@ def write_results(rows: Sequence[dict], summary: dict, eval_dir: pathlib.Path, s
 
 
 def format_summary(summary: dict) -> str:
-  return ", ".join(
+  text = ", ".join(
       f"{name} Dice {s['dice_mean']:.3f} ({s['dice_std']:.3f}) n={s['n_subjects']}"
-      for name, s in summary.items()
-  )
+      for name, s in summary.items() if name in metrics.CLASSES)
+  f = summary.get("false_stroke")
+  if f and f["n_subjects"]:
+    text += (f", false stroke {f['median_ml']:.2f} mL median, {f['max_ml']:.2f} max "
+             f"n={f['n_subjects']}")
+  return text

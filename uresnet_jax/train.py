@@ -189,7 +189,9 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
                             step / per_epoch)
     for tag, values in (("eval", summary), ("train_eval", train_summary)):
       for name, s in values.items():
-        if s["n_subjects"]:
+        if s["n_subjects"] and name == "false_stroke":
+          writer.add_scalar(f"{tag}/false_stroke_ml_median", s["median_ml"], step)
+        elif s["n_subjects"]:
           writer.add_scalar(f"{tag}/{name}_dice", s["dice_mean"], step)
     tqdm.write(f"step {step}: held-out fold {config.data.eval_fold}: "
                f"{scoring.format_summary(summary)} ({time.perf_counter() - start:.1f} s)")

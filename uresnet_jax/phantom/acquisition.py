@@ -23,10 +23,19 @@ def protocol_name(zooms: Sequence[float]) -> str:
   return "x".join(f"{z:g}" for z in zooms)
 
 
-def thick_slices(fine: np.ndarray, sub: int) -> np.ndarray:
-  """Slice-profile partial volume: the mean over each slice's `sub` sub-slices."""
+def slice_profile(sub: int, spacing_mm: float, thickness_mm: float) -> np.ndarray:
+  """Weights of a slice's `sub` sub-slices (spread over the spacing): the mean over those inside
+  the slice's thickness, so a gap between slices is not seen."""
+  centres = ((np.arange(sub) + 0.5) / sub - 0.5) * spacing_mm
+  inside = np.abs(centres) <= thickness_mm / 2 + 1e-6
+  inside[sub // 2] = True  # a thickness below one sub-slice still sees the middle one
+  return (inside / inside.sum()).astype(np.float32)
+
+
+def thick_slices(fine: np.ndarray, profile: np.ndarray) -> np.ndarray:
+  """Slice-profile partial volume: each slice's sub-slices weighted by `profile`."""
   x, y, z = fine.shape
-  return fine.reshape(x, y, z // sub, sub) @ np.full(sub, 1 / sub, np.float32)
+  return fine.reshape(x, y, z // len(profile), len(profile)) @ profile
 
 
 def upsample_inplane(image: np.ndarray, k: int) -> np.ndarray:

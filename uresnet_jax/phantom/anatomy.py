@@ -8,7 +8,7 @@ import numpy as np
 from scipy import ndimage
 
 from uresnet_jax.errors import InputError
-from uresnet_jax.phantom.acquisition import sample_protocol
+from uresnet_jax.phantom.acquisition import sample_protocol, slice_profile
 from uresnet_jax.phantom.fields import (Grid, clipped_box, control, evaluate_bspline,
                                         rotation_matrix, smooth_noise)
 from uresnet_jax.phantom.knobs import uniform
@@ -98,9 +98,10 @@ def load_anatomy() -> Anatomy:
 @dataclasses.dataclass(frozen=True)
 class Geometry:
   """Protocol, native grid, head pose and the fine grid the anatomy is rendered on."""
-  zooms: tuple[float, float, float]
+  zooms: tuple[float, float, float]  # in-plane spacing and slice spacing (thickness + gap)
   k: int  # native in-plane voxels per fine voxel
-  sub: int  # fine sub-slices per native slice
+  thickness_mm: float  # slice thickness (zooms[2] minus the gap)
+  profile: np.ndarray  # weights of the fine sub-slices of a native slice (len = sub-slices)
   matrix: tuple[int, int, int]  # native shape
   native_start: np.ndarray  # slice-frame mm of native voxel (0, 0, 0)
   crop: tuple[int, int]  # native in-plane index of fine voxel (0, 0)
@@ -110,9 +111,12 @@ class Geometry:
 
 
 def geometry(rng: np.random.Generator, male: int, anatomy: Anatomy,
-             config: ml_collections.ConfigDict, aspect: np.ndarray, fov_mm: float) -> Geometry:
-  """aspect: head-shape factors along the slice frame's axes; fov_mm: the in-plane field of view."""
-  zooms = sample_protocol(rng, config)
+             config: ml_collections.ConfigDict, aspect: np.ndarray, fov_mm: float,
+             gap_mm: float = 0.0) -> Geometry:
+  """aspect: head-shape factors along the slice frame's axes; fov_mm: the in-plane field of view;
+  gap_mm: the gap between slices (the stored spacing is the thickness plus the gap)."""
+  inplane_x, inplane_y, thickness = sample_protocol(rng, config)
+  zooms = (inplane_x, inplane_y, thickness + gap_mm)
   scale = uniform(rng, config.head_scale) * (config.male_head_scale if male else 1.0)
   rotation = rotation_matrix([uniform(rng, config.rotation_deg) for _ in range(3)])
   shift = np.array([uniform(rng, config.translation_mm) for _ in range(3)])
@@ -136,7 +140,8 @@ def geometry(rng: np.random.Generator, male: int, anatomy: Anatomy,
   start = np.array([native_start[0] + lo[0] * zooms[0], native_start[1] + lo[1] * zooms[1],
                     native_start[2] - zooms[2] / 2 + step[2] / 2])
   fine = Grid(((hi[0] - lo[0]) // k + 1, (hi[1] - lo[1]) // k + 1, n_slices * sub), start, step)
-  return Geometry(zooms=zooms, k=k, sub=sub, matrix=matrix, native_start=native_start,
+  return Geometry(zooms=zooms, k=k, thickness_mm=thickness, profile=slice_profile(sub, zooms[2], thickness),
+                  matrix=matrix, native_start=native_start,
                   crop=(int(lo[0]), int(lo[1])), fine=fine, to_slice=to_slice, offset=offset)
 
 

@@ -22,10 +22,13 @@ RANGE_KEYS = (
     "deep_elongation", "deep_cluster_probability", "deep_cluster_size", "lacune_count",
     "lacune_diameter_mm", "cortical_half_angle_deg", "gliotic_rim_mm", "infarct_intensity",
     "age_years", "head_aspect", "sulcal_widening_mm", "fov_extra_mm", "edge_rim", "edge_rim_mm",
-    "ependymal", "ependymal_mm", "blur_mm", "ringing", "ghosting")
+    "ependymal", "ependymal_mm", "blur_mm", "ringing", "ghosting", "slice_gap_mm",
+    "random_contrast", "edge_irregularity", "mask_margin_mm", "dura", "sulcal_csf",
+    "choroid_plexus", "choroid_plexus_mm", "csf_flow")
 _PROBABILITY_KEYS = ("random_protocol_probability", "stroke_probability",
                      "extra_lacune_probability", "old_infarct_probability", "male_probability",
-                     "diabetes_probability", "smoking_probability")
+                     "diabetes_probability", "smoking_probability",
+                      "random_contrast_probability")
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
@@ -59,5 +62,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   if not 0 <= config.ringing[1] < 1:
     raise InputError(f"config.ringing={tuple(config.ringing)}: the share of k-space cut must be "
                      "in [0, 1)")
+  if config.slice_gap_mm[0] < 0 or config.choroid_plexus_mm[0] <= 0:
+    raise InputError(f"config.slice_gap_mm={tuple(config.slice_gap_mm)} / choroid_plexus_mm="
+                     f"{tuple(config.choroid_plexus_mm)}: a gap must be >= 0 and a radius > 0")
   if config.head_aspect[0] <= 0:
     raise InputError(f"config.head_aspect={tuple(config.head_aspect)}: factors must be > 0")

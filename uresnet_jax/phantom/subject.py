@@ -5,10 +5,10 @@ from typing import Any
 import ml_collections
 import numpy as np
 import threadpoolctl  # installed with nilearn (via scikit-learn)
-from scipy import ndimage
 
 from uresnet_jax.phantom.acquisition import (artefacts, protocol_name, reorient, thick_slices,
                                              upsample_inplane)
+from uresnet_jax.phantom import bright_tissue
 from uresnet_jax.phantom.anatomy import Canvas, geometry, load_anatomy, widen_sulci
 from uresnet_jax.phantom.calibration import FlairParts, calibrate
 from uresnet_jax.phantom.clinical import fazekas, sample_risk_factors, sample_wmh_burden
@@ -39,9 +39,9 @@ def generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) -
 
 def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) -> dict[str, Any]:
   anatomy = load_anatomy()
-  streams = np.random.SeedSequence([seed, index]).spawn(7)
-  rng_clin, rng_geo, rng_wmh, rng_stroke, rng_img, rng_mmse, rng_dr = map(np.random.default_rng,
-                                                                          streams)
+  streams = np.random.SeedSequence([seed, index]).spawn(8)
+  (rng_clin, rng_geo, rng_wmh, rng_stroke, rng_img, rng_mmse, rng_dr,
+   rng_real) = map(np.random.default_rng, streams)
   # Domain randomisation draws from a stream of its own, always in this order, so that its
   # neutral defaults leave every other draw (and so the paper's cohort) as it was.
   dr = dict(aspect=np.array([uniform(rng_dr, config.head_aspect) for _ in range(3)]),
@@ -54,6 +54,16 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
             ghosting=uniform(rng_dr, config.ghosting), ghost_shift=rng_dr.uniform(0.1, 0.5),
             orientation=(str(rng_dr.choice(list(config.orientations))) if config.orientations
                          else config.orientation))
+  # Healthy bright tissue (bright_tissue.py), from a further stream of its own.
+  real = dict(gap=uniform(rng_real, config.slice_gap_mm),
+              random_contrast=bool(rng_real.uniform() < config.random_contrast_probability),
+              contrast=[uniform(rng_real, config.random_contrast) for _ in range(4)],
+              irregularity=uniform(rng_real, config.edge_irregularity),
+              margin=uniform(rng_real, config.mask_margin_mm), dura=uniform(rng_real, config.dura),
+              sulcal=uniform(rng_real, config.sulcal_csf),
+              choroid=uniform(rng_real, config.choroid_plexus),
+              choroid_mm=uniform(rng_real, config.choroid_plexus_mm),
+              flow=uniform(rng_real, config.csf_flow))
 
   # Clinical risk factors drive the WMH burden (log % of ICV).
   risk = sample_risk_factors(rng_clin, config)
@@ -61,7 +71,7 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
   lo_pct, hi_pct = config.wmh_model.clip_pct
   severity = math.log(target_pct / lo_pct) / math.log(hi_pct / lo_pct)
 
-  geo = geometry(rng_geo, risk["male"], anatomy, config, dr["aspect"], dr["fov"])
+  geo = geometry(rng_geo, risk["male"], anatomy, config, dr["aspect"], dr["fov"], real["gap"])
   enlarge = (uniform(rng_geo, config.ventricle_enlargement_mm)
              + config.ventricle_enlargement_per_decade_mm * max(risk["age"] - 50, 0) / 10)
   cv = Canvas(rng_geo, geo, enlarge, anatomy, config)
@@ -90,6 +100,8 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
   t1_gm, t1_csf = uniform(rng_img, config.t1_gm), uniform(rng_img, config.t1_csf)
   t1_wmh, t1_glio = uniform(rng_img, config.t1_wmh), uniform(rng_img, config.t1_gliosis)
   infarct = uniform(rng_img, config.infarct_intensity)
+  if real["random_contrast"]:  # SynthSeg-like: tissue classes at random intensities
+    flair_gm, flair_csf, dr["rim"], real["choroid"] = real["contrast"]
   hetero = 1 + uniform(rng_img, config.wmh_heterogeneity) * texture
   csf = np.maximum(cv.mask - cv.gm - cv.wm, 0)
   keep = 1 - seen
@@ -98,17 +110,24 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
         + t1_glio * gliosis)
   tissue = cv.wm + flair_gm * cv.gm + flair_csf * csf
   if dr["rim"] > 0:  # bright outer edge of an imperfectly skull-stripped brain
-    inside = ndimage.distance_transform_edt(cv.mask >= 0.5, sampling=cv.grid.step)
-    tissue = tissue + dr["rim"] * np.exp(-inside / dr["rim_mm"]).astype(np.float32) * cv.mask
+    tissue = tissue + bright_tissue.edge_rim(rng_real, cv, dr["rim"], dr["rim_mm"],
+                                             real["irregularity"])
   if dr["ependymal"] > 0:  # bright lining of the ventricles
     tissue = tissue + dr["ependymal"] * np.exp(-np.abs(cv.vdist) / dr["ependymal_mm"]) * cv.mask
+  if real["sulcal"] > 0:
+    tissue = tissue + bright_tissue.sulcal_csf(cv, csf, real["sulcal"])
+  if real["choroid"] > 0:
+    tissue = tissue + bright_tissue.choroid_plexus(rng_real, cv, real["choroid"],
+                                                   real["choroid_mm"])
+  if real["flow"] > 0:
+    tissue = tissue + bright_tissue.csf_flow(rng_real, cv, csf, real["flow"])
   fine = dict(tissue=tissue * keep,
               cavity=flair_csf * cavity, seen=wmh_seen, wmh=wmh_seen * hetero,
               infarct=infarct * gliosis * hetero, halo=halo * hetero)
-  thick = {k: thick_slices(v, geo.sub) for k, v in fine.items()}
-  t1, wm, mask, wmh_label, stroke = (thick_slices(x, geo.sub)
+  thick = {k: thick_slices(v, geo.profile) for k, v in fine.items()}
+  t1, wm, mask, wmh_label, stroke = (thick_slices(x, geo.profile)
                                      for x in (t1, cv.wm, cv.mask, wmh_label, stroke))
-  csf = thick_slices(csf * keep + cavity, geo.sub)  # dark CSF, infarct cavities included
+  csf = thick_slices(csf * keep + cavity, geo.profile)  # dark CSF, infarct cavities included
 
   # Acquisition: bias field and noise on the thick-slice grid, then in-plane interpolation to the
   # native grid (a zero-filled-like reconstruction: correlated noise), majority labels.
@@ -129,6 +148,10 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
   labels = rater_labels(wmh_label, stroke, csf, uniform(rng_wmh, config.label_max_csf), brain)
   min_voxels = uniform(rng_wmh, config.label_min_wmh_mm3) / float(np.prod(geo.zooms))
   labels = drop_specks(labels, min_voxels)
+  strip, band = bright_tissue.skull_strip(brain, geo.zooms, real["margin"])
+  labels = labels * strip
+  if band.any():  # dura and marrow a loose skull strip takes in
+    thick["tissue"] = thick["tissue"] + real["dura"] * band
 
   # FLAIR: lesion intensity, border profile and halo calibrated to the realism table (or drawn).
   parts = FlairParts(bias=bias, noise=noise[:2], lift=labels == 1, **thick)
@@ -138,6 +161,7 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
     intensity, profile, halo_gain = calibrate(parts.subset(brain), labels[brain], *targets)
   else:
     intensity, profile = uniform(rng_img, config.lesion_intensity), 1.0
+    intensity = max(intensity, config.lesion_min_over_gm * flair_gm)  # WMH outshine the cortex
     halo_gain = uniform(rng_img, config.halo_gain)
   flair = parts.render(intensity, profile, halo_gain)
   t1 = np.sqrt((bias * t1 + noise[2])**2 + noise[3]**2)
@@ -150,12 +174,12 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
     return out
 
   def scaled(x: np.ndarray) -> np.ndarray:
-    return full(np.clip(np.round(x * brain * _INTENSITY_SCALE), 0, np.iinfo(np.int16).max),
+    return full(np.clip(np.round(x * strip * _INTENSITY_SCALE), 0, np.iinfo(np.int16).max),
                 np.int16)
 
   arrays = dict(flair=scaled(flair), t1=scaled(t1),
                 wm=full(np.round(wm * brain * 256) / 256, np.float32),  # 8 bits: compresses
-                brain_mask=full(brain, np.uint8), labels=full(labels, np.uint8))
+                brain_mask=full(strip, np.uint8), labels=full(labels, np.uint8))
 
   # Affine: voxel -> slice frame -> scanner (stack tilted about left-right, a table offset).
   voxel_to_slice = np.eye(4)
@@ -179,7 +203,8 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
                   smoking=risk["smoking"], sbp=risk["sbp"],
                   fazekas_pv=fazekas(pv_ml, config.fazekas_pv_ml),
                   fazekas_deep=fazekas(deep_ml, config.fazekas_deep_ml),
-                  mmse=int(np.clip(round(mmse), 0, 30)), protocol=protocol_name(geo.zooms),
+                  mmse=int(np.clip(round(mmse), 0, 30)),
+                  protocol=protocol_name(geo.zooms[:2] + (geo.thickness_mm,)),
                   icv_ml=round(icv_ml, 1), wmh_ml=round(wmh_ml, 2), stroke_ml=round(stroke_ml, 2),
                   stroke_type=stroke_type if stroke_ml > 0 else "none")
   truth = dict(wmh_linear_predictor=predictor, wmh_residual=residual,
@@ -189,6 +214,7 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
                ventricle_enlargement_mm=enlarge, flair_gm=flair_gm, flair_csf=flair_csf,
                deformation_mm=cv.deform_mm, noise_std=noise_std, bias_field_std=bias_std,
                **{f"dr_{k}": v.tolist() if isinstance(v, np.ndarray) else v
-                  for k, v in dr.items()})
+                  for k, v in dr.items()},
+               **{f"real_{k}": v for k, v in real.items()})
   return dict(subject=subject_name(index), affine=affine, clinical=clinical, truth=truth,
               **arrays)
