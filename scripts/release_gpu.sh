@@ -18,16 +18,17 @@ mkdir -p "$out"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 start=$(date +%s)
 stamp() { echo "$(( $(date +%s) - start )) s: $*" | tee -a "$out/times.txt"; }
-"$python" -c "import jax; print(jax.__version__, jax.devices())" 2>&1 | tee "$out/devices.txt"
+"$python" -c "import jax; print(jax.__version__, jax.devices())" 2>&1
 stamp start
 timeout -s TERM "$limit" "$python" -m uresnet_jax.main --config="$config" --workdir="$run" \
     --config.phantom.num_workers="$workers" > "$out/train.log" 2>&1
 stamp "main: trained and scored (exit $?)"
 "$python" -m uresnet_jax.export --workdir="$run" --output="$run/export" --overwrite \
-    > "$out/export.log" 2>&1
+    >> "$out/train.log" 2>&1
 stamp "exported (exit $?)"
 tar czf "$out/release_run.tgz" --exclude=checkpoints -C "$run" .
-tar czf "$out/checkpoints.tgz" -C "$run" checkpoints
+latest=$(ls "$run/checkpoints" | grep -E '^[0-9]+$' | sort -n | tail -1)
+tar czf "$out/checkpoint.tgz" -C "$run" "checkpoints/$latest"  # the latest alone: to resume
 stamp packed
 if [[ -f $run/domains.json && $(( $(date +%s) - start )) -lt $limit ]]; then
   timeout -s TERM 120 "$python" scripts/score_domains.py --config="$config" \

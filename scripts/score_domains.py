@@ -7,9 +7,12 @@ does after training: the same cohorts (reused when present), Dice and false stro
 Used to put two bundled models side by side on the same held-out domains.
 """
 import pathlib
+import sys
 
 from absl import flags
 from ml_collections import config_flags
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # configs/ imports configs.*
 
 from uresnet_jax import domains, predictor
 from uresnet_jax.errors import get_config, run_cli

@@ -100,3 +100,17 @@ def test_qc_slices_spread_over_the_brain_and_show_the_stroke():
   assert len(chosen) == 4 and 20 in chosen and 33 in chosen
   empty = report.qc_slices(np.zeros_like(labels), brain, 4)  # no lesion: evenly spread
   assert len(empty) == 4 and 7 <= empty[0] and empty[-1] <= 32 and min(np.diff(empty)) >= 5
+
+
+def test_unconfident_stroke_lesions_are_the_ones_below_the_threshold():
+  labels = np.zeros((12, 12, 3), np.uint8)
+  stroke_p = np.zeros(labels.shape, np.float32)
+  labels[1:4, 1:4, 1] = 2
+  stroke_p[1:4, 1:4, 1] = 0.9  # confident
+  labels[7:10, 7:10, 1] = 2
+  stroke_p[7:10, 7:10, 1] = 0.55  # hesitant
+  labels[5, 0, 0] = 1  # WMH is never touched
+  weak = lesions.unconfident_stroke(labels, stroke_p, 0.7)
+  assert weak.sum() == 9 and weak[7:10, 7:10, 1].all() and not weak[1:4, 1:4, 1].any()
+  assert not lesions.unconfident_stroke(labels, stroke_p, 0.0).any()  # 0: nothing dropped
+  assert lesions.unconfident_stroke(labels, stroke_p, 0.95).sum() == 18

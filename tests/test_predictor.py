@@ -165,3 +165,19 @@ def test_workdir_predictor_restores_parameters_not_optimiser_state(tiny_run):
       == saved[0]
   with pytest.raises(InputError, match="choose latest or one of the saved steps"):
     predictor.from_workdir(workdir, "best")
+
+
+def test_stroke_threshold_drops_hesitant_stroke_and_is_checked():
+  def hesitant(images):  # z > 2: stroke at probability 0.6, else background
+    p = np.where(images[..., 0] > 2, 0.6, 0.0).astype(np.float32)
+    return np.stack([1 - p, np.zeros_like(p), p], -1)
+
+  image = np.zeros((16, 16, 2, 1), np.float32)
+  image[4:8, 4:8, 1] = 3.0
+  mask = np.ones((16, 16, 2), bool)
+  for threshold, strokes in ((0.0, 16), (0.5, 16), (0.7, 0)):
+    model = predictor.Predictor(hesitant, INFO, _options(bucket=16, stroke_threshold=threshold))
+    labels, candidates = model.confident_labels(model.grid_probabilities(image, mask))
+    assert (labels == 2).sum() == strokes and candidates.sum() == 16 - strokes
+  with pytest.raises(InputError, match="stroke_threshold"):
+    predictor.Predictor(hesitant, INFO, _options(stroke_threshold=1.5))

@@ -153,3 +153,29 @@ def test_healthy_tissue_centres_lie_in_the_brain_off_lesions_and_leave_lesion_ce
   with pytest.raises(ValueError, match="brain mask"):
     sampling.sample_centres(labels, wmh_rate=0.5, stroke_rate=1.0, max_shift=4,
                             rng=np.random.default_rng(7), healthy_rate=0.5)
+
+
+def test_bright_share_centres_that_share_of_healthy_patches_on_bright_tissue():
+  labels = _labels(60, 10, shape=(30, 30, 4))
+  brain = np.zeros(labels.shape, bool)
+  brain[5:25, 5:25] = True
+  bright = np.zeros(labels.shape, bool)
+  bright[5:8, 5:25] = True  # a bright healthy rim
+  for share in (0.0, 0.5, 1.0):
+    centres = sampling.sample_centres(labels, wmh_rate=0.5, stroke_rate=1.0, max_shift=4,
+                                      rng=np.random.default_rng(7), brain=brain,
+                                      healthy_rate=1.0, bright=bright, bright_share=share)
+    healthy = centres.centre[centres.lesion_class == 0]
+    on_bright = (bright & (labels == 0))[tuple(healthy.T)]
+    assert brain[tuple(healthy.T)].all() and np.all(labels[tuple(healthy.T)] == 0)
+    assert on_bright.sum() >= round(share * len(healthy)), (share, on_bright.sum())
+    if share == 1.0:
+      assert on_bright.all()
+  with pytest.raises(ValueError, match="bright"):
+    sampling.sample_centres(labels, wmh_rate=0.5, stroke_rate=1.0, max_shift=4,
+                            rng=np.random.default_rng(7), brain=brain, healthy_rate=1.0,
+                            bright_share=0.5)
+  with pytest.raises(ValueError, match="bright_share"):
+    sampling.sample_centres(labels, wmh_rate=0.5, stroke_rate=1.0, max_shift=4,
+                            rng=np.random.default_rng(7), brain=brain, healthy_rate=1.0,
+                            bright=bright, bright_share=1.5)

@@ -33,6 +33,18 @@ def remove_small(mask: np.ndarray, min_voxels: float) -> np.ndarray:
   return keep[components]
 
 
+def unconfident_stroke(labels: np.ndarray, stroke_probability: np.ndarray,
+                       threshold: float) -> np.ndarray:
+  """The stroke lesions (26-connected) whose mean stroke probability is below `threshold`: stroke
+  candidates, reported apart and not counted as stroke (0 keeps every stroke lesion)."""
+  stroke = labels == metrics.CLASSES["stroke"]
+  if threshold <= 0 or not stroke.any():
+    return np.zeros(labels.shape, bool)
+  components, count = ndimage.label(stroke, structure=CONNECTIVITY)
+  means = ndimage.mean(stroke_probability, components, index=np.arange(1, count + 1))
+  return np.isin(components, np.flatnonzero(np.asarray(means) < threshold) + 1)
+
+
 def postprocess(labels: np.ndarray, exclusion: np.ndarray | None, min_voxels: float) -> np.ndarray:
   """Labels with excluded voxels set to background, then lesions under the minimum size removed."""
   out = np.array(labels, np.uint8)

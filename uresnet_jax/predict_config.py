@@ -16,6 +16,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.tta = False  # average the class probabilities over the 4 in-plane flips (4x the time)
   # Post-processing of the label map, on the scan's native grid.
   c.min_lesion_mm3 = 0.0  # connected lesions smaller than this are set to background
+  # A stroke lesion counts as stroke only when its mean stroke probability reaches this; the others
+  # are stroke candidates (background in the label map, listed in lesions.csv). 0: every argmax
+  # stroke lesion counts. A model calibrates it on data it was not tested on (docs/sim_to_real.md).
+  c.stroke_threshold = 0.0
   # The volume interval: the class volume with the decision threshold on its probability moved
   # from the argmax to `interval_high_p` (low end of the interval) and `interval_low_p` (high end).
   c.interval_low_p = 0.3

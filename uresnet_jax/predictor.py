@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 import ml_collections
 import numpy as np
 
-from uresnet_jax import nifti_io, predict_config, preprocess
+from uresnet_jax import lesions, metrics, nifti_io, predict_config, preprocess
 from uresnet_jax.errors import InputError
 
 NETWORK_STRIDE = 8  # three 2x2 poolings
@@ -49,6 +49,7 @@ class Prediction:
   labels: np.ndarray  # uint8 on the native grid, in the native voxel order
   probabilities: np.ndarray  # float32 (X, Y, Z, K) on the native grid (nearest grid voxel)
   prepared: preprocess.Prepared
+  stroke_candidates: np.ndarray  # bool: argmax stroke below options.stroke_threshold (label 0)
 
 
 def brain_box(mask: np.ndarray, margin: int, bucket: int) -> tuple[slice, slice, tuple[int, int]]:
@@ -82,6 +83,8 @@ class Predictor:
                        "(the network's stride)")
     if self.options.batch_slices <= 0:
       raise InputError(f"batch_slices={self.options.batch_slices} must be positive")
+    if not 0 <= self.options.get("stroke_threshold", 0.0) <= 1:
+      raise InputError(f"stroke_threshold={self.options.stroke_threshold} must be in [0, 1]")
     self.batch_multiple = batch_multiple
     self.batch_slices = -(-int(self.options.batch_slices) // batch_multiple) * batch_multiple
     self._counter = counter if counter is not None else forward
@@ -146,13 +149,23 @@ class Predictor:
     """Labels (argmax) and probabilities on the native grid of a prepared subject."""
     grid = self.grid_probabilities(prepared.image, prepared.mask)
     native = preprocess.to_native(grid, prepared.geometry)
-    labels = np.argmax(native, axis=-1).astype(np.uint8)
-    return Prediction(prepared.subject, labels, native, prepared)
+    labels, candidates = self.confident_labels(native)
+    return Prediction(prepared.subject, labels, native, prepared, candidates)
 
   def predict_labels(self, prepared: preprocess.Prepared) -> np.ndarray:
-    """Only the native label map (what scoring needs): the argmax is mapped, not the probabilities."""
+    """Only the native label map (what scoring needs): the labels are mapped, not the
+    probabilities (the stroke threshold is applied on the preprocessed grid)."""
     grid = self.grid_probabilities(prepared.image, prepared.mask)
-    return preprocess.to_native(np.argmax(grid, axis=-1).astype(np.uint8), prepared.geometry)
+    return preprocess.to_native(self.confident_labels(grid)[0], prepared.geometry)
+
+  def confident_labels(self, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The argmax with stroke lesions below the stroke threshold set to background, and those."""
+    labels = np.argmax(probabilities, axis=-1).astype(np.uint8)
+    candidates = lesions.unconfident_stroke(
+        labels, probabilities[..., metrics.CLASSES["stroke"]],
+        self.options.get("stroke_threshold", 0.0))
+    labels[candidates] = 0
+    return labels, candidates
 
 
 # ----------------------------------------------------------------------------- forward functions
