@@ -12,6 +12,7 @@ run's config.json, from which `export` copies it into the model. stroke_calibrat
 run holds the whole table.
 """
 import json
+import os
 import pathlib
 import sys
 
@@ -39,6 +40,7 @@ def main() -> None:
   config = predictor.read_run_config(workdir)
   if _SEED.value in (config.seed, config.get("domains", {}).get("seed")):
     raise InputError(f"--seed={_SEED.value}: must differ from the run's and its domains' seeds")
+  config.phantom.num_workers = min(config.phantom.num_workers, os.cpu_count() or 1)
   cohort = phantom.fingerprint(_SEED.value, config.phantom)[:12]
   manifest = phantom.write_cohort(pathlib.Path(_ROOT.value) / cohort, _SUBJECTS.value,
                                   _SEED.value, config.phantom)

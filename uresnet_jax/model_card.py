@@ -23,8 +23,9 @@ _LIMITS = """\
 - **2D axial slices.** The network segments each axial slice of the scan as acquired (resampled to
   1 mm in-plane); sagittal or coronal acquisitions are out of its domain.
 - **Stroke is the weaker class**: far fewer training patches than WMH and harder to tell from
-  WMH; read its Dice above before using stroke volumes, and treat stroke labels as candidates to
-  check (`lesions.csv` flags lesions the model hesitates to call WMH or stroke).
+  WMH; read its Dice and false stroke above before using stroke volumes. Only stroke lesions above
+  the stroke threshold count in `volumes.csv`; the others are listed in `lesions.csv` as
+  candidates, and `ambiguous` flags lesions the model hesitates to call WMH or stroke.
 - **Held-out domains** above show how it behaves outside its training ranges: read a large drop
   as a domain it does not cover.
 - **Not a medical device.** For research on cohorts, not for diagnosing a patient.
@@ -53,8 +54,49 @@ def _dice(summary: dict, cls: str) -> str:
   return f"{s['dice_mean']:.3f} ({s['dice_std']:.3f}), n={s['n_subjects']}"
 
 
+def _false_stroke(summary: dict) -> str:
+  f = summary.get("false_stroke")
+  if not f or not f["n_subjects"]:
+    return "no stroke-free subject"
+  return (f"false stroke on the {f['n_subjects']} stroke-free subjects {f['median_ml']:.2f} mL "
+          f"median, {f['max_ml']:.2f} mL max")
+
+
+# Measured outside the project on real skull-stripped FLAIR (docs/sim_to_real.md): min, max.
+REAL_EDGE = {"edge_median_z": (-0.92, -0.21), "edge_p90_z": (0.81, 1.30),
+             "edge_bright_pct": (2.0, 18.0), "deep_p99_z": (1.30, 1.76),
+             "wmh_median_healthy_z": (1.43, 2.43), "wmh_p10_healthy_z": (0.65, 1.52)}
+
+
+def _edge_rows(domain_result: dict) -> list[str]:
+  """Edge-shell statistics per domain (median over subjects), then the real scans' range."""
+  keys = list(REAL_EDGE)
+  rows = [f"| {name} | " + " | ".join(f"{r['realism'].get(k, float('nan')):.2f}" for k in keys)
+          + " |" for name, r in domain_result.items()]
+  rows.append("| real scans (8) | " + " | ".join(f"{lo:g} to {hi:g}" for lo, hi in
+                                                  REAL_EDGE.values()) + " |")
+  return rows
+
+
+def _threshold(config: dict, calibration: dict | None) -> str:
+  threshold = config.get("predict", {}).get("stroke_threshold", 0.0)
+  if not threshold:
+    return "Stroke threshold: none (every argmax stroke lesion counts)."
+  text = (f"Stroke threshold {threshold:g}: a stroke lesion counts as stroke only when its mean "
+          "stroke probability reaches it; the others are stroke candidates in `lesions.csv`.")
+  if calibration:
+    rows = {r["threshold"]: r for r in calibration["table"]}
+    chosen, none = rows[calibration["chosen"]], rows[0.0]
+    text += (f" Chosen on {calibration['subjects']} calibration subjects (training ranges, seed "
+             f"{calibration['seed']}; neither training nor the domains below): stroke Dice "
+             f"{none['stroke_dice']:.3f} without it, {chosen['stroke_dice']:.3f} with it; false "
+             f"stroke median {none['false_stroke_median_ml']:.2f} → "
+             f"{chosen['false_stroke_median_ml']:.2f} mL.")
+  return text
+
+
 def render(manifest: dict, size_mb: float, eval_summary: dict, eval_subjects: int,
-           domain_result: dict, train_minutes: float) -> str:
+           domain_result: dict, train_minutes: float, calibration: dict | None = None) -> str:
   """The card's Markdown."""
   config = manifest["training_config"]
   train, model, data = config["train"], config["model"], config["data"]
@@ -98,24 +140,35 @@ def render(manifest: dict, size_mb: float, eval_summary: dict, eval_subjects: in
       "## Results on synthetic scans",
       f"Held-out fold ({eval_subjects} subjects from the "
       f"training ranges): WMH Dice {_dice(eval_summary, 'wmh')}; stroke Dice "
-      f"{_dice(eval_summary, 'stroke')}.",
+      f"{_dice(eval_summary, 'stroke')} (a stroke-free subject with any stroke counts 0); "
+      f"{_false_stroke(eval_summary)}. Scored before the stroke threshold was chosen.",
+      "",
+      _threshold(config, calibration),
       "",
       f"Held-out domains: {config['domains']['subjects']} new subjects (seed "
       f"{config['domains']['seed']}) per domain, the same subjects in each, every listed knob "
       "outside its training range; `in_domain` is them drawn from the training ranges. Dice mean "
-      "(n subjects with the class):",
+      "(n subjects with the class); false stroke on the stroke-free subjects:",
       "",
       domains.format_table(domain_result),
       "",
       "Realism statistics of each domain cohort (median over subjects; FLAIR z-scored in the "
-      "brain; DESIGN.md §4 gives real clinical scans as WMH mean z 1.8-2.1, WMH 10th "
-      "percentile 1.1-1.3, unlabelled brain 99th percentile 1.3-1.9):",
+      "brain; real clinical scans give WMH mean z 1.8-2.1, WMH 10th percentile 1.1-1.3, "
+      "unlabelled brain 99th percentile 1.3-1.9):",
       "",
       "| domain | WMH mean z | WMH p10 z | brain p99 z | WMH load % | components |",
       "|---|---|---|---|---|---|",
       *(f"| {name} | {r['realism']['wmh_mean_z']:.2f} | {r['realism']['wmh_p10_z']:.2f} | "
         f"{r['realism']['brain_p99_z']:.2f} | {r['realism']['load_pct']:.2f} | "
         f"{r['realism']['components']:.0f} |" for name, r in domain_result.items()),
+      "",
+      "Edge-shell statistics (docs/sim_to_real.md; median over subjects; z-scored on the brain "
+      "without lesions), beside the range over 8 real skull-stripped scans:",
+      "",
+      "| domain | edge median z | edge p90 z | edge % brighter than WMH p10 | deep p99 z | "
+      "WMH median z | WMH p10 z |",
+      "|---|---|---|---|---|---|---|",
+      *_edge_rows(domain_result),
       "",
       "## Known limits",
       _LIMITS,
@@ -136,7 +189,11 @@ def write_card(workdir: str | pathlib.Path, artifact_dir: str | pathlib.Path) ->
   minutes = (needed[1].stat().st_mtime - needed[3].stat().st_mtime) / 60
   size_mb = sum(f.stat().st_size for f in artifact_dir.iterdir() if f.name != CARD) / 1e6
   held_out = len((needed[1].parent / "subjects.csv").read_text().splitlines()) - 1  # a header
-  card = render(manifest, size_mb, summary, held_out, json.loads(needed[2].read_text()), minutes)
+  calibration_file = workdir / "stroke_calibration.json"
+  calibration = (json.loads(calibration_file.read_text()) if calibration_file.is_file()
+                 else None)
+  card = render(manifest, size_mb, summary, held_out, json.loads(needed[2].read_text()), minutes,
+                calibration)
   atomic.write_text(artifact_dir / CARD, card)
   return artifact_dir / CARD
 
