@@ -39,7 +39,8 @@ def no_unpickling(monkeypatch):
 
 def test_checkpoints_artifacts_records_and_scans_load_without_pickle(tiny_run, tmp_path,
                                                                      no_unpickling):
-  from uresnet_jax import artifact, export, nifti_io, predictor
+  from uresnet_jax.inference import artifact, export, predictor
+  from uresnet_jax.data import nifti_io
   data, workdir, _, _ = tiny_run
   config = predictor.read_run_config(workdir)
   _, variables = predictor.restore_variables(workdir, config)  # Orbax checkpoint

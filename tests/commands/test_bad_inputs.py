@@ -1,7 +1,6 @@
 """One case per bad input and per CLI that can meet it: one `error:` line naming the file and the
 problem, a non-zero exit, no traceback, and nothing half-written where the output would go."""
 import dataclasses
-import os
 import pathlib
 import shutil
 import subprocess
@@ -12,7 +11,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, subprocess_env
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,7 +119,7 @@ def _bad_artifact(change: str):
     art = tmp / "artifact"
     result = subprocess.run([sys.executable, "-m", "uresnet_jax.export", f"--workdir={run[1]}",
                              f"--output={art}"], cwd=ROOT, capture_output=True, text=True,
-                            env=dict(os.environ, JAX_PLATFORMS="cpu"))
+                            env=subprocess_env())
     assert result.returncode == 0, result.stderr
     if change == "checksum":
       with open(art / "weights.npz", "r+b") as f:
@@ -206,7 +205,7 @@ def test_bad_input_gives_one_line_and_no_partial_output(name, tiny_run, tmp_path
   before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
   result = subprocess.run([sys.executable, "-m", f"uresnet_jax.{case.cli}", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=600,
-                          env=dict(os.environ, JAX_PLATFORMS="cpu"))
+                          env=subprocess_env())
   assert result.returncode != 0, result.stdout[-2000:]
   assert "Traceback" not in result.stderr, result.stderr[-3000:]
   errors = [l for l in result.stderr.splitlines() if l.startswith("error:")]

@@ -8,7 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from uresnet_jax import evaluate, metrics, nifti_io
+from uresnet_jax.evaluation import labelled_cohort, metrics
+from uresnet_jax.data import nifti_io
 
 _ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -55,7 +56,7 @@ def test_cli_scores_a_tiny_cohort_and_writes_every_output(tmp_path):
           "overlays.png"} <= {p.name for p in out.iterdir()}
   with open(out / "metrics.csv") as f:
     rows = list(csv.DictReader(f))
-  assert list(rows[0]) == list(evaluate.METRICS_COLUMNS)
+  assert list(rows[0]) == list(labelled_cohort.METRICS_COLUMNS)
   assert [(r["subject"], r["class"]) for r in rows] == [
       (s, c) for s in ("s0", "s1", "s2") for c in ("wmh", "stroke")]
   s0 = metrics.subject_metrics(

@@ -2,7 +2,6 @@
 two orientations and bad ones, BIDS in and out, an exported artifact, refusals."""
 import csv
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -11,12 +10,13 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from conftest import ROOT
-from uresnet_jax import nifti_io, predict as predict_module, scan_inputs
+from conftest import ROOT, subprocess_env
+from uresnet_jax.data import nifti_io, scan_inputs
+from uresnet_jax.inference import segment as predict_module
 
 
 def _cli(module: str, *args: str) -> subprocess.CompletedProcess:
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  env = subprocess_env()
   return subprocess.run([sys.executable, "-m", f"uresnet_jax.{module}", *args], cwd=ROOT, env=env,
                         capture_output=True, text=True, timeout=600)
 
@@ -147,7 +147,7 @@ def test_existing_output_is_refused_and_left_untouched(folder_run, tiny_run, sca
 
 
 def test_minimum_lesion_size_and_tta_options(tiny_run, scans, tmp_path):
-  from uresnet_jax import predictor
+  from uresnet_jax.inference import predictor
   _, workdir, _, _ = tiny_run
   model, _ = predictor.from_workdir(workdir)
   found = scan_inputs.find_scans(scans / "a_ras.nii.gz")

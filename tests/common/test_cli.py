@@ -1,11 +1,10 @@
-"""errors.run_cli: every command line ends a stray argument or a bad flag in one `error:` line."""
-import os
+"""cli.run_cli: every command line ends a stray argument or a bad flag in one `error:` line."""
 import subprocess
 import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, subprocess_env
 
 
 @pytest.mark.parametrize("cli, args, expected", [
@@ -16,7 +15,7 @@ from conftest import ROOT
 def test_stray_argument_or_unknown_flag_is_one_line(cli, args, expected, tmp_path):
   result = subprocess.run([sys.executable, "-m", f"uresnet_jax.{cli}", *args], cwd=tmp_path,
                           capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT)))
+                          env=subprocess_env())
   assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
   lines = result.stderr.strip().splitlines()
   assert lines[-1].startswith("error:") and expected in lines[-1], lines

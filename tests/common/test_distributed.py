@@ -3,7 +3,6 @@ process with the same global batch, the phantom generated in shares, a stop on o
 both, and a predict run's scans shared out and gathered into one set of tables."""
 import csv
 import json
-import os
 import pathlib
 import re
 import shutil
@@ -16,8 +15,8 @@ import time
 import numpy as np
 import jax
 
-from conftest import ROOT
-from uresnet_jax import predictor
+from conftest import ROOT, subprocess_env
+from uresnet_jax.inference import predictor
 
 
 def _free_port() -> int:
@@ -33,7 +32,7 @@ def _main(workdir, data, *extra, log=None) -> subprocess.Popen:
           f"--workdir={workdir}", f"--config.data.cohort={data / 'cohort'}",
           f"--config.data.records_dir={data / 'tfds'}", "--config.train.epochs=1",
           "--config.train.decay_epoch=1", *extra]
-  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="")  # one CPU device per process
+  env = subprocess_env(XLA_FLAGS="")  # one CPU device per process
   out = open(f"{log}.out", "w") if log else subprocess.PIPE
   err = open(f"{log}.err", "w") if log else subprocess.PIPE
   return subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=err, text=True)
@@ -119,7 +118,7 @@ def test_two_processes_share_the_scans_of_a_predict_run_into_one_set_of_tables(t
   def predict(output, *extra, log=None):
     args = [sys.executable, "-m", "uresnet_jax.predict", f"--model={workdir}", f"--input={scans}",
             f"--output={output}", *extra]
-    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="")
+    env = subprocess_env(XLA_FLAGS="")
     with open(f"{log}.out", "w") as out, open(f"{log}.err", "w") as err:
       return subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=err, text=True)
 

@@ -3,8 +3,8 @@ import collections
 
 import pytest
 
-from uresnet_jax.errors import InputError
-from uresnet_jax.folds import assign_folds
+from uresnet_jax.common.errors import InputError
+from uresnet_jax.data.folds import assign_folds
 
 SUBJECTS = [f"sub-{i:03d}" for i in range(167)]
 HAS_STROKE = [i % 167 < 59 for i in range(167)]  # the paper: 59 of 167 with strokes

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from configs import tiny
-from uresnet_jax import input_pipeline, patches_tfds
-from uresnet_jax.errors import InputError
+from uresnet_jax.data import input_pipeline, patch_records
+from uresnet_jax.common.errors import InputError
 
 
 class _ListSource:
@@ -108,7 +108,7 @@ def test_tfds_records_read_per_batch_equal_tfds_decoding(tiny_run):
   config = tiny.get_config()
   config.data.cohort = str(tiny_run[0] / "cohort")
   config.data.records_dir = str(tiny_run[0] / "tfds")
-  builder = patches_tfds.build_patches(config)  # built by the tiny run: only opened here
+  builder = patch_records.build_patches(config)  # built by the tiny run: only opened here
   splits = ["fold0", "fold1"]
   sources = [builder.as_data_source(split=s) for s in splits]
   assert all(input_pipeline._raw_reader(s) is not None for s in sources)  # the batched path

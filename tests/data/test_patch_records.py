@@ -11,11 +11,11 @@ import pytest
 import tensorflow_datasets as tfds
 from tensorflow_datasets.core import shuffle as tfds_shuffle
 
-from uresnet_jax import nifti_io
-from uresnet_jax import patches_tfds
-from uresnet_jax import preprocess
-from uresnet_jax import sampling
-from uresnet_jax.errors import InputError
+from uresnet_jax.data import nifti_io
+from uresnet_jax.data import patch_records
+from uresnet_jax.data import preprocess
+from uresnet_jax.data import sampling
+from uresnet_jax.common.errors import InputError
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHAPE = (40, 40, 6)  # 1 x 1 x 3 mm: smaller in-plane than a 64 x 64 patch
@@ -78,7 +78,7 @@ def cohort(tmp_path_factory) -> pathlib.Path:
 @pytest.fixture(scope="module")
 def built(cohort, tmp_path_factory):
   config = _config(cohort, tmp_path_factory.mktemp("records"))
-  return config, patches_tfds.build_patches(config)
+  return config, patch_records.build_patches(config)
 
 
 def _expected_centres(config) -> dict[str, sampling.Centres]:
@@ -89,7 +89,7 @@ def _expected_centres(config) -> dict[str, sampling.Centres]:
     centres[record.subject] = sampling.sample_centres(
         prepared.labels, wmh_rate=config.sampling.wmh_rate,
         stroke_rate=config.sampling.stroke_rate, max_shift=config.sampling.max_shift,
-        rng=patches_tfds.subject_rng(config.seed, record.subject))
+        rng=patch_records.subject_rng(config.seed, record.subject))
   return centres
 
 
@@ -100,7 +100,7 @@ def _read_all(source) -> list[dict]:
 
 def test_builds_both_folds(built):
   config, builder = built
-  fold_of = patches_tfds.get_fold_assignment(builder)
+  fold_of = patch_records.get_fold_assignment(builder)
   assert sorted(fold_of) == sorted(SUBJECTS)
   centres = _expected_centres(config)
   assert len(centres["clean"]) == 0
@@ -127,7 +127,7 @@ def test_builds_both_folds(built):
 
 def test_fold_stratification(built):
   _, builder = built
-  fold_of = patches_tfds.get_fold_assignment(builder)
+  fold_of = patch_records.get_fold_assignment(builder)
   stroke = {s for s, (_, blobs) in SUBJECTS.items() if blobs}
   for k in range(2):
     in_fold = {s for s, f in fold_of.items() if f == k}
@@ -143,15 +143,15 @@ def test_random_access_through_tfds_data_source(built):
   for i in (len(source) - 1, 0):
     np.testing.assert_array_equal(source[i]["image"], direct[i]["image"])
   # The fold assignment is readable from a builder restored from files alone.
-  assert patches_tfds.get_fold_assignment(tfds.builder(
+  assert patch_records.get_fold_assignment(tfds.builder(
       f"uresnet_patches/{builder.builder_config.name}", data_dir=config.data.records_dir)
-  ) == patches_tfds.get_fold_assignment(builder)
+  ) == patch_records.get_fold_assignment(builder)
 
 
 def test_deterministic_and_rebuild_is_a_noop(built, tmp_path):
   config, builder = built
   other = _config(config.data.cohort, tmp_path)
-  again = patches_tfds.build_patches(other)
+  again = patch_records.build_patches(other)
   assert again.builder_config.name == builder.builder_config.name
   for k in range(2):
     a = _read_all(builder.as_data_source(f"fold{k}"))
@@ -162,7 +162,7 @@ def test_deterministic_and_rebuild_is_a_noop(built, tmp_path):
       np.testing.assert_array_equal(ra["image"], rb["image"])
       np.testing.assert_array_equal(ra["label"], rb["label"])
   files = {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
-  patches_tfds.build_patches(other)  # already built: nothing is rewritten
+  patch_records.build_patches(other)  # already built: nothing is rewritten
   assert files == {p: p.stat().st_mtime_ns for p in tmp_path.rglob("*") if p.is_file()}
 
 
@@ -170,7 +170,7 @@ def test_split_larger_than_the_shuffle_buffer(built, tmp_path, monkeypatch):
   """Past TFDS's in-memory buffer (1 GB) the shuffler spills to disk, without TensorFlow too."""
   config, builder = built
   monkeypatch.setattr(tfds_shuffle, "MAX_MEM_BUFFER_SIZE", 50_000)  # a few records
-  spilled = patches_tfds.build_patches(_config(config.data.cohort, tmp_path))
+  spilled = patch_records.build_patches(_config(config.data.cohort, tmp_path))
   for k in range(2):
     a = _read_all(builder.as_data_source(f"fold{k}"))
     b = _read_all(spilled.as_data_source(f"fold{k}"))
@@ -179,17 +179,17 @@ def test_split_larger_than_the_shuffle_buffer(built, tmp_path, monkeypatch):
 
 
 def test_config_name_follows_settings(cohort, tmp_path):
-  base = patches_tfds.patches_config_from(_config(cohort, tmp_path))
-  assert base.name == patches_tfds.patches_config_from(_config(cohort, tmp_path / "x")).name
+  base = patch_records.patches_config_from(_config(cohort, tmp_path))
+  assert base.name == patch_records.patches_config_from(_config(cohort, tmp_path / "x")).name
   names = {base.name}
   for overrides in ({"max_shift": 0}, {"wmh_rate": 0.2}, {"patch_size": 32}, {"healthy_rate": 0.5}):
-    names.add(patches_tfds.patches_config_from(_config(cohort, tmp_path, **overrides)).name)
+    names.add(patch_records.patches_config_from(_config(cohort, tmp_path, **overrides)).name)
   seeded = _config(cohort, tmp_path)
   seeded.seed = 4
-  names.add(patches_tfds.patches_config_from(seeded).name)
+  names.add(patch_records.patches_config_from(seeded).name)
   assert len(names) == 6
   # no healthy-tissue patches: the same records as before the setting existed
-  assert patches_tfds.patches_config_from(_config(cohort, tmp_path, healthy_rate=0.0)).name == base.name
+  assert patch_records.patches_config_from(_config(cohort, tmp_path, healthy_rate=0.0)).name == base.name
 
 
 def test_generator_error_leaves_no_leftovers(cohort, tmp_path, monkeypatch):
@@ -205,10 +205,10 @@ def test_generator_error_leaves_no_leftovers(cohort, tmp_path, monkeypatch):
 
   monkeypatch.setattr(sampling, "extract_patches", failing)
   with pytest.raises(RuntimeError, match="disk on fire"):
-    patches_tfds.build_patches(config)
+    patch_records.build_patches(config)
   assert not _leftovers(tmp_path)
   monkeypatch.setattr(sampling, "extract_patches", real)
-  builder = patches_tfds.build_patches(config)
+  builder = patch_records.build_patches(config)
   assert builder.info.splits["fold0"].num_examples > 0 and not _leftovers(tmp_path)
 
 
@@ -217,7 +217,7 @@ def test_killed_build_then_rebuild(cohort, tmp_path):
   script = textwrap.dedent(f"""
       import os, signal, sys
       sys.path.insert(0, {str(REPO)!r})
-      from uresnet_jax import patches_tfds, sampling
+      from uresnet_jax.data import patch_records, sampling
       real, calls = sampling.extract_patches, []
       def kill_on_second_subject(*args, **kwargs):
         calls.append(1)
@@ -226,39 +226,39 @@ def test_killed_build_then_rebuild(cohort, tmp_path):
         return real(*args, **kwargs)
       sampling.extract_patches = kill_on_second_subject
       import ml_collections
-      patches_tfds.build_patches(ml_collections.ConfigDict({config.to_dict()!r}))
+      patch_records.build_patches(ml_collections.ConfigDict({config.to_dict()!r}))
       """)
   result = subprocess.run([sys.executable, "-c", script], capture_output=True, cwd=REPO)
   assert result.returncode == -9, result.stderr.decode()[-2000:]
   assert _leftovers(tmp_path)  # TFDS alone would leave its incomplete.* folder behind
-  builder = patches_tfds.build_patches(config)
+  builder = patch_records.build_patches(config)
   assert builder.info.splits["fold1"].num_examples > 0
   assert not _leftovers(tmp_path)
 
 
 def test_bad_inputs(cohort, tmp_path):
   with pytest.raises(InputError, match="not found"):
-    patches_tfds.build_patches(_config(tmp_path / "nowhere", tmp_path / "r"))
+    patch_records.build_patches(_config(tmp_path / "nowhere", tmp_path / "r"))
   with pytest.raises(InputError, match="wmh_rate"):
-    patches_tfds.patches_config_from(_config(cohort, tmp_path / "r", wmh_rate=1.5))
+    patch_records.patches_config_from(_config(cohort, tmp_path / "r", wmh_rate=1.5))
   # A corrupt image propagates nifti_io's InputError naming subject and file.
   broken = _make_cohort(tmp_path / "broken", {"a": SUBJECTS["s0"], "b": SUBJECTS["s2"]})
   (broken / "b_flair.nii.gz").write_bytes(b"not a nifti")
   with pytest.raises(InputError, match="b: .*b_flair.nii.gz"):
-    patches_tfds.build_patches(_config(broken, tmp_path / "r"))
+    patch_records.build_patches(_config(broken, tmp_path / "r"))
   # An unlabelled subject cannot give training patches.
   unlabelled = _make_cohort(tmp_path / "unlabelled", {"a": SUBJECTS["s0"], "b": SUBJECTS["s2"]})
   manifest = unlabelled / "subjects.csv"
   manifest.write_text(manifest.read_text().replace("b_labels.nii.gz", ""))
   with pytest.raises(InputError, match="b: no labels"):
-    patches_tfds.build_patches(_config(unlabelled, tmp_path / "r"))
+    patch_records.build_patches(_config(unlabelled, tmp_path / "r"))
   # A fold without WMH subjects is refused before anything is written, naming the fold.
   empty = _make_cohort(tmp_path / "empty", {"a": SUBJECTS["s0"], "clean": SUBJECTS["clean"]})
   with pytest.raises(InputError, match=r"fold\d \(clean\) holds no subject with WMH"):
-    patches_tfds.build_patches(_config(empty, tmp_path / "r"))
+    patch_records.build_patches(_config(empty, tmp_path / "r"))
   # A fold that yields no patch at all (rates of 0) is an error naming the fold.
   with pytest.raises(InputError, match=r"fold\d: no patches"):
-    patches_tfds.build_patches(_config(cohort, tmp_path / "r", wmh_rate=0.0, stroke_rate=0.0))
+    patch_records.build_patches(_config(cohort, tmp_path / "r", wmh_rate=0.0, stroke_rate=0.0))
   assert not _leftovers(tmp_path / "r")
 
 
@@ -275,7 +275,7 @@ def test_cli(cohort, tmp_path):
 
 
 def test_tfds_internals_are_used_only_on_supported_releases():
-  from uresnet_jax import patches_tfds as pt
+  from uresnet_jax.data import patch_records as pt
   pt.check_tfds_internals()  # the installed release is in the pinned range
   lo, hi = pt.SUPPORTED_TFDS
   installed = tuple(int(p) for p in tfds.__version__.split(".")[:3])
@@ -299,11 +299,11 @@ def test_cohort_fingerprint_follows_content_not_place(tiny_run, tmp_path):
   for cohort in (original, copy):
     config = tiny.get_config()
     config.data.cohort = str(cohort)
-    names.append(patches_tfds.patches_config_from(config))
+    names.append(patch_records.patches_config_from(config))
   assert names[0].cohort_fingerprint == names[1].cohort_fingerprint
   assert names[0].name == names[1].name  # the moved cohort finds its records
   flair = copy / "sub-000" / "flair.nii.gz"
   img = nib.load(flair)
   nib.save(nib.Nifti1Image(np.asarray(img.dataobj) + 1, img.affine), flair)
   config.data.cohort = str(copy)
-  assert patches_tfds.patches_config_from(config).cohort_fingerprint != names[0].cohort_fingerprint
+  assert patch_records.patches_config_from(config).cohort_fingerprint != names[0].cohort_fingerprint

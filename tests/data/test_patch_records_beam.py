@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from tests.test_patches_tfds import _config, _leftovers, _make_cohort
-from uresnet_jax import patches_tfds
-from uresnet_jax.errors import InputError
+from uresnet_jax.data import patch_records
+from uresnet_jax.common.errors import InputError
 
 needs_beam = pytest.mark.skipif(importlib.util.find_spec("apache_beam") is None,
                                 reason="apache-beam is not installed (pip install -e '.[test]')")
@@ -38,18 +38,18 @@ def cohort(tmp_path_factory) -> pathlib.Path:
 
 @needs_beam
 def test_beam_direct_runner_builds_the_same_records(cohort, tmp_path):
-  plain = patches_tfds.build_patches(_config(cohort, tmp_path / "plain"))
+  plain = patch_records.build_patches(_config(cohort, tmp_path / "plain"))
   config = _config(cohort, tmp_path / "beam")
   config.data.beam_runner = "direct"
-  beam = patches_tfds.build_patches(config)
+  beam = patch_records.build_patches(config)
   assert beam.builder_config.name == plain.builder_config.name  # the runner is not in the name
   assert sorted(beam.info.splits) == sorted(plain.info.splits) == ["fold0", "fold1"]
-  assert patches_tfds.get_fold_assignment(beam) == patches_tfds.get_fold_assignment(plain)
+  assert patch_records.get_fold_assignment(beam) == patch_records.get_fold_assignment(plain)
   for split in plain.info.splits:
     expected = _examples(plain, split)
     assert expected and _examples(beam, split) == expected  # identical, in the same order
   # Built: the plain build (beam_runner unset) now reuses the Beam-built records as they are.
-  again = patches_tfds.build_patches(_config(cohort, tmp_path / "beam"))
+  again = patch_records.build_patches(_config(cohort, tmp_path / "beam"))
   assert _examples(again, "fold0") == _examples(plain, "fold0")
 
 
@@ -59,14 +59,14 @@ def test_beam_empty_fold_and_bad_settings(cohort, tmp_path):
   config = _config(cohort, tmp_path / "r", wmh_rate=0.0, stroke_rate=0.0)
   config.data.beam_runner = "direct"
   with pytest.raises(InputError, match=r"fold\d: no patches"):
-    patches_tfds.build_patches(config)
+    patch_records.build_patches(config)
   assert not _leftovers(tmp_path / "r")
   config.data.beam_runner = "spark"
   with pytest.raises(InputError, match="beam_options"):
-    patches_tfds.build_patches(config)
+    patch_records.build_patches(config)
   config.data.beam_runner, config.data.beam_options = "direct", "--runner=FlinkRunner"
   with pytest.raises(InputError, match="set one"):
-    patches_tfds.build_patches(config)
+    patch_records.build_patches(config)
 
 
 def test_beam_not_installed(cohort, tmp_path, monkeypatch):
@@ -82,4 +82,4 @@ def test_beam_not_installed(cohort, tmp_path, monkeypatch):
   config = _config(cohort, tmp_path / "r")
   config.data.beam_runner = "direct"
   with pytest.raises(InputError, match=r"pip install -e '\.\[beam\]'"):
-    patches_tfds.build_patches(config)
+    patch_records.build_patches(config)

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from uresnet_jax import preprocess
-from uresnet_jax.errors import InputError
-from uresnet_jax.nifti_io import SubjectVolumes, Volume
+from uresnet_jax.data import preprocess
+from uresnet_jax.common.errors import InputError
+from uresnet_jax.data.nifti_io import SubjectVolumes, Volume
 
 REORIENTED = ["LPS", "SRA", "IAL"]  # flipped, permuted, permuted and flipped voxel axes
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from uresnet_jax import sampling
+from uresnet_jax.data import sampling
 
 
 def _labels(num_wmh: int, num_stroke: int, shape=(20, 20, 3), seed=0) -> np.ndarray:

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from uresnet_jax import baseline
+from uresnet_jax.evaluation import baseline
 
 
 def _subject(seed: int, lesion_z: float = 3.0):
@@ -38,7 +38,7 @@ def test_fit_chooses_the_threshold_that_separates_the_training_subjects():
   thresholds = [0.5 + 0.25 * i for i in range(15)]
   chosen = baseline.fit(subjects, thresholds)
   assert 1.5 <= chosen <= 2.25  # above the background's tail, below the lesions
-  from uresnet_jax import metrics
+  from uresnet_jax.evaluation import metrics
   mean_dice = {t: np.mean([metrics.dice(truth, baseline.segment(image, where, t), 1)
                            for image, where, truth in subjects]) for t in thresholds}
   assert mean_dice[chosen] == max(mean_dice.values())

@@ -4,7 +4,9 @@ import pytest
 import statsmodels.api as sm
 from scipy import stats
 
-from uresnet_jax import cohort_stats, phantom, phantom_config
+from uresnet_jax.evaluation import cohort_stats
+from uresnet_jax import phantom
+from uresnet_jax.phantom import config as phantom_config
 
 
 def test_mean_std_skips_nan_and_uses_sample_std():

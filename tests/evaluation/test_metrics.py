@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy.spatial import distance
 
-from uresnet_jax import metrics
+from uresnet_jax.evaluation import metrics
 
 
 def _rotation_z(deg: float) -> np.ndarray:

@@ -1,10 +1,9 @@
 """bench: the JSON a user gets, from the tiny config (speed itself is never asserted)."""
 import json
-import os
 import subprocess
 import sys
 
-from conftest import ROOT
+from conftest import ROOT, subprocess_env
 
 
 def test_bench_reports_every_figure_of_the_tiny_config(tiny_run, tmp_path):
@@ -15,7 +14,7 @@ def test_bench_reports_every_figure_of_the_tiny_config(tiny_run, tmp_path):
        f"--config.data.cohort={data / 'cohort'}", f"--config.data.records_dir={data / 'tfds'}",
        "--repeats=1", "--train_steps=2", "--torch", f"--torch_script={tmp_path / 'none.py'}",
        f"--profile={tmp_path / 'trace'}"],
-      cwd=ROOT, capture_output=True, text=True, timeout=600, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+      cwd=ROOT, capture_output=True, text=True, timeout=600, env=subprocess_env())
   assert result.returncode == 0, result.stderr[-3000:]
   report = json.loads(out.read_text())
   assert out.read_text().strip() in result.stdout  # printed and written
@@ -38,7 +37,7 @@ def test_bench_reports_every_figure_of_the_tiny_config(tiny_run, tmp_path):
 def test_unknown_part_is_one_line(tmp_path):
   result = subprocess.run([sys.executable, "-m", "uresnet_jax.bench", "--config=configs/tiny.py",
                            "--parts=train,gpu"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+                          timeout=300, env=subprocess_env())
   assert result.returncode == 1 and "Traceback" not in result.stderr
   assert result.stderr.strip().splitlines()[-1].startswith("error: --parts: unknown part(s) gpu")
 
@@ -52,7 +51,7 @@ def test_profile_needs_the_train_part_and_a_new_folder(tmp_path):
                          "cannot create it")):
     result = subprocess.run([sys.executable, "-m", "uresnet_jax.bench", "--config=configs/tiny.py",
                              *args], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                            env=dict(os.environ, JAX_PLATFORMS="cpu"))
+                            env=subprocess_env())
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert message in result.stderr.strip().splitlines()[-1]
   assert not (tmp_path / "new").exists()

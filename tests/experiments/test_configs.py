@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 from configs import default, variants
-from uresnet_jax import variants as variant_table
+from uresnet_jax.experiments import variants as variant_table
 from conftest import ROOT
-from uresnet_jax import models
-from uresnet_jax.errors import InputError
+from uresnet_jax.model import uresnet
+from uresnet_jax.common.errors import InputError
 
 
 def _param_count(config, channels: int) -> int:
-  model = models.create_model(config.model)
+  model = uresnet.create_model(config.model)
   shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), np.zeros((1, 8, 8, channels)),
                                              train=False))
   return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(shapes["params"]))

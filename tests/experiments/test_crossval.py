@@ -1,11 +1,10 @@
 """Cross-validation: one run per fold, each subject scored by the model that did not see it, pooled."""
 import csv
 import json
-import os
 import subprocess
 import sys
 
-from conftest import ROOT
+from conftest import ROOT, subprocess_env
 
 
 def test_two_folds_are_trained_and_every_subject_is_pooled_from_its_held_out_model(tiny_run,
@@ -14,7 +13,7 @@ def test_two_folds_are_trained_and_every_subject_is_pooled_from_its_held_out_mod
   args = [sys.executable, "-m", "uresnet_jax.crossval", "--config=configs/tiny.py",
           f"--workdir={tmp_path / 'cv'}", f"--config.data.cohort={data / 'cohort'}",
           f"--config.data.records_dir={data / 'tfds'}"]
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  env = subprocess_env()
   result = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
   assert result.returncode == 0, result.stderr[-3000:]
   cv = tmp_path / "cv"

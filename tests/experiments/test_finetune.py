@@ -1,6 +1,5 @@
 """finetune: a pretrained model adapted to a few labelled scans, checked on held-out ones, exported."""
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -9,8 +8,9 @@ import jax
 import ml_collections
 import numpy as np
 
-from conftest import ROOT
-from uresnet_jax import finetune, predictor
+from conftest import ROOT, subprocess_env
+from uresnet_jax.experiments import finetune
+from uresnet_jax.inference import predictor
 
 
 TINY_RATES = ("--wmh_rate=0.005", "--stroke_rate=0.02")  # the tiny config's: a quick test
@@ -19,7 +19,7 @@ TINY_RATES = ("--wmh_rate=0.005", "--stroke_rate=0.02")  # the tiny config's: a 
 def _run(*args):
   return subprocess.run([sys.executable, "-m", "uresnet_jax.finetune", *map(str, args)], cwd=ROOT,
                         capture_output=True, text=True, timeout=900,
-                        env=dict(os.environ, JAX_PLATFORMS="cpu"))
+                        env=subprocess_env())
 
 
 def _max_difference(a, b) -> float:

@@ -1,16 +1,16 @@
 """reproduce: the grid's cells (shared where equal), its checks, and the driver on a tiny grid."""
 import dataclasses
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
 from configs import reproduce as reproduce_config
-from conftest import ROOT
-from uresnet_jax import nifti_io, reproduce
-from uresnet_jax.errors import InputError
+from conftest import ROOT, subprocess_env
+from uresnet_jax.data import nifti_io
+from uresnet_jax.experiments import reproduce
+from uresnet_jax.common.errors import InputError
 
 
 def _config(**spec):
@@ -87,7 +87,7 @@ def test_the_tiny_grid_writes_every_table_and_a_rerun_skips_finished_cells(tiny_
           "--config.reproduce.architectures=('uresnet','noc')",
           "--config.reproduce.channels=('f','f_wm')",
           "--config.reproduce.losses=('cross_entropy','pseudo_dice')"]
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  env = subprocess_env()
   result = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
   assert result.returncode == 0, result.stderr[-3000:]
   assert sorted(p.name for p in workdir.iterdir()) == [

@@ -1,6 +1,5 @@
 """Export: a self-contained artifact that runs with jax and numpy only and matches the model."""
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -10,8 +9,10 @@ import jax
 import numpy as np
 import pytest
 
-from uresnet_jax import artifact, export, models, predictor
-from uresnet_jax.errors import InputError
+from uresnet_jax.inference import artifact, export, predictor
+from uresnet_jax.model import uresnet
+from uresnet_jax.common.errors import InputError
+from conftest import subprocess_env
 
 
 @pytest.fixture(scope="module")
@@ -52,14 +53,14 @@ def test_artifact_runs_in_a_fresh_process_without_the_model_code(exported, tiny_
       assert not banned, banned
       print("STANDALONE")
   """)
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  env = subprocess_env()
   result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
   assert result.returncode == 0 and "STANDALONE" in result.stdout, result.stderr[-2000:]
   config = predictor.read_run_config(tiny_run[1])
   _, variables = predictor.restore_variables(tiny_run[1], config)
   variables = jax.tree.map(jax.numpy.asarray, variables)
-  logits = models.create_model(config.model).apply(variables, images, train=False)
+  logits = uresnet.create_model(config.model).apply(variables, images, train=False)
   expected = np.asarray(jax.nn.softmax(logits, axis=-1))
   np.testing.assert_allclose(np.load(tmp_path / "probs.npy"), expected, atol=1e-5, rtol=0)
 

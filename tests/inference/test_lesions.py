@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from uresnet_jax import lesions, predict_config
+from uresnet_jax.inference import lesions, config as predict_config
 
 
 def _probabilities(labels: np.ndarray, confidence: np.ndarray) -> np.ndarray:
@@ -90,7 +90,7 @@ def test_location_zones_follow_the_documented_rule():
 
 
 def test_qc_slices_spread_over_the_brain_and_show_the_stroke():
-  from uresnet_jax import report
+  from uresnet_jax.evaluation import report
   labels = np.zeros((10, 10, 40), np.uint8)
   brain = np.zeros(labels.shape, bool)
   brain[:, :, 5:35] = True

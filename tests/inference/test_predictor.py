@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 
 from configs import tiny
-from uresnet_jax import models, nifti_io, predict_config, predictor, preprocess, sharding
-from uresnet_jax.errors import InputError
+from uresnet_jax.model import uresnet, sharding
+from uresnet_jax.data import nifti_io, preprocess
+from uresnet_jax.inference import config as predict_config, predictor
+from uresnet_jax.common.errors import InputError
 
 INFO = predictor.ModelInfo(channels=("flair",), num_classes=3, inplane_mm=1.0, clip_low=-3.0,
                            config={})
@@ -135,7 +137,7 @@ def test_unstripped_scan_without_mask_is_refused_with_how_to_fix():
 
 def test_one_compilation_per_shape_bucket_not_per_scan():
   config = tiny.get_config()
-  model_def = models.create_model(config.model)
+  model_def = uresnet.create_model(config.model)
   variables = model_def.init(jax.random.key(0), np.zeros((1, 32, 32, 1), np.float32), train=False)
   forward = predictor.flax_forward(model_def, sharding.create_mesh())
   model = predictor.Predictor(lambda x: forward(variables, x), INFO, _options(bucket=32),

@@ -10,9 +10,12 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from conftest import ROOT
-from uresnet_jax import artifact, finetune, metrics, model_card, phantom, predictor
-from uresnet_jax.errors import InputError
+from conftest import ROOT, subprocess_env
+from uresnet_jax.inference import artifact, predictor
+from uresnet_jax.experiments import finetune, model_card
+from uresnet_jax.evaluation import metrics
+from uresnet_jax import phantom
+from uresnet_jax.common.errors import InputError
 
 sys.path.insert(0, str(ROOT))
 from configs import release  # noqa: E402  (configs/ is not a package on the path)
@@ -46,7 +49,7 @@ def test_predict_without_model_uses_the_bundled_one(tmp_path):
   result = subprocess.run(
       [sys.executable, "-m", "uresnet_jax.predict", f"--input={cohort / 'sub-000' / 'flair.nii.gz'}",
        f"--brain_mask={cohort / 'sub-000' / 'brain_mask.nii.gz'}", f"--output={out}"],
-      cwd=ROOT, env=dict(os.environ, JAX_PLATFORMS="cpu"), capture_output=True, text=True,
+      cwd=ROOT, env=subprocess_env(), capture_output=True, text=True,
       timeout=600)
   assert result.returncode == 0, result.stderr[-2000:]
   labels = np.asarray(nib.load(out / "flair_labels.nii.gz").dataobj)
@@ -67,7 +70,7 @@ def test_finetune_without_model_adapts_the_bundled_one(tiny_run, tmp_path):
   out = tmp_path / "ft"
   result = subprocess.run(
       [sys.executable, "-m", "uresnet_jax.finetune", f"--cohort={data / 'cohort'}",
-       f"--workdir={out}", "--epochs=1", "--wmh_rate=0.005", "--stroke_rate=0.02"], cwd=ROOT, env=dict(os.environ, JAX_PLATFORMS="cpu"),
+       f"--workdir={out}", "--epochs=1", "--wmh_rate=0.005", "--stroke_rate=0.02"], cwd=ROOT, env=subprocess_env(),
       capture_output=True, text=True, timeout=900)
   assert result.returncode == 0, result.stderr[-2000:]
   began = json.loads((out / finetune.SOURCE_FILE).read_text())

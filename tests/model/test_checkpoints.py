@@ -3,8 +3,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from uresnet_jax import checkpointing
-from uresnet_jax.errors import InputError
+from uresnet_jax.model import checkpoints
+from uresnet_jax.common.errors import InputError
 
 
 def _state(value: float) -> dict:
@@ -19,42 +19,42 @@ def _damage(checkpoint):
 
 
 def test_a_state_with_nan_or_inf_is_never_written(tmp_path):
-  manager = checkpointing.create_checkpoint_manager(tmp_path, keep=2)
-  checkpointing.save(manager, 1, _state(1.0))
+  manager = checkpoints.create_checkpoint_manager(tmp_path, keep=2)
+  checkpoints.save(manager, 1, _state(1.0))
   manager.wait_until_finished()
   for bad in (np.nan, np.inf):
     with pytest.raises(InputError, match="NaN or Inf.*step 1, is kept"):
-      checkpointing.save(manager, 2, _state(bad))
+      checkpoints.save(manager, 2, _state(bad))
   assert manager.all_steps() == [1]
 
 
 def test_restore_falls_back_past_a_damaged_checkpoint(tmp_path, capsys):
-  manager = checkpointing.create_checkpoint_manager(tmp_path, keep=3)
+  manager = checkpoints.create_checkpoint_manager(tmp_path, keep=3)
   for step in (1, 2):
-    checkpointing.save(manager, step, _state(float(step)))
+    checkpoints.save(manager, step, _state(float(step)))
   manager.wait_until_finished()
   _damage(tmp_path / "checkpoints" / "2")
-  restored = checkpointing.restore_latest(manager, _state(0.0))
+  restored = checkpoints.restore_latest(manager, _state(0.0))
   np.testing.assert_array_equal(restored["params"]["w"], [1.0, 1.0, 1.0])
   assert (tmp_path / "damaged_checkpoints" / "2").is_dir() and manager.all_steps() == [1]
   err = capsys.readouterr().err
   assert err.count("\n") == 1 and "checkpoint step 2" in err and "is damaged" in err
   _damage(tmp_path / "checkpoints" / "1")
   with pytest.raises(InputError, match="none of the 1 checkpoint"):
-    checkpointing.restore_latest(manager, _state(0.0))
-  empty = checkpointing.create_checkpoint_manager(tmp_path / "fresh", keep=3)
-  assert checkpointing.restore_latest(empty, _state(5.0))["params"]["w"][0] == 5.0
+    checkpoints.restore_latest(manager, _state(0.0))
+  empty = checkpoints.create_checkpoint_manager(tmp_path / "fresh", keep=3)
+  assert checkpoints.restore_latest(empty, _state(5.0))["params"]["w"][0] == 5.0
 
 
 def test_a_resume_must_match_the_experiment(tmp_path):
   import json
   from configs import tiny
   config = tiny.get_config()
-  checkpointing.write_config(tmp_path, config)
-  checkpointing.check_compatible(tmp_path, config)  # no checkpoint yet: anything goes
-  checkpointing.check_experiment(tmp_path, "abc", {"s1": 0, "s2": 1}, "grain-1")
-  manager = checkpointing.create_checkpoint_manager(tmp_path, keep=2)
-  checkpointing.save(manager, 1, _state(1.0))
+  checkpoints.write_config(tmp_path, config)
+  checkpoints.check_compatible(tmp_path, config)  # no checkpoint yet: anything goes
+  checkpoints.check_experiment(tmp_path, "abc", {"s1": 0, "s2": 1}, "grain-1")
+  manager = checkpoints.create_checkpoint_manager(tmp_path, keep=2)
+  checkpoints.save(manager, 1, _state(1.0))
   manager.wait_until_finished()
   for field, value in (("seed", 1), ("data.eval_fold", 0), ("sampling.max_shift", 0),
                        ("train.batch_size", 16), ("train.loss", "pseudo_dice")):
@@ -62,24 +62,24 @@ def test_a_resume_must_match_the_experiment(tmp_path):
     section, _, name = field.rpartition(".")
     (changed[section] if section else changed)[name] = value
     with pytest.raises(InputError, match=f"trained with {field}="):
-      checkpointing.check_compatible(tmp_path, changed)
+      checkpoints.check_compatible(tmp_path, changed)
   longer = tiny.get_config()
   longer.train.epochs = 10  # more epochs continue the same experiment
-  checkpointing.check_compatible(tmp_path, longer)
+  checkpoints.check_compatible(tmp_path, longer)
   with pytest.raises(InputError, match="other data"):
-    checkpointing.check_experiment(tmp_path, "xyz", {"s1": 0, "s2": 1}, "grain-1")
+    checkpoints.check_experiment(tmp_path, "xyz", {"s1": 0, "s2": 1}, "grain-1")
   with pytest.raises(InputError, match="another fold assignment"):
-    checkpointing.check_experiment(tmp_path, "abc", {"s1": 1, "s2": 0}, "grain-1")
-  checkpointing.check_experiment(tmp_path, "abc", {"s2": 1, "s1": 0}, "grain-1")
+    checkpoints.check_experiment(tmp_path, "abc", {"s1": 1, "s2": 0}, "grain-1")
+  checkpoints.check_experiment(tmp_path, "abc", {"s2": 1, "s1": 0}, "grain-1")
   assert json.loads((tmp_path / "experiment.json").read_text())["fold_of_subject"] == {
       "s1": 0, "s2": 1}
   with pytest.raises(InputError, match="another data order"):
-    checkpointing.check_experiment(tmp_path, "abc", {"s1": 0, "s2": 1}, "grain-2")
+    checkpoints.check_experiment(tmp_path, "abc", {"s1": 0, "s2": 1}, "grain-2")
   record = json.loads((tmp_path / "experiment.json").read_text())
   del record["data_order"]  # a run from before the order was recorded: the numpy order
   (tmp_path / "experiment.json").write_text(json.dumps(record))
   with pytest.raises(InputError, match=r"another data order \(numpy-1"):
-    checkpointing.check_experiment(tmp_path, "abc", {"s1": 0, "s2": 1}, "grain-1")
+    checkpoints.check_experiment(tmp_path, "abc", {"s1": 0, "s2": 1}, "grain-1")
 
 
 def test_a_run_refused_in_a_workdir_it_created_leaves_no_workdir(tmp_path):
@@ -87,14 +87,14 @@ def test_a_run_refused_in_a_workdir_it_created_leaves_no_workdir(tmp_path):
   kept.mkdir()
   for workdir in (new, kept):
     with pytest.raises(InputError, match="refused"):
-      with checkpointing.workdir_lock(workdir):
+      with checkpoints.workdir_lock(workdir):
         assert (workdir / ".lock").read_text() != ""
         raise InputError("refused")
   assert not (tmp_path / "runs").exists()  # nor the parent it made
   assert kept.is_dir()  # a workdir the user made is never removed
   written = tmp_path / "written"
   with pytest.raises(InputError):
-    with checkpointing.workdir_lock(written):
+    with checkpoints.workdir_lock(written):
       (written / "config.json").write_text("{}")
       raise InputError("refused later")
   assert (written / "config.json").exists()  # a workdir holding output is kept

@@ -1,6 +1,5 @@
 """Train and predict steps: flips, learning, schedule, and data parallelism over fake CPU devices."""
 import functools
-import os
 import pathlib
 import subprocess
 import sys
@@ -13,7 +12,8 @@ import optax
 import pytest
 
 from configs import tiny
-from uresnet_jax import losses, models, steps
+from uresnet_jax.model import losses, uresnet, steps
+from conftest import subprocess_env
 
 
 def _batch(rng: np.random.Generator, n: int, size: int) -> dict[str, np.ndarray]:
@@ -47,7 +47,7 @@ def test_learning_rate_schedule_decays_at_decay_epoch():
 def test_train_step_lowers_loss_and_updates_batch_stats():
   config = tiny.get_config()
   config.train.learning_rate = 1e-2
-  model = models.create_model(config.model)
+  model = uresnet.create_model(config.model)
   state = steps.create_train_state(jax.random.key(0), config, model, steps_per_epoch=100)
   step = jax.jit(functools.partial(steps.train_step, loss_fn=losses.cross_entropy, flips=True))
   batch = _batch(np.random.default_rng(0), 8, config.sampling.patch_size)
@@ -65,9 +65,9 @@ def test_train_step_lowers_loss_and_updates_batch_stats():
 _DEVICES_SCRIPT = textwrap.dedent("""
     import functools, jax, numpy as np
     from configs import tiny
-    from uresnet_jax import losses, models, sharding, steps
+    from uresnet_jax.model import losses, uresnet, sharding, steps
     config = tiny.get_config()
-    model = models.create_model(config.model)
+    model = uresnet.create_model(config.model)
     rng = np.random.default_rng(0)
     image = rng.normal(size=(8, 32, 32, 1)).astype(np.float32)
     batch = {"image": image, "label": (image[..., 0] > 1).astype(np.int32)}
@@ -92,7 +92,7 @@ _DEVICES_SCRIPT = textwrap.dedent("""
 
 def test_four_fake_devices_give_the_same_step_as_one():
   root = pathlib.Path(__file__).resolve().parents[1]
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+  env = subprocess_env(XLA_FLAGS="--xla_force_host_platform_device_count=4")
   result = subprocess.run(
       [sys.executable, "-c", _DEVICES_SCRIPT], cwd=root, env=env, capture_output=True, text=True,
       timeout=300,
@@ -103,7 +103,7 @@ def test_four_fake_devices_give_the_same_step_as_one():
 
 def test_gradient_clip_bounds_the_gradient_adam_sees_and_metrics_report_its_norm():
   config = tiny.get_config()
-  model = models.create_model(config.model)
+  model = uresnet.create_model(config.model)
   batch = _batch(np.random.default_rng(0), 8, config.sampling.patch_size)
   step = jax.jit(functools.partial(steps.train_step, loss_fn=losses.cross_entropy, flips=False))
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from configs import default
-from uresnet_jax import models
+from uresnet_jax.model import uresnet
 
 
 def _init(model: nn.Module, x):
@@ -52,20 +52,20 @@ def _torch_conv_transpose(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 
 
 def test_param_count_matches_paper():
-  assert _param_count(models.UResNet()) == 1_079_427
+  assert _param_count(uresnet.UResNet()) == 1_079_427
 
 
 def test_create_model_reads_config():
   config = default.get_config()
-  model = models.create_model(config.model)
+  model = uresnet.create_model(config.model)
   fields = (model.base_width, model.num_classes, model.residual_convs, model.norm)
   assert fields == (32, 3, 1, "batch")
   assert _param_count(model) == 1_079_427
 
 
 def test_uresnet2_has_more_params_and_runs():
-  assert _param_count(models.UResNet(residual_convs=2)) > _param_count(models.UResNet())
-  model = models.UResNet(base_width=4, residual_convs=2)
+  assert _param_count(uresnet.UResNet(residual_convs=2)) > _param_count(uresnet.UResNet())
+  model = uresnet.UResNet(base_width=4, residual_convs=2)
   x = jnp.ones((2, 16, 16, 1))
   logits, _ = _apply(model, _init(model, x), x, train=True)
   assert logits.shape == (2, 16, 16, 3)
@@ -74,7 +74,7 @@ def test_uresnet2_has_more_params_and_runs():
 def test_deconv_matches_transposed_convolution():
   x = jax.random.normal(jax.random.key(1), (2, 5, 7, 3))
   kernel = jax.random.normal(jax.random.key(2), (3, 3, 3, 4))
-  out = models.conv_transpose_2x(x, kernel)
+  out = uresnet.conv_transpose_2x(x, kernel)
   assert out.shape == (2, 10, 14, 4)
   # lax.conv_transpose without kernel transposition correlates with the kernel as given; PyTorch
   # semantics need it flipped, with padding (k - 1 - p, k - 1 - p + output_padding) = (1, 2).
@@ -87,17 +87,17 @@ def test_deconv_matches_transposed_convolution():
 
 def test_deconv_module_doubles_size_with_transposed_conv_params():
   x = jnp.ones((1, 4, 6, 8))
-  variables = models.Deconv(5).init(jax.random.key(0), x)
+  variables = uresnet.Deconv(5).init(jax.random.key(0), x)
   assert jax.tree.map(jnp.shape, variables["params"]) == {"kernel": (3, 3, 8, 5), "bias": (5,)}
-  assert models.Deconv(5).apply(variables, x).shape == (1, 8, 12, 5)
+  assert uresnet.Deconv(5).apply(variables, x).shape == (1, 8, 12, 5)
 
 
 def test_fused_residual_element_equals_separate_convolutions():
   x = jax.random.normal(jax.random.key(0), (2, 8, 8, 3))
-  block = models.ResEle(4, norm="none")
+  block = uresnet.ResEle(4, norm="none")
   params = _init(block, x)["params"]
-  separate = (models.conv2d(x, params["conv_kernel"]) + params["conv_bias"]
-              + models.conv2d(x, params["proj_kernel"]) + params["proj_bias"])
+  separate = (uresnet.conv2d(x, params["conv_kernel"]) + params["conv_bias"]
+              + uresnet.conv2d(x, params["proj_kernel"]) + params["proj_bias"])
   np.testing.assert_allclose(
       block.apply({"params": params}, x, train=False), jax.nn.relu(separate), atol=1e-5)
 
@@ -106,7 +106,7 @@ def test_max_pool_matches_flax_values_and_gradients_with_ties():
   # Small integers make many windows hold tied maxima: the gradient must go to the first one.
   x = jax.random.randint(jax.random.key(0), (2, 8, 6, 3), 0, 3).astype(jnp.float32)
   dy = jax.random.normal(jax.random.key(1), (2, 4, 3, 3))
-  ours, ours_vjp = jax.vjp(models.max_pool_2x, x)
+  ours, ours_vjp = jax.vjp(uresnet.max_pool_2x, x)
   flax_, flax_vjp = jax.vjp(lambda x: nn.max_pool(x, (2, 2), strides=(2, 2)), x)
   np.testing.assert_array_equal(ours, flax_)
   np.testing.assert_array_equal(ours_vjp(dy)[0], flax_vjp(dy)[0])
@@ -115,7 +115,7 @@ def test_max_pool_matches_flax_values_and_gradients_with_ties():
 
 def test_batch_norm_matches_flax_values_gradients_and_statistics():
   x = jax.random.normal(jax.random.key(0), (4, 6, 6, 5)) * 3 + 1
-  ours = models.BatchNorm()
+  ours = uresnet.BatchNorm()
   flax_bn = nn.BatchNorm(use_running_average=False, momentum=0.9, epsilon=1e-5)
   v_ours = ours.init(jax.random.key(1), x, train=True)
   v_flax = flax_bn.init(jax.random.key(1), x)
@@ -136,7 +136,7 @@ def test_batch_norm_matches_flax_values_gradients_and_statistics():
 
 
 def test_batch_norm_train_uses_batch_statistics_eval_uses_running_ones():
-  model = models.UResNet(base_width=4)
+  model = uresnet.UResNet(base_width=4)
   x = jax.random.normal(jax.random.key(0), (2, 16, 16, 1)) * 2 + 5
   variables = _init(model, x)
   before = variables["batch_stats"]
@@ -154,7 +154,7 @@ def test_batch_norm_train_uses_batch_statistics_eval_uses_running_ones():
 
 
 def test_norm_none_has_biases_and_no_batch_stats():
-  model = models.UResNet(base_width=4, norm="none")
+  model = uresnet.UResNet(base_width=4, norm="none")
   x = jnp.ones((1, 16, 16, 1))
   variables = _init(model, x)
   assert "batch_stats" not in variables
@@ -163,40 +163,40 @@ def test_norm_none_has_biases_and_no_batch_stats():
 
 
 def test_patch_and_whole_slice():
-  model = models.UResNet(base_width=4)
+  model = uresnet.UResNet(base_width=4)
   variables = _init(model, jnp.zeros((1, 64, 64, 1)))
   patch = jax.random.normal(jax.random.key(1), (2, 64, 64, 1))
   assert _apply(model, variables, patch, train=False).shape == (2, 64, 64, 3)
   slice_ = np.random.default_rng(0).normal(size=(1, 233, 197, 1)).astype(np.float32)
-  padded, size = models.pad_to_multiple(slice_, 8, value=-3.0)
+  padded, size = uresnet.pad_to_multiple(slice_, 8, value=-3.0)
   assert padded.shape == (1, 240, 200, 1) and size == (233, 197)
   assert isinstance(padded, np.ndarray)
   np.testing.assert_array_equal(padded[:, 233:], -3.0)
   np.testing.assert_array_equal(padded[:, :, 197:], -3.0)
-  logits = models.crop_to(_apply(model, variables, padded, train=False), size)
+  logits = uresnet.crop_to(_apply(model, variables, padded, train=False), size)
   assert logits.shape == (1, 233, 197, 3)
-  np.testing.assert_array_equal(models.crop_to(padded, size), slice_)
+  np.testing.assert_array_equal(uresnet.crop_to(padded, size), slice_)
 
 
 def test_input_not_multiple_of_8_is_rejected():
-  model = models.UResNet(base_width=4)
+  model = uresnet.UResNet(base_width=4)
   with pytest.raises(ValueError, match="multiples of 8"):
     model.init(jax.random.key(0), jnp.zeros((1, 20, 16, 1)), train=False)
 
 
 def test_compiler_options_only_on_cpu_and_results_unchanged():
-  assert models.train_compiler_options("tpu") is None
-  options = models.train_compiler_options("cpu")
+  assert uresnet.train_compiler_options("tpu") is None
+  options = uresnet.train_compiler_options("cpu")
   assert "INDIVIDUAL_CONVOLUTION" not in options["xla_cpu_experimental_ynn_fusion_type"]
-  assert float(jax.jit(lambda x: x + 1, compiler_options=models.train_compiler_options())(1.0)) == 2.0
-  assert models.inference_compiler_options("gpu") is None
-  assert models.inference_compiler_options("cpu") == {"xla_cpu_experimental_ynn_fusion_type": ""}
-  model = models.UResNet(base_width=4)
+  assert float(jax.jit(lambda x: x + 1, compiler_options=uresnet.train_compiler_options())(1.0)) == 2.0
+  assert uresnet.inference_compiler_options("gpu") is None
+  assert uresnet.inference_compiler_options("cpu") == {"xla_cpu_experimental_ynn_fusion_type": ""}
+  model = uresnet.UResNet(base_width=4)
   x = jax.random.normal(jax.random.key(0), (2, 16, 24, 1))
   variables = _init(model, x)
   apply = lambda v, x: model.apply(v, x, train=False)
   plain = jax.jit(apply)(variables, x)
-  for options in (models.train_compiler_options(), models.inference_compiler_options()):
+  for options in (uresnet.train_compiler_options(), uresnet.inference_compiler_options()):
     np.testing.assert_allclose(jax.jit(apply, compiler_options=options)(variables, x), plain,
                                rtol=1e-4, atol=1e-5)  # the options change speed, not results
 
@@ -205,9 +205,9 @@ def test_bfloat16_compute_keeps_float32_parameters_and_is_close_to_float32():
   config = default.get_config()
   config.model.base_width = 4
   config.model.dtype = "bfloat16"
-  half = models.create_model(config.model)
+  half = uresnet.create_model(config.model)
   config.model.dtype = "float32"
-  full = models.create_model(config.model)
+  full = uresnet.create_model(config.model)
   x = jax.random.normal(jax.random.key(3), (2, 16, 16, 1))
   variables = _init(full, x)
   assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(_init(half, x)))
@@ -220,5 +220,5 @@ def test_bfloat16_compute_keeps_float32_parameters_and_is_close_to_float32():
 def test_unknown_compute_dtype_is_refused():
   config = default.get_config()
   config.model.dtype = "float16"
-  with pytest.raises(models.InputError, match="config.model.dtype='float16'"):
-    models.create_model(config.model)
+  with pytest.raises(uresnet.InputError, match="config.model.dtype='float16'"):
+    uresnet.create_model(config.model)

@@ -2,7 +2,6 @@
 import csv
 import hashlib
 import json
-import os
 import pathlib
 import shutil
 import subprocess
@@ -13,9 +12,10 @@ import numpy as np
 import pytest
 
 from uresnet_jax import phantom
-from uresnet_jax import phantom_config
+from uresnet_jax.phantom import config as phantom_config
 from uresnet_jax.phantom.realism import realism_stats
-from uresnet_jax.errors import InputError
+from uresnet_jax.common.errors import InputError
+from conftest import subprocess_env
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SEED = 0
@@ -199,7 +199,7 @@ def test_cli_bad_flag_is_one_line_error(flag, tmp_path):
   out = tmp_path / "cohort"
   result = subprocess.run([sys.executable, "-m", "uresnet_jax.phantom", f"--out={out}", flag],
                           cwd=REPO, capture_output=True, text=True, timeout=60,
-                          env=dict(os.environ, PYTHONWARNINGS="ignore"))
+                          env=subprocess_env(PYTHONWARNINGS="ignore"))
   assert result.returncode == 1
   assert result.stderr.startswith("error: "), result.stderr
   assert len(result.stderr.strip().splitlines()) == 1, result.stderr

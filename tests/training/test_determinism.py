@@ -6,8 +6,10 @@ import jax
 import numpy as np
 
 from configs import tiny
-from uresnet_jax import (input_pipeline, losses, models, patches_tfds, phantom, phantom_config,
-                         steps)
+from uresnet_jax.data import input_pipeline, patch_records
+from uresnet_jax.model import losses, uresnet, steps
+from uresnet_jax import phantom
+from uresnet_jax.phantom import config as phantom_config
 
 
 def test_same_seed_same_phantom_subject():
@@ -27,12 +29,12 @@ def _build(tiny_run, records_dir):
   config = tiny.get_config()
   config.data.cohort = str(tiny_run[0] / "cohort")
   config.data.records_dir = str(records_dir)
-  return config, patches_tfds.build_patches(config)
+  return config, patch_records.build_patches(config)
 
 
 def _params_after(config, builder, num_steps: int):
   source = input_pipeline.ConcatSource([builder.as_data_source(split="fold0")], ["fold0"])
-  model = models.create_model(config.model)
+  model = uresnet.create_model(config.model)
   state = steps.create_train_state(jax.random.key(config.seed), config, model, 10)
   step = jax.jit(functools.partial(steps.train_step, loss_fn=losses.cross_entropy, flips=True))
   batches = input_pipeline.iterate_batches(source, 0, num_steps, config.train.batch_size,

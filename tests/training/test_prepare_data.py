@@ -2,8 +2,8 @@
 import pytest
 
 from configs import tiny
-from uresnet_jax import dataset
-from uresnet_jax.errors import InputError
+from uresnet_jax.training import prepare_data
+from uresnet_jax.common.errors import InputError
 
 
 def _config(cohort, generate=True):
@@ -15,25 +15,25 @@ def _config(cohort, generate=True):
 
 def test_missing_cohort_without_generation_is_a_clear_error(tmp_path):
   with pytest.raises(InputError, match="cohort not found"):
-    dataset.ensure_cohort(_config(tmp_path / "nowhere", generate=False))
+    prepare_data.ensure_cohort(_config(tmp_path / "nowhere", generate=False))
 
 
 def test_existing_cohorts_are_left_alone(tmp_path, monkeypatch):
-  monkeypatch.setattr(dataset.phantom, "write_cohort", lambda *a: pytest.fail("generated"))
+  monkeypatch.setattr(prepare_data.phantom, "write_cohort", lambda *a: pytest.fail("generated"))
   manifest_cohort = tmp_path / "mine"
   (manifest_cohort / "sub-000").mkdir(parents=True)
   (manifest_cohort / "subjects.csv").write_text("subject,flair,labels\n")
   challenge = tmp_path / "challenge" / "Utrecht" / "0"
   challenge.mkdir(parents=True)
   for cohort in (manifest_cohort, tmp_path / "challenge", manifest_cohort / "subjects.csv"):
-    dataset.ensure_cohort(_config(cohort))
+    prepare_data.ensure_cohort(_config(cohort))
 
 
 def test_interrupted_phantom_is_completed(tmp_path, monkeypatch):
   calls = []
-  monkeypatch.setattr(dataset.phantom, "write_cohort", lambda *a: calls.append(a))
+  monkeypatch.setattr(prepare_data.phantom, "write_cohort", lambda *a: calls.append(a))
   cohort = tmp_path / "phantom"
   (cohort / "sub-000").mkdir(parents=True)
   (cohort / ".tmp-sub-001").mkdir()
-  dataset.ensure_cohort(_config(cohort))
+  prepare_data.ensure_cohort(_config(cohort))
   assert len(calls) == 1 and calls[0][0] == cohort

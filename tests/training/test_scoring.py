@@ -4,7 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from uresnet_jax import metrics, scoring
+from uresnet_jax.evaluation import metrics
+from uresnet_jax.training import scoring
 
 
 def test_dice_counts_overlap_and_is_nan_when_both_empty():

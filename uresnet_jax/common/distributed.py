@@ -12,7 +12,7 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from uresnet_jax.errors import InputError
+from uresnet_jax.common.errors import InputError
 
 T = TypeVar("T")
 

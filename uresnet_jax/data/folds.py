@@ -3,7 +3,7 @@ from typing import Sequence
 
 import numpy as np
 
-from uresnet_jax.errors import InputError
+from uresnet_jax.common.errors import InputError
 
 
 def assign_folds(subjects: Sequence[str], has_stroke: Sequence[bool], num_folds: int,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import numpy as np
 
-from uresnet_jax.errors import InputError
+from uresnet_jax.common.errors import InputError
 
 if TYPE_CHECKING:  # imported where used: importing grain defines absl flags (tests/test_imports.py)
   import grain

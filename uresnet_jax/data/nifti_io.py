@@ -8,8 +8,8 @@ from typing import Mapping, Sequence
 import nibabel as nib
 import numpy as np
 
-from uresnet_jax import atomic
-from uresnet_jax.errors import InputError
+from uresnet_jax.common import atomic
+from uresnet_jax.common.errors import InputError
 
 KINDS = ("image", "labels", "mask")
 LABEL_VALUES = (0, 1, 2)  # background, WMH, stroke

@@ -29,11 +29,12 @@ import tensorflow_datasets as tfds
 from tensorflow_datasets.core import shuffle as tfds_shuffle
 import tqdm
 
-from uresnet_jax import folds
-from uresnet_jax import nifti_io
-from uresnet_jax import preprocess
-from uresnet_jax import sampling
-from uresnet_jax.errors import InputError, get_config, run_cli
+from uresnet_jax.data import folds
+from uresnet_jax.data import nifti_io
+from uresnet_jax.data import preprocess
+from uresnet_jax.data import sampling
+from uresnet_jax.common.cli import get_config, run_cli
+from uresnet_jax.common.errors import InputError
 
 NAME = "uresnet_patches"
 METADATA_FILE = "metadata.json"  # where tfds.core.MetadataDict saves itself in the dataset dir
@@ -455,9 +456,3 @@ def run() -> None:
 
   run_cli(cli_main)
 
-
-if __name__ == "__main__":
-  # Run the package module's copy: the builder must live in a package module (DESIGN.md §6);
-  # this __main__ copy of the class skips TFDS registration so the two do not collide.
-  from uresnet_jax import patches_tfds
-  patches_tfds.run()

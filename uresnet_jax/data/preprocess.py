@@ -11,8 +11,8 @@ import numpy as np
 from nibabel import orientations
 from scipy import ndimage
 
-from uresnet_jax.errors import InputError
-from uresnet_jax.nifti_io import SubjectVolumes
+from uresnet_jax.common.errors import InputError
+from uresnet_jax.data.nifti_io import SubjectVolumes
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from uresnet_jax import metrics
+from uresnet_jax.evaluation import metrics
 
 
 def region(mask: np.ndarray, wm: np.ndarray | None, wm_threshold: float) -> np.ndarray:

@@ -10,11 +10,12 @@ import pathlib
 import sys
 from typing import Callable, Sequence
 
-import ml_collections
 import numpy as np
 
-from uresnet_jax import atomic, metrics, nifti_io
-from uresnet_jax.errors import InputError
+from uresnet_jax.common import atomic
+from uresnet_jax.evaluation import metrics
+from uresnet_jax.data import nifti_io
+from uresnet_jax.common.errors import InputError
 
 
 METRICS_COLUMNS = ("subject", "class", "dice", "hd95_mm", "avd_pct", "lesion_recall", "lesion_f1",
@@ -44,7 +45,7 @@ def cohort_summary(methods: dict[str, list[dict]], clinical: dict[str, np.ndarra
   """Cohort statistics of every method's metric rows (all over the same `subjects`, in order) and
   of the expert volumes: metric mean (std), volume agreement, Bland–Altman, clinical correlations,
   WMH risk factors (log volume, adjusted for sex when known) and, for two methods, Wilcoxon tests."""
-  from uresnet_jax import cohort_stats  # statsmodels is only needed here
+  from uresnet_jax.evaluation import cohort_stats  # statsmodels is only needed here
   suffix = "pct_icv" if use_icv else "ml"
   male = clinical.get("male")
   factors = {k: clinical[k] for k in cohort_stats.RISK_FACTORS if k in clinical}
@@ -112,7 +113,7 @@ def _load_prediction(path: pathlib.Path, truth: nifti_io.Volume, subject: str) -
 def _write_outputs(output: pathlib.Path, methods: dict[str, list[dict]], summary: dict,
                    scatter: dict, examples: list) -> None:
   """Everything into a temporary folder beside `output`, then swapped in whole."""
-  from uresnet_jax import report
+  from uresnet_jax.evaluation import report
   output.parent.mkdir(parents=True, exist_ok=True)
   if output.exists() and not output.is_dir():
     raise InputError(f"{output}: exists and is not a folder")
@@ -143,7 +144,7 @@ def _write_outputs(output: pathlib.Path, methods: dict[str, list[dict]], summary
     (tmp / "report.md").write_text(report.markdown(summary))
 
 
-def _prediction_dirs(flag_values: Sequence[str | None]) -> dict[str, pathlib.Path]:
+def prediction_dirs(flag_values: Sequence[str | None]) -> dict[str, pathlib.Path]:
   dirs = {}
   for value in flag_values:
     if value is None:
@@ -208,7 +209,7 @@ def evaluate_cohort(cohort: str, prediction_dirs: dict[str, pathlib.Path] | None
     missing = sorted(s for s, v in icvs.items() if v is None)
     messages.append(f"no ICV (icv_ml column or brain_mask) for {', '.join(missing[:5])}"
                     f"{' ...' if len(missing) > 5 else ''}: volumes compared in mL, not % ICV")
-  from uresnet_jax import cohort_stats
+  from uresnet_jax.evaluation import cohort_stats
   clinical = cohort_stats.clinical_table([r.clinical for r in scored])
   absent = [c for c in ("fazekas_deep", "fazekas_pv", "mmse", *cohort_stats.RISK_FACTORS)
             if c not in clinical]
@@ -243,93 +244,3 @@ def _overlay_examples(records: Sequence[nifti_io.SubjectRecord], kept: dict, cou
       image = None
     examples.append((record.subject, image, *kept[record.subject]))
   return examples
-
-
-def predict_with_run(workdir: pathlib.Path, cohort: str | None, checkpoint: str = "latest"
-                     ) -> tuple[list[nifti_io.SubjectRecord], dict[str, np.ndarray], str]:
-  """A run's model applied to its own held-out fold, or to every labelled subject of `cohort`:
-  (records, subject -> labels on the native grid, the cohort scored). A `cohort` whose content is
-  the run's own (moved or copied) is scored on the held-out fold only, never on training subjects."""
-  from uresnet_jax import checkpointing, patches_tfds, predictor, scoring
-  config = predictor.read_run_config(workdir)
-  model, _ = predictor.from_workdir(workdir, checkpoint)
-  experiment = checkpointing.read_experiment(workdir)
-  held_out_only = cohort is None
-  cohort = cohort if cohort is not None else config.data.cohort
-  records = [r for r in nifti_io.read_cohort(cohort) if r.labels is not None]
-  if not held_out_only and experiment is not None:
-    own = patches_tfds.cohort_fingerprint(records, config.data.channels)
-    held_out_only = own == experiment["cohort_fingerprint"]
-  if held_out_only:
-    fold_of = experiment["fold_of_subject"] if experiment else _fold_assignment_of_records(config)
-    records = [r for r in records if fold_of.get(r.subject) == config.data.eval_fold]
-    if not records:
-      raise InputError(f"{workdir}: no held-out subjects of fold {config.data.eval_fold} in {cohort}")
-    subjects = scoring.load_eval_subjects(records, model.info)
-    return records, {s.prepared.subject: model.predict_labels(s.prepared) for s in subjects}, cohort
-  if not records:
-    raise InputError(f"{cohort}: no subject with expert labels to score")
-  predicted = {}
-  for record in records:  # another cohort: refuse scans that need a brain mask they lack
-    try:
-      predicted[record.subject] = model.predict_labels(model.load(record, require_stripped=True))
-    except InputError as e:
-      print(f"warning: {e}; subject skipped", file=sys.stderr)
-  return records, predicted, str(cohort)
-
-
-def _fold_assignment_of_records(config: ml_collections.ConfigDict) -> dict[str, int]:
-  """Folds of a run that predates experiment.json, read from its patch records."""
-  from uresnet_jax import patches_tfds
-  builder = patches_tfds.UresnetPatches(config=patches_tfds.patches_config_from(config),
-                                        data_dir=pathlib.Path(config.data.records_dir).expanduser())
-  if not builder.data_path.exists():  # read only: the fold assignment is the records' metadata
-    raise InputError(f"{builder.data_path}: the run's patch records are not built, so its "
-                     "held-out fold is unknown; score another cohort with --cohort")
-  return patches_tfds.get_fold_assignment(builder)
-
-
-def run() -> None:
-  """The CLI; flags are defined here so that importing this module defines none."""
-  from absl import flags
-  from uresnet_jax import errors
-  output = flags.DEFINE_string("output", None, "Folder for metrics.csv, summary.json, report.md "
-                               "and figures (replaced whole).")
-  cohort = flags.DEFINE_string("cohort", None, "Manifest CSV or cohort folder with expert labels.")
-  predictions = flags.DEFINE_string("predictions", None,
-                                    "Folder of <subject>_labels.nii.gz on the label grid.")
-  predictions2 = flags.DEFINE_string("predictions2", None,
-                                     "A second method's predictions, for the Wilcoxon comparison.")
-  workdir = flags.DEFINE_string("workdir", None, "A training run: score its model (instead of "
-                                "--predictions) on --cohort, or on its own held-out fold.")
-  checkpoint = flags.DEFINE_string("checkpoint", "latest",
-                                 "Checkpoint: latest, or a saved step number.")
-  challenge = flags.DEFINE_bool("challenge_mode", False, "Remove expert stroke voxels from the "
-                                "prediction before scoring WMH (MICCAI 2017 WMH challenge).")
-
-  def main() -> None:
-    if not output.value:
-      raise InputError("--output is required")
-    if bool(workdir.value) == bool(predictions.value):
-      raise InputError("give exactly one of --predictions (with --cohort) or --workdir")
-    dirs = _prediction_dirs([predictions.value, predictions2.value])
-    if workdir.value:
-      records, predicted, scored = predict_with_run(pathlib.Path(workdir.value), cohort.value,
-                                                    checkpoint.value)
-      summary = evaluate_cohort(scored, dirs or None, pathlib.Path(output.value), challenge.value,
-                                predicted={"uresnet": predicted}, records=records)
-    else:
-      if not cohort.value:
-        raise InputError("--predictions needs --cohort (the manifest with the expert labels)")
-      summary = evaluate_cohort(cohort.value, dirs, pathlib.Path(output.value), challenge.value)
-    for name, method in summary["methods"].items():
-      print(f"{name}: " + ", ".join(
-          f"{c} Dice {s['metrics']['dice']['mean']:.3f} ({s['metrics']['dice']['std']:.3f})"
-          for c, s in method.items()))
-    print(f"wrote {output.value}")
-
-  errors.run_cli(main)
-
-
-if __name__ == "__main__":
-  run()

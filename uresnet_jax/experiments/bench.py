@@ -2,7 +2,7 @@
 
 Run: python -m uresnet_jax.bench --config=configs/default.py [--json=FILE] [--torch] [--parts=...]
 Parts (all by default):
-  train     the very step `train.py` jits (`train.jit_train_step`) on synthetic batches of the
+  train     the very step `train.py` jits (`loop.jit_train_step`) on synthetic batches of the
             config's size: compile seconds, steady-state step time, XLA's FLOP count;
   infer     whole-volume inference of a 256x256x40 scan (1x1x4 mm, the MNI152 brain), model only;
   predict   `predict`'s per-scan path on that scan, end to end (read, preprocess, infer, tables,
@@ -34,8 +34,10 @@ import jax
 import ml_collections
 import numpy as np
 
-from uresnet_jax import (dataset, input_pipeline, models, patches_tfds, predict, predictor,
-                         scan_inputs, sharding, steps, train)
+from uresnet_jax.training import prepare_data, loop
+from uresnet_jax.data import input_pipeline, patch_records, scan_inputs
+from uresnet_jax.model import uresnet, sharding, steps
+from uresnet_jax.inference import segment, predictor
 
 PARTS = ("train", "infer", "predict", "pipeline", "build")
 SCAN_SHAPE, SCAN_ZOOMS = (256, 256, 40), (1.0, 1.0, 4.0)
@@ -86,7 +88,7 @@ def bench_train(config: ml_collections.ConfigDict, steps_per_round: int, repeats
   mesh = sharding.create_mesh()
   batch, size = config.train.batch_size, config.sampling.patch_size
   sharding.check_batch_size(batch, mesh)
-  model = models.create_model(config.model)
+  model = uresnet.create_model(config.model)
   state = steps.create_train_state(jax.random.key(0), config, model, steps_per_epoch=1000)
   state = jax.device_put(state, sharding.replicated(mesh))
   rng = np.random.default_rng(0)
@@ -95,7 +97,7 @@ def bench_train(config: ml_collections.ConfigDict, steps_per_round: int, repeats
   device_batch = sharding.put_batch(host, mesh)
   key = jax.random.key(1)
   start = time.perf_counter()
-  step = train.jit_train_step(config, mesh).lower(state, device_batch, key).compile()
+  step = loop.jit_train_step(config, mesh).lower(state, device_batch, key).compile()
   compile_s = time.perf_counter() - start
   flops = _flops(step)
 
@@ -115,7 +117,7 @@ def bench_train(config: ml_collections.ConfigDict, steps_per_round: int, repeats
   if profile_dir is not None:
     # The same step compiled again with XLA:CPU's per-op trace events, which the timing runs lack.
     traced = {"xla_cpu_enable_xprof_traceme": True} if jax.default_backend() == "cpu" else None
-    step = train.jit_train_step(config, mesh).lower(state, device_batch, key).compile(traced)
+    step = loop.jit_train_step(config, mesh).lower(state, device_batch, key).compile(traced)
     run_round()  # warm-up of the traced copy
     with jax.profiler.trace(profile_dir, create_perfetto_trace=True):
       start = time.perf_counter()
@@ -142,7 +144,7 @@ def _scan(path: pathlib.Path) -> None:
 
 def bench_inference(config: ml_collections.ConfigDict, parts: Sequence[str], repeats: int) -> dict:
   """Whole-volume inference (model only) and `predict`'s per-scan path, one warm-up each."""
-  model_def = models.create_model(config.model)
+  model_def = uresnet.create_model(config.model)
   variables = jax.jit(lambda: model_def.init(
       jax.random.key(0), np.zeros((1, 64, 64, len(config.data.channels)), np.float32),
       train=False))()
@@ -154,7 +156,7 @@ def bench_inference(config: ml_collections.ConfigDict, parts: Sequence[str], rep
     (scan,) = scan_inputs.find_scans(tmp / "scan.nii.gz")
     out = tmp / "out"
     (out / "qc").mkdir(parents=True)
-    segment = lambda: predict.segment_scan(model, scan, out, config.predict, False, False,
+    segment = lambda: segment.segment_scan(model, scan, out, config.predict, False, False,
                                            out / "qc")
     segment()  # compiles every shape bucket the scan needs
     if "infer" in parts:
@@ -169,7 +171,7 @@ def bench_inference(config: ml_collections.ConfigDict, parts: Sequence[str], rep
 
 def bench_pipeline(config: ml_collections.ConfigDict, num_steps: int, repeats: int) -> dict:
   """Patches/s of the training input pipeline alone, over the config's training folds."""
-  builder = dataset.ensure_records(config)
+  builder = prepare_data.ensure_records(config)
   splits = [f"fold{k}" for k in range(config.data.num_folds) if k != config.data.eval_fold]
   source = input_pipeline.ConcatSource([builder.as_data_source(split=s) for s in splits], splits)
   batch = config.train.batch_size
@@ -189,12 +191,12 @@ def bench_pipeline(config: ml_collections.ConfigDict, num_steps: int, repeats: i
 
 def bench_build(config: ml_collections.ConfigDict) -> dict:
   """Seconds to build the config's patch records from its cohort into a fresh records folder."""
-  dataset.ensure_cohort(config)
+  prepare_data.ensure_cohort(config)
   with tempfile.TemporaryDirectory() as tmp:
     fresh = config.copy_and_resolve_references()
     fresh.data.records_dir = tmp
     start = time.perf_counter()
-    builder = patches_tfds.build_patches(fresh)
+    builder = patch_records.build_patches(fresh)
     seconds = time.perf_counter() - start
     records = sum(builder.info.splits[f"fold{k}"].num_examples
                   for k in range(config.data.num_folds))
@@ -254,8 +256,8 @@ def run() -> None:
   """The CLI; flags are defined here so that importing this module defines none."""
   from absl import flags, logging
   from ml_collections import config_flags
-  from uresnet_jax import atomic, errors
-  from uresnet_jax.errors import InputError
+  from uresnet_jax.common import atomic, cli, errors
+  from uresnet_jax.common.errors import InputError
   config_flag = config_flags.DEFINE_config_file("config", str(_REPO / "configs" / "default.py"),
                                                 "Configuration to time.", lock_config=True)
   parts_flag = flags.DEFINE_list("parts", list(PARTS), f"What to time, of {', '.join(PARTS)}.")
@@ -289,7 +291,7 @@ def run() -> None:
         pathlib.Path(profile.value).mkdir(parents=True)
       except OSError as e:
         raise InputError(f"--profile={profile.value}: cannot create it ({e.strerror})") from None
-    config = errors.get_config(config_flag)  # no persistent compilation cache: compile_s is real
+    config = cli.get_config(config_flag)  # no persistent compilation cache: compile_s is real
     result = run_benchmarks(config, parts_flag.value, repeats.value, train_steps.value,
                             torch_script=torch_script.value if torch_flag.value else None,
                             torch_args=torch_args.value.split(), torch_python=torch_python.value,
@@ -303,8 +305,5 @@ def run() -> None:
     if json_flag.value:
       atomic.write_text(json_flag.value, text + "\n")
 
-  errors.run_cli(main, logging.WARNING)
+  cli.run_cli(main, logging.WARNING)
 
-
-if __name__ == "__main__":
-  run()

@@ -14,9 +14,13 @@ from typing import Sequence
 import ml_collections
 import numpy as np
 
-from uresnet_jax import (atomic, baseline, checkpointing, evaluate, nifti_io, predictor,
-                         preprocess, scoring, train)
-from uresnet_jax.errors import InputError
+from uresnet_jax.common import atomic
+from uresnet_jax.evaluation import baseline, labelled_cohort
+from uresnet_jax.model import checkpoints
+from uresnet_jax.data import nifti_io, preprocess
+from uresnet_jax.inference import predictor
+from uresnet_jax.training import scoring, loop
+from uresnet_jax.common.errors import InputError
 
 
 def fold_config(config: ml_collections.ConfigDict, fold: int) -> ml_collections.ConfigDict:
@@ -40,7 +44,7 @@ def score_fold(run: pathlib.Path, config: ml_collections.ConfigDict,
   """For a fold's run: its model's labels (native grid) for its held-out subjects, the baseline's
   labels for them, and the baseline threshold fitted on the fold's training subjects. The folds are
   the run's own (experiment.json); every subject is read and preprocessed once."""
-  experiment = checkpointing.read_experiment(run)
+  experiment = checkpoints.read_experiment(run)
   if experiment is None:
     raise InputError(f"{run}: no experiment.json; the fold's run has not started")
   fold_of, fold = experiment["fold_of_subject"], config.data.eval_fold
@@ -67,7 +71,7 @@ def cross_validate(config: ml_collections.ConfigDict, workdir: str | pathlib.Pat
   folds = range(config.data.num_folds)
   for fold in folds:
     print(f"fold {fold} of {config.data.num_folds}")
-    train.train_and_evaluate(fold_config(config, fold), str(workdir / f"fold{fold}"))
+    loop.train_and_evaluate(fold_config(config, fold), str(workdir / f"fold{fold}"))
   records = [r for r in nifti_io.read_cohort(config.data.cohort) if r.labels is not None]
   predicted: dict[str, np.ndarray] = {}
   classical: dict[str, np.ndarray] = {}
@@ -79,7 +83,7 @@ def cross_validate(config: ml_collections.ConfigDict, workdir: str | pathlib.Pat
     classical.update(baseline_labels)
   atomic.write_text(workdir / "baseline.json", json.dumps({"thresholds": thresholds}, indent=1))
   scored = [r for r in records if r.subject in predicted and r.subject in classical]
-  return evaluate.evaluate_cohort(config.data.cohort, None, workdir / "pooled",
+  return labelled_cohort.evaluate_cohort(config.data.cohort, None, workdir / "pooled",
                                   predicted={"uresnet": predicted, "baseline": classical},
                                   records=scored)
 
@@ -88,22 +92,19 @@ def run() -> None:
   """The CLI; flags are defined here so that importing this module defines none."""
   from absl import flags, logging
   from ml_collections import config_flags
-  from uresnet_jax import errors
+  from uresnet_jax.common import cli
   workdir = flags.DEFINE_string("workdir", None, "Folder for fold<k>/ runs and pooled/ results.")
   config_flag = config_flags.DEFINE_config_file("config", None, "Training configuration file.",
                                                 lock_config=True)
   flags.mark_flags_as_required(["config", "workdir"])
 
   def main() -> None:
-    config = errors.get_config(config_flag)
-    train.use_compilation_cache(config)
+    config = cli.get_config(config_flag)
+    loop.use_compilation_cache(config)
     summary = cross_validate(config, workdir.value)
     print(json.dumps({c: s["metrics"]["dice"] for c, s in summary["methods"]["uresnet"].items()},
                      indent=2))
     print(f"pooled over {summary['n_subjects']} subjects: {pathlib.Path(workdir.value) / 'pooled'}")
 
-  errors.run_cli(main, logging.WARNING)
+  cli.run_cli(main, logging.WARNING)
 
-
-if __name__ == "__main__":
-  run()

@@ -17,9 +17,12 @@ import jax
 import ml_collections
 import numpy as np
 
-from uresnet_jax import (atomic, checkpointing, dataset, export, models, nifti_io, patches_tfds,
-                         predictor, scoring, steps, train)
-from uresnet_jax.errors import InputError
+from uresnet_jax.common import atomic
+from uresnet_jax.model import checkpoints, uresnet, steps
+from uresnet_jax.training import prepare_data, scoring, loop
+from uresnet_jax.inference import export, predictor
+from uresnet_jax.data import nifti_io, patch_records
+from uresnet_jax.common.errors import InputError
 
 RESULT_FILE = "finetune.json"
 # The paper's sampling rates: a handful of scans should give every patch it can, whatever rates the
@@ -32,7 +35,7 @@ HELD_OUT_FOLD = 0
 def load_pretrained(model: str | pathlib.Path, checkpoint: str = "latest"
                     ) -> tuple[ml_collections.ConfigDict, dict]:
   """(training config, {"params", "batch_stats"}) of a training workdir or an exported artifact."""
-  from uresnet_jax import artifact
+  from uresnet_jax.inference import artifact
   path = pathlib.Path(model)
   if (path / artifact.MANIFEST).is_file():
     try:
@@ -94,12 +97,12 @@ def _seed_checkpoint(config: ml_collections.ConfigDict, variables: dict, model_p
   from them; a run that has checkpoints already is resumed instead, if it began at these weights."""
   digest = weights_digest(variables)
   source = workdir / SOURCE_FILE
-  manager = checkpointing.create_checkpoint_manager(workdir, config.train.keep_checkpoints)
+  manager = checkpoints.create_checkpoint_manager(workdir, config.train.keep_checkpoints)
   try:
     if manager.latest_step() is None:
       state = _pretrained_state(config, variables)
       atomic.write_text(source, json.dumps({"model": str(model_path), "weights_sha256": digest}))
-      checkpointing.save(manager, 0, state)
+      checkpoints.save(manager, 0, state)
       manager.wait_until_finished()
       return
   finally:
@@ -112,7 +115,7 @@ def _seed_checkpoint(config: ml_collections.ConfigDict, variables: dict, model_p
 
 def _pretrained_state(config: ml_collections.ConfigDict, variables: dict) -> steps.TrainState:
   """A fresh train state (optimiser included) holding the pretrained weights."""
-  model = models.create_model(config.model)
+  model = uresnet.create_model(config.model)
   state = steps.create_train_state(jax.random.key(config.seed), config, model, steps_per_epoch=1)
 
   def fit(new, fresh):
@@ -147,12 +150,12 @@ def finetune(model: str, cohort: str, workdir: str | pathlib.Path, epochs: int =
                            batch_size or min(pretrained.train.batch_size, 32), wmh_rate,
                            stroke_rate)
   workdir.mkdir(parents=True, exist_ok=True)
-  builder = dataset.ensure_records(config)
-  fold_of = patches_tfds.get_fold_assignment(builder)
+  builder = prepare_data.ensure_records(config)
+  fold_of = patch_records.get_fold_assignment(builder)
   held_out = [r for r in records if fold_of.get(r.subject) == HELD_OUT_FOLD]
   before = _score(config, variables, held_out)
   _seed_checkpoint(config, variables, model, workdir)
-  after = train.train_and_evaluate(config, str(workdir))
+  after = loop.train_and_evaluate(config, str(workdir))
   export.export_model(workdir, workdir / "export", overwrite=True)
   result = {"pretrained": str(model), "cohort": str(cohort), "epochs": epochs,
             "learning_rate": config.train.learning_rate, "held_out": [r.subject for r in held_out],
@@ -166,7 +169,7 @@ def finetune(model: str, cohort: str, workdir: str | pathlib.Path, epochs: int =
 def run() -> None:
   """The CLI; flags are defined here so that importing this module defines none."""
   from absl import flags, logging
-  from uresnet_jax import errors
+  from uresnet_jax.common import cli
   model = flags.DEFINE_string("model", None, "The pretrained model: a training workdir or an "
                               "exported model folder. Default: the bundled release model.")
   cohort = flags.DEFINE_string("cohort", None, "Your labelled scans: a manifest (subjects.csv) or "
@@ -203,8 +206,5 @@ def run() -> None:
             f"(n={a['n_subjects']})")
     print(f"adapted model: {result['export']} (predict --model={result['export']})")
 
-  errors.run_cli(main, logging.ERROR)
+  cli.run_cli(main, logging.ERROR)
 
-
-if __name__ == "__main__":
-  run()

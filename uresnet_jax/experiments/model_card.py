@@ -6,8 +6,12 @@ Run: python -m uresnet_jax.model_card --workdir=runs/release --artifact=uresnet_
 import json
 import pathlib
 
-from uresnet_jax import artifact, atomic, checkpointing, domains, phantom_config
-from uresnet_jax.errors import InputError
+from uresnet_jax.inference import artifact
+from uresnet_jax.common import atomic
+from uresnet_jax.model import checkpoints
+from uresnet_jax.experiments import domains
+from uresnet_jax.phantom import config as phantom_config
+from uresnet_jax.common.errors import InputError
 
 CARD = "MODEL_CARD.md"
 
@@ -34,9 +38,9 @@ _LIMITS = """\
 def _ranges(training: dict) -> list[str]:
   """The phantom knobs this model's training changed from the paper's cohort, as table rows."""
   default = phantom_config.get_config().to_dict()
-  default = checkpointing.flat_fields(json.loads(json.dumps(default, default=list)))
+  default = checkpoints.flat_fields(json.loads(json.dumps(default, default=list)))
   rows = []
-  for key, value in checkpointing.flat_fields(training["phantom"]).items():
+  for key, value in checkpoints.flat_fields(training["phantom"]).items():
     if key != "num_workers" and value != default.get(key):
       rows.append(f"| `{key}` | {_show(value)} | {_show(default.get(key))} |")
   return rows
@@ -144,7 +148,7 @@ def write_card(workdir: str | pathlib.Path, artifact_dir: str | pathlib.Path) ->
 def run() -> None:
   """The CLI; flags are defined here so that importing this module defines none."""
   from absl import flags
-  from uresnet_jax import errors
+  from uresnet_jax.common import cli
   workdir = flags.DEFINE_string("workdir", None, "The training run (with domains.json).")
   artifact_dir = flags.DEFINE_string("artifact", None, "Its exported model folder.")
 
@@ -153,8 +157,5 @@ def run() -> None:
       raise InputError("--workdir and --artifact are required")
     print(f"wrote {write_card(workdir.value, artifact_dir.value)}")
 
-  errors.run_cli(main)
+  cli.run_cli(main)
 
-
-if __name__ == "__main__":
-  run()

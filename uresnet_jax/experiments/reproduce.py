@@ -18,9 +18,13 @@ from typing import Sequence
 
 import ml_collections
 
-from uresnet_jax import (atomic, checkpointing, crossval, dataset, losses, models, nifti_io,
-                         report, train, variants)
-from uresnet_jax.errors import InputError
+from uresnet_jax.common import atomic
+from uresnet_jax.model import checkpoints, losses, uresnet
+from uresnet_jax.experiments import crossval, variants
+from uresnet_jax.training import prepare_data, loop
+from uresnet_jax.data import nifti_io
+from uresnet_jax.evaluation import report
+from uresnet_jax.common.errors import InputError
 
 GRID_FILE = "grid.json"
 DONE_FILE = "done.json"
@@ -97,7 +101,7 @@ def plan(config: ml_collections.ConfigDict) -> Grid:
 
   def add(name: str, cell_config: ml_collections.ConfigDict, folds: tuple[int, ...] | None,
           curves_fold: int | None = None) -> str:
-    models.create_model(cell_config.model)  # an unknown dtype: one line, before anything runs
+    uresnet.create_model(cell_config.model)  # an unknown dtype: one line, before anything runs
     key = _key(cell_config)
     if key not in by_key:
       by_key[key] = name
@@ -144,8 +148,8 @@ def check_grid(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> None
   path = workdir / GRID_FILE
   if not path.exists():
     return
-  saved = checkpointing.flat_fields(json.loads(path.read_text()))
-  current = checkpointing.flat_fields(json.loads(json.dumps(config.to_dict(), default=list)))
+  saved = checkpoints.flat_fields(json.loads(path.read_text()))
+  current = checkpoints.flat_fields(json.loads(json.dumps(config.to_dict(), default=list)))
   for key in [*sorted(set(saved) & set(current)), *sorted(set(saved) ^ set(current))]:
     if key in _NOT_COMPARED:
       continue
@@ -166,7 +170,7 @@ def run_cell(cell: Cell, workdir: pathlib.Path, curve_every: int) -> dict:
   print(f"{cell.name}: training {'every fold' if cell.folds is None else f'fold(s) {cell.folds}'}")
   start = time.perf_counter()
   if cell.curves_fold is not None:
-    train.train_and_evaluate(crossval.fold_config(_with_curves(cell.config, curve_every),
+    loop.train_and_evaluate(crossval.fold_config(_with_curves(cell.config, curve_every),
                                                   cell.curves_fold),
                              str(folder / f"fold{cell.curves_fold}"))
   if cell.folds is None:
@@ -174,7 +178,7 @@ def run_cell(cell: Cell, workdir: pathlib.Path, curve_every: int) -> dict:
   else:
     for fold in cell.folds:
       if fold != cell.curves_fold:
-        train.train_and_evaluate(crossval.fold_config(cell.config, fold),
+        loop.train_and_evaluate(crossval.fold_config(cell.config, fold),
                                  str(folder / f"fold{fold}"))
   result = {"seconds": round(time.perf_counter() - start, 1), "folds": cell.folds}
   atomic.write_text(done, json.dumps(result, indent=1))
@@ -214,7 +218,7 @@ def _num(value: float | None, digits: int = 3) -> str:
 def _ablation_table(workdir: pathlib.Path, rows: dict[str, str], reference: str,
                     paper: dict[str, tuple[str, str]] | None) -> list[str]:
   """Dice (std) per class of each row's pooled results, and paired Wilcoxon p against `reference`."""
-  from uresnet_jax import cohort_stats
+  from uresnet_jax.evaluation import cohort_stats
   ref = _pooled_rows(workdir, rows[reference])
   header = "| Variant | WMH Dice % | p vs " + reference + " | Stroke Dice % | p vs " + reference + " |"
   lines = [header + (" Paper WMH | Paper stroke |" if paper else ""),
@@ -312,7 +316,7 @@ def reproduce(config: ml_collections.ConfigDict, workdir: str | pathlib.Path) ->
   grid = plan(config)
   check_grid(workdir, config)
   base = grid.cells[BASE_CELL].config
-  dataset.ensure_records(base)  # the phantom if missing, and the fold check, before anything runs
+  prepare_data.ensure_records(base)  # the phantom if missing, and the fold check, before anything runs
   _check_channels(grid, nifti_io.read_cohort(base.data.cohort), base.data.cohort)
   workdir.mkdir(parents=True, exist_ok=True)
   if not (workdir / GRID_FILE).exists():
@@ -326,7 +330,7 @@ def run() -> None:
   """The CLI; flags are defined here so that importing this module defines none."""
   from absl import flags, logging
   from ml_collections import config_flags
-  from uresnet_jax import errors
+  from uresnet_jax.common import cli
   workdir = flags.DEFINE_string("workdir", None, "Folder for the grid's cells and report.md.")
   config_flag = config_flags.DEFINE_config_file(
       "config", None, "Grid configuration file (configs/reproduce.py:full|cpu|tiny).",
@@ -334,14 +338,11 @@ def run() -> None:
   flags.mark_flags_as_required(["config", "workdir"])
 
   def main() -> None:
-    config = errors.get_config(config_flag)
+    config = cli.get_config(config_flag)
     if "reproduce" not in config:
       raise InputError("--config has no `reproduce` section; use configs/reproduce.py")
-    train.use_compilation_cache(config)
+    loop.use_compilation_cache(config)
     print(f"report: {reproduce(config, workdir.value)}")
 
-  errors.run_cli(main, logging.WARNING)
+  cli.run_cli(main, logging.WARNING)
 
-
-if __name__ == "__main__":
-  run()

@@ -2,7 +2,7 @@
 configs/variants.py and `reproduce`."""
 import ml_collections
 
-from uresnet_jax.errors import InputError
+from uresnet_jax.common.errors import InputError
 
 VARIANTS = {
     "uresnet": {},  # the paper's model: one 3x3 convolution per residual element

@@ -10,8 +10,10 @@ import shutil
 import jax
 import numpy as np
 
-from uresnet_jax import artifact, atomic, models, predictor
-from uresnet_jax.errors import InputError
+from uresnet_jax.inference import artifact, predictor
+from uresnet_jax.common import atomic
+from uresnet_jax.model import uresnet
+from uresnet_jax.common.errors import InputError
 
 PLATFORMS = ("cpu", "cuda", "tpu")
 CLASSES = ("background", "wmh", "stroke")
@@ -40,7 +42,7 @@ def export_model(workdir: str | pathlib.Path, output: str | pathlib.Path,
   config = predictor.read_run_config(workdir)
   step, variables = predictor.restore_variables(workdir, config, checkpoint)
   variables = jax.tree.map(lambda x: np.asarray(x, np.float32), variables)
-  model = models.create_model(config.model)
+  model = uresnet.create_model(config.model)
 
   def probabilities(variables, images):
     return jax.nn.softmax(model.apply(variables, images, train=False), axis=-1)
@@ -88,7 +90,7 @@ def export_model(workdir: str | pathlib.Path, output: str | pathlib.Path,
 def run() -> None:
   """The CLI; flags are defined here so that importing this module defines none."""
   from absl import flags, logging
-  from uresnet_jax import errors
+  from uresnet_jax.common import cli
   workdir = flags.DEFINE_string("workdir", None, "A training run folder (config.json, checkpoints/).")
   output = flags.DEFINE_string("output", None, "Folder to write the artifact into (created whole).")
   checkpoint = flags.DEFINE_string("checkpoint", "latest",
@@ -103,8 +105,5 @@ def run() -> None:
     print(f"exported step {manifest['source']['step']} of {workdir.value} to {output.value} "
           f"({size / 1e6:.1f} MB; {', '.join(manifest['platforms'])})")
 
-  errors.run_cli(main, logging.ERROR)  # Orbax's notes on reading checkpoints
+  cli.run_cli(main, logging.ERROR)  # Orbax's notes on reading checkpoints
 
-
-if __name__ == "__main__":
-  run()

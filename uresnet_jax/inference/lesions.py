@@ -13,7 +13,7 @@ ventricular CSF is brain voxels darker than `ventricle_z` (FLAIR z-score) lying 
 import numpy as np
 from scipy import ndimage
 
-from uresnet_jax import metrics
+from uresnet_jax.evaluation import metrics
 
 CONNECTIVITY = np.ones((3, 3, 3), bool)  # 26-connected lesions, as the WMH challenge counts them
 ZONE_PERIVENTRICULAR, ZONE_JUXTACORTICAL, ZONE_INFRATENTORIAL = 1, 2, 4

@@ -17,8 +17,9 @@ from typing import Any, Callable, Mapping
 import ml_collections
 import numpy as np
 
-from uresnet_jax import nifti_io, predict_config, preprocess
-from uresnet_jax.errors import InputError
+from uresnet_jax.data import nifti_io, preprocess
+from uresnet_jax.inference import config as predict_config
+from uresnet_jax.common.errors import InputError
 
 NETWORK_STRIDE = 8  # three 2x2 poolings
 # The bundled release model (configs/release.py; its model card is MODEL_CARD.md beside it): what
@@ -162,7 +163,7 @@ def flax_forward(model, mesh) -> Callable[[Any, np.ndarray], np.ndarray]:
 
   Its `compilations` attribute counts traces (one per distinct input shape)."""
   import jax
-  from uresnet_jax import models, sharding
+  from uresnet_jax.model import uresnet, sharding
 
   repl, split = sharding.replicated(mesh), sharding.batch_sharded(mesh)
 
@@ -171,7 +172,7 @@ def flax_forward(model, mesh) -> Callable[[Any, np.ndarray], np.ndarray]:
     return jax.nn.softmax(model.apply(variables, images, train=False), axis=-1)
 
   jitted = jax.jit(probabilities, in_shardings=(repl, split), out_shardings=repl,
-                   compiler_options=models.inference_compiler_options())
+                   compiler_options=uresnet.inference_compiler_options())
 
   def wrapped(variables, images: np.ndarray) -> np.ndarray:
     return np.asarray(jitted(variables, jax.device_put(images, split)))
@@ -199,7 +200,7 @@ def restore_variables(workdir: pathlib.Path, config: ml_collections.ConfigDict,
   optimiser state is never read."""
   import jax
   import orbax.checkpoint as ocp
-  from uresnet_jax import models
+  from uresnet_jax.model import uresnet
   directory = (pathlib.Path(workdir) / "checkpoints").absolute()
   if not directory.is_dir():
     raise InputError(f"{workdir}: no checkpoints folder (not a training run, or not started)")
@@ -213,15 +214,15 @@ def restore_variables(workdir: pathlib.Path, config: ml_collections.ConfigDict,
   else:
     raise InputError(f"--checkpoint={checkpoint}: choose latest or one of the saved steps "
                      f"{sorted(manager.all_steps())}")
-  model = models.create_model(config.model)
+  model = uresnet.create_model(config.model)
   size = 8 * max(1, config.sampling.patch_size // 8)
   dummy = np.zeros((1, size, size, len(config.data.channels)), np.float32)
   shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), dummy, train=False))
   target = {"params": shapes["params"], "batch_stats": shapes.get("batch_stats", {})}
   target = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), target)
-  from uresnet_jax import checkpointing
+  from uresnet_jax.model import checkpoints
   try:
-    with checkpointing.quiet_tensorstore_errors():
+    with checkpoints.quiet_tensorstore_errors():
       restored = ocp.PyTreeCheckpointer().restore(
           directory / str(step) / "default",
           args=ocp.args.PyTreeRestore(item=target, partial_restore=True,
@@ -239,9 +240,9 @@ def from_variables(config: ml_collections.ConfigDict, variables: dict,
   """A Predictor running `config`'s model with `variables` ({"params", "batch_stats"}) on every
   device of this process."""
   import jax
-  from uresnet_jax import models, sharding
+  from uresnet_jax.model import uresnet, sharding
   mesh = sharding.create_mesh(jax.local_devices())
-  forward = flax_forward(models.create_model(config.model), mesh)
+  forward = flax_forward(uresnet.create_model(config.model), mesh)
   variables = jax.device_put(variables, sharding.replicated(mesh))
   return Predictor(lambda images: forward(variables, images), model_info(config),
                    options if options is not None else config.predict, mesh.devices.size,
@@ -260,7 +261,7 @@ def from_workdir(workdir: str | pathlib.Path, checkpoint: str = "latest",
 def from_artifact(path: str | pathlib.Path,
                   options: ml_collections.ConfigDict | None = None) -> Predictor:
   """A Predictor running an exported artifact (`python -m uresnet_jax.export`)."""
-  from uresnet_jax import artifact
+  from uresnet_jax.inference import artifact
   try:
     loaded = artifact.load(path)
   except artifact.ArtifactError as e:
@@ -278,7 +279,7 @@ def from_artifact(path: str | pathlib.Path,
 
 def model_path(model: str | pathlib.Path | None) -> pathlib.Path:
   """The model a --model flag names; none given: the bundled release model."""
-  from uresnet_jax import artifact
+  from uresnet_jax.inference import artifact
   if model:
     return pathlib.Path(model)
   if not (BUNDLED_MODEL / artifact.MANIFEST).is_file():
@@ -290,7 +291,7 @@ def load_model(model: str | pathlib.Path | None, checkpoint: str = "latest",
                options: ml_collections.ConfigDict | None = None) -> Predictor:
   """A training workdir (has config.json) or an exported artifact (has manifest.json); None is
   the bundled release model."""
-  from uresnet_jax import artifact
+  from uresnet_jax.inference import artifact
   path = model_path(model)
   if (path / artifact.MANIFEST).is_file():
     return from_artifact(path, options)

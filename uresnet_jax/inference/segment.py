@@ -20,9 +20,11 @@ import ml_collections
 import numpy as np
 from tqdm import tqdm
 
-from uresnet_jax import (atomic, lesions, metrics, nifti_io, predict_config, predictor, preprocess,
-                         report, scan_inputs)
-from uresnet_jax.errors import InputError
+from uresnet_jax.common import atomic
+from uresnet_jax.inference import lesions, config as predict_config, predictor
+from uresnet_jax.evaluation import metrics, report
+from uresnet_jax.data import nifti_io, preprocess, scan_inputs
+from uresnet_jax.common.errors import InputError
 
 VOLUME_COLUMNS = ("subject", "wmh_ml", "wmh_ml_low", "wmh_ml_high", "wmh_lesions", "wmh_pct_icv",
                   "stroke_ml", "stroke_ml_low", "stroke_ml_high", "stroke_lesions",
@@ -202,7 +204,7 @@ def predict_scans(model: predictor.Predictor, scans: Sequence[scan_inputs.Scan],
   process_count-th) into a staging folder beside `output`; process 0 then gathers them into one
   set of tables and swaps the folder in whole."""
   import jax
-  from uresnet_jax import distributed
+  from uresnet_jax.common import distributed
   output = pathlib.Path(output)
   check_output(output, overwrite)
   output.parent.mkdir(parents=True, exist_ok=True)
@@ -268,7 +270,7 @@ def run() -> None:
   """The CLI; flags are defined here so that importing this module defines none."""
   import jax
   from absl import flags, logging
-  from uresnet_jax import distributed, errors
+  from uresnet_jax.common import distributed, cli, errors
   model = flags.DEFINE_string("model", None, "A training workdir or an exported model folder. "
                               "Default: the bundled release model (uresnet_jax/release_model, "
                               "trained on the domain-randomised phantom; see its MODEL_CARD.md).")
@@ -324,8 +326,5 @@ def run() -> None:
       sys.exit(f"error: {len(failures)} of {len(scans)} scan(s) failed (listed above); the others "
                f"are in {output.value}")
 
-  errors.run_cli(main, logging.ERROR)  # Orbax's notes on read-only checkpoints, TFDS chatter
+  cli.run_cli(main, logging.ERROR)  # Orbax's notes on read-only checkpoints, TFDS chatter
 
-
-if __name__ == "__main__":
-  run()

@@ -18,8 +18,9 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
-from uresnet_jax import atomic, distributed, steps
-from uresnet_jax.errors import InputError
+from uresnet_jax.common import atomic, distributed
+from uresnet_jax.model import steps
+from uresnet_jax.common.errors import InputError
 
 # Every setting that defines an experiment: a resume must match each (the epoch count may grow).
 EXPERIMENT_FIELDS = (

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from uresnet_jax.errors import InputError
+from uresnet_jax.common.errors import InputError
 
 Array = jax.Array
 LossFn = Callable[..., Array]

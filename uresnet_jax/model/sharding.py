@@ -3,7 +3,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from uresnet_jax.errors import InputError
+from uresnet_jax.common.errors import InputError
 
 
 def create_mesh(devices: list[jax.Device] | None = None) -> Mesh:

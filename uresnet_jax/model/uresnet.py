@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from uresnet_jax.errors import InputError
+from uresnet_jax.common.errors import InputError
 
 Array = jax.Array
 _DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")

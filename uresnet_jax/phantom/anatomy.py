@@ -7,7 +7,7 @@ import ml_collections
 import numpy as np
 from scipy import ndimage
 
-from uresnet_jax.errors import InputError
+from uresnet_jax.common.errors import InputError
 from uresnet_jax.phantom.acquisition import sample_protocol
 from uresnet_jax.phantom.fields import (Grid, clipped_box, control, evaluate_bspline,
                                         rotation_matrix, smooth_noise)

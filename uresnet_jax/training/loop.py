@@ -20,9 +20,12 @@ import tensorboardX
 from absl import logging
 from tqdm import tqdm
 
-from uresnet_jax import (checkpointing, dataset, distributed, input_pipeline, losses, models,
-                         nifti_io, patches_tfds, predictor, scoring, sharding, steps)
-from uresnet_jax.errors import InputError
+from uresnet_jax.model import checkpoints, losses, uresnet, sharding, steps
+from uresnet_jax.training import prepare_data, scoring
+from uresnet_jax.common import distributed
+from uresnet_jax.data import input_pipeline, nifti_io, patch_records
+from uresnet_jax.inference import predictor
+from uresnet_jax.common.errors import InputError
 
 
 STOP_CHECK_EVERY = 10  # steps between multi-process checks for a stop request
@@ -83,19 +86,19 @@ def jit_train_step(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh):
                         loss_fn=losses.from_config(config.train, config.model.num_classes),
                         flips=config.train.random_flips),
       in_shardings=(repl, split, repl), out_shardings=(repl, repl), donate_argnums=0,
-      compiler_options=models.train_compiler_options(),
+      compiler_options=uresnet.train_compiler_options(),
   )
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Trains (resuming from the workdir's latest checkpoint) and returns the final eval summary."""
   workdir = pathlib.Path(workdir)
-  models.create_model(config.model)  # an unknown dtype is refused before any data is built
+  uresnet.create_model(config.model)  # an unknown dtype is refused before any data is built
   with contextlib.ExitStack() as held:  # the lock, the checkpoint manager, the log writer
     error = None
     if jax.process_index() == 0:  # one lock per run: the chief's
       try:
-        held.enter_context(checkpointing.workdir_lock(workdir))
+        held.enter_context(checkpoints.workdir_lock(workdir))
       except InputError as e:
         error = e
     distributed.agree(error, f"locking {workdir}")
@@ -110,14 +113,14 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
     )
   mesh = sharding.create_mesh()
   sharding.check_batch_size(config.train.batch_size, mesh)
-  checkpointing.check_compatible(workdir, config)
-  if jax.process_count() > 1 and distributed.any_process(dataset.cohort_missing(config)):
-    error = distributed.attempt(lambda: dataset.generate_share(config, jax.process_index(),
+  checkpoints.check_compatible(workdir, config)
+  if jax.process_count() > 1 and distributed.any_process(prepare_data.cohort_missing(config)):
+    error = distributed.attempt(lambda: prepare_data.generate_share(config, jax.process_index(),
                                                                 jax.process_count()))[1]
     distributed.agree(error, "generating the phantom cohort")
   builder = distributed.once("the cohort and its patch records",
-                            lambda: dataset.ensure_records(config),
-                            lambda: patches_tfds.open_patches(config))
+                            lambda: prepare_data.ensure_records(config),
+                            lambda: patch_records.open_patches(config))
 
   train_splits = [f"fold{k}" for k in range(config.data.num_folds) if k != config.data.eval_fold]
   source = input_pipeline.ConcatSource(
@@ -131,11 +134,11 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
         "lower --config.train.batch_size or use a larger cohort"
     )
   total_steps = per_epoch * config.train.epochs
-  fold_of = patches_tfds.get_fold_assignment(builder)
+  fold_of = patch_records.get_fold_assignment(builder)
   error = None
   if jax.process_index() == 0:
     try:
-      checkpointing.check_experiment(workdir, builder.builder_config.cohort_fingerprint, fold_of,
+      checkpoints.check_experiment(workdir, builder.builder_config.cohort_fingerprint, fold_of,
                                      input_pipeline.DATA_ORDER)
     except InputError as e:
       error = e
@@ -149,15 +152,15 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
       scoring.load_eval_subjects(train_records, info) if config.train.eval_train_subjects else []
   )
 
-  model = models.create_model(config.model)
+  model = uresnet.create_model(config.model)
   init_rng, step_rng = jax.random.split(jax.random.key(config.seed))
   state = steps.create_train_state(init_rng, config, model, per_epoch)
   state = jax.device_put(state, sharding.replicated(mesh))
-  manager = checkpointing.create_checkpoint_manager(workdir, config.train.keep_checkpoints)
+  manager = checkpoints.create_checkpoint_manager(workdir, config.train.keep_checkpoints)
   held.callback(manager.close)
-  state = checkpointing.restore_latest(manager, state)
+  state = checkpoints.restore_latest(manager, state)
   if jax.process_index() == 0:
-    checkpointing.write_config(workdir, config)
+    checkpoints.write_config(workdir, config)
   start_step = int(state.step)
   schedule = steps.create_learning_rate_schedule(config, per_epoch)
 
@@ -233,12 +236,12 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
         if (done // per_epoch) % config.train.eval_every == 0 or done == total_steps:
           summary = run_eval(done)  # reported only: no model is ever chosen by held-out Dice
           times.clear()  # the rate window restarts after an evaluation
-        checkpointing.save(manager, done, state)
+        checkpoints.save(manager, done, state)
       # A signal on any host stops them all at the same step: with several processes that takes a
       # collective, asked every STOP_CHECK_EVERY steps so as not to sync the hosts at each step.
       at_check = jax.process_count() == 1 or done % STOP_CHECK_EVERY == 0 or done == total_steps
       if at_check and distributed.any_process(stop.requested):
-        checkpointing.save(manager, done, state)
+        checkpoints.save(manager, done, state)
         manager.wait_until_finished()
         raise SystemExit(f"interrupted at step {done}: checkpoint saved in {workdir}; rerun to resume")
   if summary is None:

@@ -4,8 +4,9 @@ import pathlib
 import ml_collections
 from absl import logging
 
-from uresnet_jax import patches_tfds, phantom
-from uresnet_jax.errors import InputError
+from uresnet_jax.data import patch_records
+from uresnet_jax import phantom
+from uresnet_jax.common.errors import InputError
 
 
 def ensure_cohort(config: ml_collections.ConfigDict) -> None:
@@ -50,5 +51,5 @@ def _unfinished_phantom(cohort: pathlib.Path) -> bool:
 def ensure_records(config: ml_collections.ConfigDict):
   """The TFDS builder of the configured patch records, built first if missing."""
   ensure_cohort(config)
-  return patches_tfds.build_patches(config)
+  return patch_records.build_patches(config)
 

@@ -9,7 +9,10 @@ from typing import Sequence
 
 import numpy as np
 
-from uresnet_jax import atomic, metrics, nifti_io, predictor, preprocess
+from uresnet_jax.common import atomic
+from uresnet_jax.evaluation import metrics
+from uresnet_jax.data import nifti_io, preprocess
+from uresnet_jax.inference import predictor
 
 
 @dataclasses.dataclass(frozen=True)
