@@ -52,3 +52,12 @@ def tiny_run(tmp_path_factory) -> tuple[pathlib.Path, pathlib.Path, str, str]:
   code, out, err = run_main(workdir, data)
   assert code == 0, err[-3000:]
   return data, workdir, out, err
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+  """End-to-end tests belong to the slow tier: the commands run as a user runs them
+  (tests/commands/), and every test that needs the tiny training run."""
+  commands = ROOT / "tests" / "commands"
+  for item in items:
+    if "tiny_run" in getattr(item, "fixturenames", ()) or commands in item.path.parents:
+      item.add_marker(pytest.mark.slow)

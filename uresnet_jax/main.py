@@ -37,5 +37,10 @@ def main() -> None:
       print(domains.format_table(result))
 
 
-if __name__ == "__main__":
+def run() -> None:
+  """The command line (`python -m uresnet_jax.main` or `uresnet-train`)."""
   run_cli(main, logging.WARNING)  # library INFO chatter (Orbax, TFDS) only on request
+
+
+if __name__ == "__main__":
+  run()

@@ -11,7 +11,7 @@ import pytest
 from uresnet_jax.evaluation import labelled_cohort, metrics
 from uresnet_jax.data import nifti_io
 
-_ROOT = pathlib.Path(__file__).resolve().parents[1]
+_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _tiny_cohort(tmp_path: pathlib.Path, icv: bool = True) -> tuple[pathlib.Path, pathlib.Path]:

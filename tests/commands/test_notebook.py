@@ -7,7 +7,7 @@ import nbformat
 from ipykernel import kernelspec
 from nbclient import NotebookClient
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "colab_tpu.ipynb"
 
 

@@ -6,6 +6,8 @@ import pytest
 
 from conftest import ROOT, subprocess_env
 
+pytestmark = pytest.mark.slow  # every command started as a subprocess
+
 
 @pytest.mark.parametrize("cli, args, expected", [
     ("main", ["--config=configs/tiny.py", "--workdir=run", "stray"], "unexpected arguments: stray"),

@@ -11,12 +11,15 @@ import socket
 import subprocess
 import sys
 import time
+import pytest
 
 import numpy as np
 import jax
 
 from conftest import ROOT, subprocess_env
 from uresnet_jax.inference import predictor
+
+pytestmark = pytest.mark.slow  # several processes training together
 
 
 def _free_port() -> int:

@@ -17,7 +17,7 @@ from uresnet_jax.data import preprocess
 from uresnet_jax.data import sampling
 from uresnet_jax.common.errors import InputError
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[2]
 SHAPE = (40, 40, 6)  # 1 x 1 x 3 mm: smaller in-plane than a 64 x 64 patch
 AFFINE = np.diag([1.0, 1.0, 3.0, 1.0])
 # subject -> (WMH blobs, stroke blobs); each blob is (x, y, z, half-width in-plane).

@@ -11,9 +11,11 @@ import pathlib
 import numpy as np
 import pytest
 
-from tests.test_patches_tfds import _config, _leftovers, _make_cohort
+from test_patch_records import _config, _leftovers, _make_cohort
 from uresnet_jax.data import patch_records
 from uresnet_jax.common.errors import InputError
+
+pytestmark = pytest.mark.slow  # Apache Beam's DirectRunner builds
 
 needs_beam = pytest.mark.skipif(importlib.util.find_spec("apache_beam") is None,
                                 reason="apache-beam is not installed (pip install -e '.[test]')")

@@ -125,10 +125,3 @@ def test_subject_metrics_per_class_and_challenge_mode():
   assert challenge["wmh"]["lesion_f1"] == 1.0
   np.testing.assert_equal(challenge["stroke"], plain["stroke"])  # NaN == NaN here
 
-
-def test_volume_of_oblique_voxels_and_percent_of_icv():
-  affine = _affine((0.5, 2.0, 4.0), _rotation_z(40))
-  assert metrics.voxel_volume_ml(affine) == pytest.approx(0.004)
-  assert metrics.percent_of_icv(15.0, 1500.0) == pytest.approx(1.0)
-  assert np.isnan(metrics.percent_of_icv(15.0, None))
-  assert np.isnan(metrics.percent_of_icv(15.0, 0.0))

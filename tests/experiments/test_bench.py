@@ -2,8 +2,11 @@
 import json
 import subprocess
 import sys
+import pytest
 
 from conftest import ROOT, subprocess_env
+
+pytestmark = pytest.mark.slow  # every test runs the bench command
 
 
 def test_bench_reports_every_figure_of_the_tiny_config(tiny_run, tmp_path):

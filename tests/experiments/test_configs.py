@@ -58,6 +58,7 @@ def test_uresnet2_noc_and_bases():
     variants.get_config("noc,paper")
 
 
+@pytest.mark.slow
 def test_unknown_variant_on_the_command_line_is_one_line(tmp_path):
   result = subprocess.run([sys.executable, "-m", "uresnet_jax.main",
                            "--config=configs/variants.py:nocc", f"--workdir={tmp_path}"],

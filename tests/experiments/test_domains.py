@@ -9,7 +9,7 @@ from uresnet_jax.experiments import domains
 from uresnet_jax import phantom
 from uresnet_jax.common.errors import InputError
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 from configs import release  # noqa: E402  (configs/ is not a package on the path)
 from conftest import run_main  # noqa: E402
@@ -55,6 +55,7 @@ def test_listed_protocols_count_as_training_thicknesses():
   domains.check_held_out(config)
 
 
+@pytest.mark.slow
 def test_main_scores_every_domain_and_training_never_sees_them(tmp_path):
   """The release ranges on the tiny scale, end to end: domains.json per domain, and the held-out
   knobs' values in no training subject but in every subject of their domain."""

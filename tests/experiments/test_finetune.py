@@ -3,6 +3,7 @@ import json
 import shutil
 import subprocess
 import sys
+import pytest
 
 import jax
 import ml_collections
@@ -42,13 +43,13 @@ def test_finetune_starts_from_the_pretrained_weights_and_exports(tiny_run, tmp_p
   config = predictor.read_run_config(out)
   assert config.train.epochs == 1 and config.data.num_folds == 3  # 4 subjects: a third held out
   assert (config.sampling.wmh_rate, config.sampling.stroke_rate) == (0.005, 0.02)
-  _, original = finetune.load_pretrained(pretrained)
+  _, original = predictor.load_variables(pretrained)
   _, start = predictor.restore_variables(out, config, "0")
   assert _max_difference(start, original) == 0  # training began at the pretrained weights
   _, adapted = predictor.restore_variables(out, config)
   assert _max_difference(adapted, original) > 0
   # the export is a model predict and finetune accept, holding the adapted weights
-  _, exported = finetune.load_pretrained(out / "export")
+  _, exported = predictor.load_variables(out / "export")
   assert _max_difference(exported, adapted) < 1e-6
   # the same workdir resumed from another pretrained model is refused
   other = _run(f"--model={out / 'export'}", f"--cohort={data / 'cohort'}", f"--workdir={out}",
@@ -69,6 +70,7 @@ def test_one_labelled_subject_is_refused_in_one_line(tiny_run, tmp_path):
   assert not (tmp_path / "ft").exists()
 
 
+@pytest.mark.slow
 def test_a_sampling_rate_outside_0_1_is_refused_in_one_line(tmp_path):
   result = _run(f"--cohort={tmp_path}", f"--workdir={tmp_path / 'ft'}", "--wmh_rate=0")
   assert result.returncode == 1 and "Traceback" not in result.stderr

@@ -135,6 +135,7 @@ def test_unstripped_scan_without_mask_is_refused_with_how_to_fix():
   model.prepare(nifti_io.SubjectVolumes("s", {"flair": noisy}, None, mask))  # a mask fixes it
 
 
+@pytest.mark.slow
 def test_one_compilation_per_shape_bucket_not_per_scan():
   config = tiny.get_config()
   model_def = uresnet.create_model(config.model)

@@ -37,6 +37,7 @@ def test_bundled_model_is_small_documented_and_the_release_run():
     assert name in card
 
 
+@pytest.mark.slow
 def test_predict_without_model_uses_the_bundled_one(tmp_path):
   """A new in-domain phantom subject (a seed neither training nor the domains used): the bundled
   model finds its WMH."""

@@ -44,6 +44,7 @@ def test_learning_rate_schedule_decays_at_decay_epoch():
   assert float(schedule(20)) == pytest.approx(1e-4)
 
 
+@pytest.mark.slow
 def test_train_step_lowers_loss_and_updates_batch_stats():
   config = tiny.get_config()
   config.train.learning_rate = 1e-2
@@ -90,8 +91,9 @@ _DEVICES_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_four_fake_devices_give_the_same_step_as_one():
-  root = pathlib.Path(__file__).resolve().parents[1]
+  root = pathlib.Path(__file__).resolve().parents[2]
   env = subprocess_env(XLA_FLAGS="--xla_force_host_platform_device_count=4")
   result = subprocess.run(
       [sys.executable, "-c", _DEVICES_SCRIPT], cwd=root, env=env, capture_output=True, text=True,
@@ -101,6 +103,7 @@ def test_four_fake_devices_give_the_same_step_as_one():
   assert "SAME" in result.stdout
 
 
+@pytest.mark.slow
 def test_gradient_clip_bounds_the_gradient_adam_sees_and_metrics_report_its_norm():
   config = tiny.get_config()
   model = uresnet.create_model(config.model)

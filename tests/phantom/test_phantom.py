@@ -1,4 +1,4 @@
-"""Tests for the phantom cohort generator: format, realism table (DESIGN.md §4), truth, CLI."""
+"""Tests for the phantom cohort generator: format, realism table (docs/cohorts.md), truth, CLI."""
 import csv
 import hashlib
 import json
@@ -17,11 +17,11 @@ from uresnet_jax.phantom.realism import realism_stats
 from uresnet_jax.common.errors import InputError
 from conftest import subprocess_env
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[2]
 SEED = 0
 SUBJECTS = 3
 
-# DESIGN.md §4, measured on real clinical 2D FLAIR with manual WMH masks (skull-stripped, z-scored
+# docs/cohorts.md, calibration targets: measured on real clinical 2D FLAIR with manual WMH masks (skull-stripped, z-scored
 # inside the brain mask, native grid). Checked per subject, except the two component statistics,
 # checked on the cohort's median subject.
 PER_SUBJECT = {
@@ -229,6 +229,7 @@ def _release_phantom():
   return config
 
 
+@pytest.mark.slow
 def test_randomisation_ranges_are_honoured():
   """Drawn values lie in their ranges, and each knob shows in the generated volumes."""
   config = _release_phantom().phantom

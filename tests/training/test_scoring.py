@@ -19,12 +19,6 @@ def test_dice_counts_overlap_and_is_nan_when_both_empty():
   assert metrics.dice(truth, pred, 2) == 0.0
 
 
-def test_volume_uses_voxel_size():
-  labels = np.zeros((3, 3, 3), np.uint8)
-  labels[:2, :2, 0] = 1
-  assert metrics.volume_ml(labels, 1, (0.5, 0.5, 4.0)) == pytest.approx(4 * 1.0 / 1000)
-
-
 def test_summary_skips_subjects_without_the_class():
   rows = [
       {"subject": "a", "wmh_dice": 0.5, "stroke_dice": float("nan")},

@@ -6,6 +6,8 @@ import shutil
 import uuid
 from typing import Iterator
 
+from uresnet_jax.common.errors import InputError
+
 
 @contextlib.contextmanager
 def replacing(path: os.PathLike | str) -> Iterator[pathlib.Path]:
@@ -38,3 +40,12 @@ def write_text(path: os.PathLike | str, text: str) -> None:
 def write_bytes(path: os.PathLike | str, data: bytes) -> None:
   with replacing(path) as tmp:
     tmp.write_bytes(data)
+
+
+def check_output_folder(output: pathlib.Path, overwrite: bool = True) -> None:
+  """Refuses, as one InputError line, an output folder that is a file, or (unless `overwrite`)
+  one that already holds files: the check every command makes before its work."""
+  if output.exists() and not output.is_dir():
+    raise InputError(f"{output}: exists and is not a folder")
+  if not overwrite and output.is_dir() and any(output.iterdir()):
+    raise InputError(f"{output}: already holds files; pass --overwrite to replace it")

@@ -69,13 +69,26 @@ def attempt(fn: Callable[[], T]) -> tuple[T | None, Exception | None]:
     return None, e
 
 
+def on_chief(what: str, fn: Callable[[], T]) -> T | None:
+  """Process 0 runs `fn` (the others get None); then all agree: its failure stops every process."""
+  result, error = attempt(fn) if jax.process_index() == 0 else (None, None)
+  agree(error, what)
+  return result
+
+
+def everywhere(what: str, fn: Callable[[], T]) -> T:
+  """Every process runs `fn`; then all agree: one process's failure stops every process."""
+  result, error = attempt(fn)
+  agree(error, what)
+  return result
+
+
 def once(name: str, chief: Callable[[], T], others: Callable[[], T]) -> T:
   """Process 0 runs `chief` while the others wait, then they run `others` (e.g. open what process 0
   made). A failure on any process stops every process. One process: just `chief`."""
   if jax.process_count() == 1:
     return chief()
-  result, error = attempt(chief) if jax.process_index() == 0 else (None, None)
-  agree(error, f"preparing {name}")  # the barrier
+  result = on_chief(f"preparing {name}", chief)  # the barrier
   if jax.process_index() != 0:
     result, error = attempt(others)
   agree(error, f"opening {name}")

@@ -27,12 +27,9 @@ from ml_collections import config_flags
 import numpy as np
 import tensorflow_datasets as tfds
 from tensorflow_datasets.core import shuffle as tfds_shuffle
-import tqdm
 
-from uresnet_jax.data import folds
-from uresnet_jax.data import nifti_io
-from uresnet_jax.data import preprocess
-from uresnet_jax.data import sampling
+from uresnet_jax.common import labelling, progress
+from uresnet_jax.data import folds, nifti_io, preprocess, sampling
 from uresnet_jax.common.cli import get_config, run_cli
 from uresnet_jax.common.errors import InputError
 
@@ -159,7 +156,7 @@ def _labelled_records(cohort: str) -> list[nifti_io.SubjectRecord]:
 def _lesion_classes(record: nifti_io.SubjectRecord) -> tuple[bool, bool]:
   """Whether the subject's labels hold (WMH, stroke) voxels."""
   labels = nifti_io.load_nifti(record.labels, kind="labels", subject=record.subject)
-  return bool(np.any(labels.data == sampling.WMH)), bool(np.any(labels.data == sampling.STROKE))
+  return bool(np.any(labels.data == labelling.WMH)), bool(np.any(labels.data == labelling.STROKE))
 
 
 def _check_folds_have_wmh(fold_of: dict[str, int], has_wmh: dict[str, bool], cohort: str) -> None:
@@ -209,7 +206,7 @@ class UresnetPatches(tfds.core.GeneratorBasedBuilder,
     del dl_manager  # the cohort is local
     config = self.builder_config
     records = _labelled_records(config.cohort)
-    with tqdm.tqdm(records, desc="reading labels", unit="subject", leave=False) as bar:
+    with progress.bar(records, desc="reading labels", unit="subject", leave=False) as bar:
       classes = {r.subject: _lesion_classes(r) for r in bar}  # the bar is cleared on an error too
     has_stroke = {s: stroke for s, (_, stroke) in classes.items()}
     fold_of = folds.assign_folds(list(has_stroke), list(has_stroke.values()),
@@ -234,7 +231,7 @@ class UresnetPatches(tfds.core.GeneratorBasedBuilder,
                         fold: int) -> Iterator[tuple[str, dict]]:
     config = self.builder_config
     total = 0
-    with tqdm.tqdm(records, desc=f"fold{fold}", unit="subject", leave=False) as bar:
+    with progress.bar(records, desc=f"fold{fold}", unit="subject", leave=False) as bar:
       for record in bar:  # the bar is cleared on an error too
         examples = subject_examples(record, config.settings())
         self.info.metadata["patches_per_subject"][record.subject] = len(examples)

@@ -11,6 +11,7 @@ import numpy as np
 from nibabel import orientations
 from scipy import ndimage
 
+from uresnet_jax.common import labelling
 from uresnet_jax.common.errors import InputError
 from uresnet_jax.data.nifti_io import SubjectVolumes
 
@@ -148,7 +149,7 @@ def check_skull_stripped(flair: np.ndarray, affine: np.ndarray, where: str) -> N
   nonzero = np.asarray(flair) > 0
   border = np.concatenate([nonzero[0].ravel(), nonzero[-1].ravel(),
                            nonzero[:, 0].ravel(), nonzero[:, -1].ravel()])
-  volume_ml = float(nonzero.sum()) * abs(np.linalg.det(affine[:3, :3])) / 1000.0
+  volume_ml = float(nonzero.sum()) * labelling.voxel_volume_ml(affine)
   if border.mean() > STRIPPED_MAX_BORDER_FRACTION or volume_ml > STRIPPED_MAX_VOLUME_ML:
     raise InputError(
         f"{where}: not skull-stripped ({100 * border.mean():.0f}% of the field-of-view edge and "

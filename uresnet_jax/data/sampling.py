@@ -9,8 +9,8 @@ import dataclasses
 
 import numpy as np
 
-WMH = 1
-STROKE = 2
+from uresnet_jax.common.labelling import STROKE, WMH
+
 
 
 @dataclasses.dataclass(frozen=True)

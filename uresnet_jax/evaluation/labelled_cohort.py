@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from uresnet_jax.common import atomic
+from uresnet_jax.common import atomic, labelling
 from uresnet_jax.evaluation import metrics
 from uresnet_jax.data import nifti_io
 from uresnet_jax.common.errors import InputError
@@ -30,8 +30,8 @@ def metric_rows(subject: str, truth: np.ndarray, prediction: np.ndarray, affine:
   rows = []
   for name, m in metrics.subject_metrics(truth, prediction, affine, challenge_mode).items():
     row = {"subject": subject, "class": name, **{k: m[k] for k in METRICS_COLUMNS[2:9]}}
-    row["volume_pct_icv"] = metrics.percent_of_icv(m["volume_ml"], icv_ml)
-    row["expert_volume_pct_icv"] = metrics.percent_of_icv(m["expert_volume_ml"], icv_ml)
+    row["volume_pct_icv"] = labelling.percent_of_icv(m["volume_ml"], icv_ml)
+    row["expert_volume_pct_icv"] = labelling.percent_of_icv(m["expert_volume_ml"], icv_ml)
     rows.append(row)
   return rows
 
@@ -60,9 +60,9 @@ def cohort_summary(methods: dict[str, list[dict]], clinical: dict[str, np.ndarra
 
   for name, rows in methods.items():
     by_row = {(r["subject"], r["class"]): r for r in rows}
-    ordered = [by_row[(s, c)] for s in subjects for c in metrics.CLASSES]
+    ordered = [by_row[(s, c)] for s in subjects for c in labelling.CLASSES]
     out["methods"][name] = {}
-    for cls in metrics.CLASSES:
+    for cls in labelling.CLASSES:
       auto = _column(ordered, cls, f"volume_{suffix}")
       expert = _column(ordered, cls, f"expert_volume_{suffix}")
       out["methods"][name][cls] = {
@@ -80,7 +80,7 @@ def cohort_summary(methods: dict[str, list[dict]], clinical: dict[str, np.ndarra
     a, b = key(a), key(b)
     out["comparison"] = {"methods": [first, second], "tests": {
         cls: {k: cohort_stats.wilcoxon_paired(_column(a, cls, k), _column(b, cls, k))
-              for k in WILCOXON_METRICS} for cls in metrics.CLASSES}}
+              for k in WILCOXON_METRICS} for cls in labelling.CLASSES}}
   return out
 
 
@@ -88,17 +88,14 @@ def _icv_ml(record: nifti_io.SubjectRecord, messages: list[str]) -> float | None
   """ICV from the manifest's icv_ml column, else the brain-mask volume, else None (with a message)."""
   raw = record.clinical.get("icv_ml", "").strip()
   if raw:
-    try:
-      value = float(raw)
-      if np.isfinite(value) and value > 0:
-        return value
-    except ValueError:
-      pass
+    value = labelling.manifest_icv_ml(raw)
+    if value is not None:
+      return value
     messages.append(f"{record.subject}: icv_ml {raw!r} is not a positive number; ignored")
   if record.brain_mask is not None:
     try:
       mask = nifti_io.load_nifti(record.brain_mask, kind="mask", subject=record.subject)
-      return float(mask.data.sum()) * metrics.voxel_volume_ml(mask.affine)
+      return float(mask.data.sum()) * labelling.voxel_volume_ml(mask.affine)
     except InputError as e:
       messages.append(str(e))
   return None
@@ -115,8 +112,7 @@ def _write_outputs(output: pathlib.Path, methods: dict[str, list[dict]], summary
   """Everything into a temporary folder beside `output`, then swapped in whole."""
   from uresnet_jax.evaluation import report
   output.parent.mkdir(parents=True, exist_ok=True)
-  if output.exists() and not output.is_dir():
-    raise InputError(f"{output}: exists and is not a folder")
+  atomic.check_output_folder(output)
   with atomic.replacing(output) as tmp:
     tmp.mkdir()
     first = next(iter(methods))
@@ -222,7 +218,7 @@ def evaluate_cohort(cohort: str, prediction_dirs: dict[str, pathlib.Path] | None
                  subjects=[r.subject for r in scored])
   suffix = "pct_icv" if use_icv else "ml"
   scatter = {name: {c: (_column(rows, c, f"volume_{suffix}"), _column(rows, c, f"expert_volume_{suffix}"))
-                    for c in metrics.CLASSES} for name, rows in methods.items()}
+                    for c in labelling.CLASSES} for name, rows in methods.items()}
   examples = _overlay_examples(scored, kept, num_overlays)
   _write_outputs(pathlib.Path(output), methods, summary, scatter, examples)
   for m in messages:
@@ -232,8 +228,8 @@ def evaluate_cohort(cohort: str, prediction_dirs: dict[str, pathlib.Path] | None
 
 def _overlay_examples(records: Sequence[nifti_io.SubjectRecord], kept: dict, count: int) -> list:
   """Up to `count` subjects with the most expert stroke (then WMH), with their FLAIR if readable."""
-  order = sorted(records, key=lambda r: (-int((kept[r.subject][0] == 2).sum()),
-                                         -int((kept[r.subject][0] == 1).sum())))
+  order = sorted(records, key=lambda r: (-int((kept[r.subject][0] == labelling.STROKE).sum()),
+                                         -int((kept[r.subject][0] == labelling.WMH).sum())))
   examples = []
   for record in order[:count]:
     try:

@@ -7,7 +7,8 @@ difference (%), and lesion-wise recall / F1 over 26-connected components.
 import numpy as np
 from scipy import ndimage, spatial
 
-CLASSES = {"wmh": 1, "stroke": 2}
+from uresnet_jax.common.labelling import CLASSES, voxel_volume_ml
+
 METRICS = ("dice", "hd95_mm", "avd_pct", "lesion_recall", "lesion_precision", "lesion_f1")
 _INPLANE = np.ones((3, 3, 1), bool)  # the challenge's in-plane erosion element
 _CONNECTIVITY_26 = np.ones((3, 3, 3), bool)
@@ -21,15 +22,6 @@ def dice(truth: np.ndarray, prediction: np.ndarray, label: int) -> float:
   if total == 0:
     return float("nan")
   return 2.0 * int(np.logical_and(t, p).sum()) / total
-
-
-def volume_ml(labels: np.ndarray, label: int, zooms: tuple[float, ...]) -> float:
-  return float((labels == label).sum() * np.prod(zooms[:3]) / 1000.0)
-
-
-def voxel_volume_ml(affine: np.ndarray) -> float:
-  """Volume of one voxel (mL) of a voxel-to-world affine, oblique or not."""
-  return float(abs(np.linalg.det(np.asarray(affine, float)[:3, :3])) / 1000.0)
 
 
 def boundary(mask: np.ndarray) -> np.ndarray:
@@ -117,9 +109,3 @@ def subject_metrics(truth: np.ndarray, prediction: np.ndarray, affine: np.ndarra
     out[name] = class_metrics(truth, pred, label, affine)
   return out
 
-
-def percent_of_icv(volume: float, icv_ml: float | None) -> float:
-  """Volume as % of the intracranial volume; NaN when the ICV is unknown or not positive."""
-  if icv_ml is None or not np.isfinite(icv_ml) or icv_ml <= 0:
-    return float("nan")
-  return 100.0 * volume / icv_ml

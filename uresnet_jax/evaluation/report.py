@@ -9,28 +9,12 @@ from typing import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure  # figures without pyplot: no backend is chosen or changed
 
+from uresnet_jax.common import labelling
+from uresnet_jax.common.formatting import mean_std as _ms, number as _f, p_value as _p
+
 CLASS_TITLES = {"wmh": "WMH", "stroke": "Stroke"}
 _METRIC_TITLES = {"dice": "Dice", "hd95_mm": "HD95 (mm)", "avd_pct": "AVD (%)",
                   "lesion_recall": "Lesion recall", "lesion_f1": "Lesion F1"}
-
-
-def _f(value: float | None, digits: int = 3) -> str:
-  if value is None or not math.isfinite(value):
-    return "–"
-  return f"{value:.{digits}f}"
-
-
-def _p(value: float | None) -> str:
-  if value is None or not math.isfinite(value):
-    return "–"
-  return f"{value:.2e}" if value < 1e-3 else f"{value:.3f}"
-
-
-def _ms(stat: Mapping[str, float], scale: float = 1.0, digits: int = 1) -> str:
-  mean, std = stat["mean"] * scale, stat["std"] * scale
-  if not math.isfinite(mean):
-    return "–"
-  return f"{mean:.{digits}f} ({_f(std, digits)})"
 
 
 def markdown(summary: Mapping) -> str:
@@ -203,7 +187,7 @@ def qc_slices(labels: np.ndarray, brain: np.ndarray, count: int) -> list[int]:
     if span.size:
       best = span[np.argmax(lesion[span])] if lesion[span].any() else span[span.size // 2]
       chosen.append(int(best))
-  stroke = (labels == 2).sum(axis=(0, 1))
+  stroke = (labels == labelling.STROKE).sum(axis=(0, 1))
   if stroke.any() and int(np.argmax(stroke)) not in chosen:  # strokes are small: always show one
     z = int(np.argmax(stroke))
     chosen[int(np.argmin([abs(c - z) for c in chosen]))] = z

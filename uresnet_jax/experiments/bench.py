@@ -41,7 +41,7 @@ from uresnet_jax.inference import segment, predictor
 
 PARTS = ("train", "infer", "predict", "pipeline", "build")
 SCAN_SHAPE, SCAN_ZOOMS = (256, 256, 40), (1.0, 1.0, 4.0)
-_REPO = pathlib.Path(__file__).resolve().parents[1]
+_REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _median_seconds(fn: Callable[[], object], repeats: int) -> float:

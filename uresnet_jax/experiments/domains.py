@@ -38,7 +38,7 @@ def domain_phantom(config: ml_collections.ConfigDict, name: str) -> ml_collectio
   for key, value in config.domains.held_out[name].items():
     if key not in cohort:
       raise InputError(f"config.domains.held_out.{name}.{key}: not a phantom knob "
-                       "(uresnet_jax/phantom_config.py lists them)")
+                       "(uresnet_jax/phantom/config.py lists them)")
     cohort[key] = type(cohort[key])(value) if isinstance(cohort[key], tuple) else value
   knobs.validate_config(cohort)
   return cohort

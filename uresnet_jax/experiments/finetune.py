@@ -32,25 +32,6 @@ SOURCE_FILE = "pretrained.json"  # the model a run began at, and a digest of its
 HELD_OUT_FOLD = 0
 
 
-def load_pretrained(model: str | pathlib.Path, checkpoint: str = "latest"
-                    ) -> tuple[ml_collections.ConfigDict, dict]:
-  """(training config, {"params", "batch_stats"}) of a training workdir or an exported artifact."""
-  from uresnet_jax.inference import artifact
-  path = pathlib.Path(model)
-  if (path / artifact.MANIFEST).is_file():
-    try:
-      loaded = artifact.load(path)
-    except artifact.ArtifactError as e:
-      raise InputError(str(e)) from None
-    config = ml_collections.ConfigDict(loaded.manifest["training_config"])
-    return config, jax.tree.map(np.asarray, loaded.weights)
-  if (path / "config.json").is_file():
-    config = predictor.read_run_config(path)
-    return config, predictor.restore_variables(path, config, checkpoint)[1]
-  raise InputError(f"{path}: neither a training workdir (config.json) nor an exported model "
-                   "(manifest.json)")
-
-
 def finetune_config(pretrained: ml_collections.ConfigDict, cohort: str, workdir: pathlib.Path,
                     num_subjects: int, epochs: int, learning_rate: float, batch_size: int,
                     wmh_rate: float = WMH_RATE, stroke_rate: float = STROKE_RATE
@@ -140,7 +121,7 @@ def finetune(model: str, cohort: str, workdir: str | pathlib.Path, epochs: int =
              checkpoint: str = "latest") -> dict:
   """Trains, scores and exports; returns what finetune.json holds."""
   workdir = pathlib.Path(workdir)
-  pretrained, variables = load_pretrained(model, checkpoint)
+  pretrained, variables = predictor.load_variables(model, checkpoint)
   records = [r for r in nifti_io.read_cohort(cohort) if r.labels is not None]
   if len(records) < 2:
     raise InputError(f"{cohort}: {len(records)} labelled subject(s); fine-tuning needs at least 2 "

@@ -112,7 +112,7 @@ def render(manifest: dict, size_mb: float, eval_summary: dict, eval_subjects: in
       domains.format_table(domain_result),
       "",
       "Realism statistics of each domain cohort (median over subjects; FLAIR z-scored in the "
-      "brain; DESIGN.md §4 gives real clinical scans as WMH mean z 1.8-2.1, WMH 10th "
+      "brain; docs/cohorts.md gives real clinical scans as WMH mean z 1.8-2.1, WMH 10th "
       "percentile 1.1-1.3, unlabelled brain 99th percentile 1.3-1.9):",
       "",
       "| domain | WMH mean z | WMH p10 z | brain p99 z | WMH load % | components |",

@@ -11,14 +11,13 @@ workdir's grid.json is the grid it was made with: a rerun with any other grid is
 import csv
 import dataclasses
 import json
-import math
 import pathlib
 import time
 from typing import Sequence
 
 import ml_collections
 
-from uresnet_jax.common import atomic
+from uresnet_jax.common import atomic, formatting
 from uresnet_jax.model import checkpoints, losses, uresnet
 from uresnet_jax.experiments import crossval, variants
 from uresnet_jax.training import prepare_data, loop
@@ -31,7 +30,7 @@ DONE_FILE = "done.json"
 BASE_CELL = "uresnet"
 _NOT_COMPARED = ("compilation_cache_dir",)  # settings that cannot change a result
 
-# The paper's numbers (Guerrero et al. 2018; DESIGN.md §2): Dice in %, mean (std).
+# The paper's numbers (Guerrero et al. 2018; docs/design.md): Dice in %, mean (std).
 PAPER = {
     "table2": {"uResNet": {"wmh": "69.5 (16.1)", "stroke": "40.0 (25.2)", "wmh_r2": "0.951"},
                "DeepMedic": {"wmh": "66.6", "stroke": "31.3"},
@@ -207,14 +206,6 @@ def _curves(run: pathlib.Path) -> dict[str, dict[str, list[tuple[float, float]]]
   return curves
 
 
-def _pct(stat: dict) -> str:
-  return "–" if not math.isfinite(stat["mean"]) else f"{100 * stat['mean']:.1f} ({100 * stat['std']:.1f})"
-
-
-def _num(value: float | None, digits: int = 3) -> str:
-  return "–" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
-
-
 def _ablation_table(workdir: pathlib.Path, rows: dict[str, str], reference: str,
                     paper: dict[str, tuple[str, str]] | None) -> list[str]:
   """Dice (std) per class of each row's pooled results, and paired Wilcoxon p against `reference`."""
@@ -230,8 +221,8 @@ def _ablation_table(workdir: pathlib.Path, rows: dict[str, str], reference: str,
       keys = sorted(k for k in ref if k[1] == cls and k in dice)
       ours = [dice[k] for k in keys]
       test = cohort_stats.wilcoxon_paired(ours, [ref[k] for k in keys])
-      p = "ref." if row == reference else _num(test["p"], 4)
-      line += f" {_pct(cohort_stats.mean_std(ours))} | {p} |"
+      p = "ref." if row == reference else formatting.number(test["p"], 4)
+      line += f" {formatting.mean_std(cohort_stats.mean_std(ours), 100)} | {p} |"
     if paper:
       line += " {} | {} |".format(*paper.get(row, ("–", "–")))
     lines.append(line)
@@ -244,17 +235,18 @@ def _table2(workdir: pathlib.Path) -> list[str]:
            "ρ Fazekas deep | ρ Fazekas PV | ρ Fazekas total | ρ MMSE |", "|" + "---|" * 10]
 
   def rho(clinical: dict, key: str) -> str:
-    return _num(clinical.get(key, {}).get("spearman_rho"), 2)
+    return formatting.number(clinical.get(key, {}).get("spearman_rho"), 2)
 
   names = {"uresnet": "uResNet (this run)", "baseline": "z-score baseline (this run)"}
   for method, stats in summary["methods"].items():
     wmh, stroke = stats["wmh"], stats["stroke"]
     trend = wmh["agreement"]
     lines.append(
-        f"| {names.get(method, method)} | {_pct(wmh['metrics']['dice'])} | "
-        f"{_pct(stroke['metrics']['dice'])} | {_num(trend['r2'])} | "
-        f"{_num(trend['slope'], 2)}x + {_num(trend['intercept'], 2)} | "
-        f"{_num(stroke['agreement']['r2'])} | "
+        f"| {names.get(method, method)} | {formatting.mean_std(wmh['metrics']['dice'], 100)} | "
+        f"{formatting.mean_std(stroke['metrics']['dice'], 100)} | "
+        f"{formatting.number(trend['r2'])} | "
+        f"{formatting.number(trend['slope'], 2)}x + {formatting.number(trend['intercept'], 2)} | "
+        f"{formatting.number(stroke['agreement']['r2'])} | "
         + " | ".join(rho(wmh["clinical"], k) for k in
                      ("fazekas_deep", "fazekas_pv", "fazekas_total", "mmse")) + " |")
   expert = summary["expert"]["wmh"]["clinical"]
@@ -298,12 +290,12 @@ def write_report(workdir: pathlib.Path, grid: Grid, seconds: dict[str, float]) -
   for loss, sets in curves.items():
     last = [sets.get(s, {}).get(c, [(None, float("nan"))])[-1][1]
             for c in ("wmh", "stroke") for s in ("training", "held-out")]
-    lines.append(f"| {loss} | " + " | ".join(_num(v) for v in last) + " |")
+    lines.append(f"| {loss} | " + " | ".join(formatting.number(v) for v in last) + " |")
   lines += ["", "Dice after the last epoch (mean over subjects).", "", "## Cells", "",
             "| Cell | Folds | Seconds |", "|---|---|---|"]
   for name, cell in grid.cells.items():
     folds = "all, pooled" if cell.folds is None else ", ".join(map(str, cell.folds))
-    lines.append(f"| {name} | {folds} | {_num(seconds.get(name), 0)} |")
+    lines.append(f"| {name} | {folds} | {formatting.number(seconds.get(name), 0)} |")
   lines += ["", f"Total {sum(seconds.values()) / 60:.1f} min of cell time (as first run; a "
             "skipped cell counts its first run)."]
   atomic.write_text(workdir / "report.md", "\n".join(lines) + "\n")

@@ -11,12 +11,11 @@ import jax
 import numpy as np
 
 from uresnet_jax.inference import artifact, predictor
-from uresnet_jax.common import atomic
+from uresnet_jax.common import atomic, labelling
 from uresnet_jax.model import uresnet
 from uresnet_jax.common.errors import InputError
 
 PLATFORMS = ("cpu", "cuda", "tpu")
-CLASSES = ("background", "wmh", "stroke")
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, np.ndarray]:
@@ -37,8 +36,7 @@ def export_model(workdir: str | pathlib.Path, output: str | pathlib.Path,
                  checkpoint: str = "latest", overwrite: bool = False) -> dict:
   """Writes the artifact folder `output` whole (or not at all); returns its manifest."""
   workdir, output = pathlib.Path(workdir), pathlib.Path(output)
-  if output.exists() and (not output.is_dir() or any(output.iterdir())) and not overwrite:
-    raise InputError(f"{output}: already exists and is not empty; pass --overwrite to replace it")
+  atomic.check_output_folder(output, overwrite)
   config = predictor.read_run_config(workdir)
   step, variables = predictor.restore_variables(workdir, config, checkpoint)
   variables = jax.tree.map(lambda x: np.asarray(x, np.float32), variables)
@@ -58,7 +56,7 @@ def export_model(workdir: str | pathlib.Path, output: str | pathlib.Path,
       "package_version": importlib.metadata.version("uresnet_jax"),
       "jax_version": jax.__version__,
       "platforms": list(PLATFORMS),
-      "classes": list(CLASSES[:num_classes]),
+      "classes": list(labelling.CLASS_NAMES[:num_classes]),
       "channels": list(config.data.channels),
       "input": {"layout": "NHWC", "dtype": "float32", "spatial_multiple": 8,
                 "symbolic_shape": "b, 8*h, 8*w, channels"},

@@ -13,7 +13,8 @@ ventricular CSF is brain voxels darker than `ventricle_z` (FLAIR z-score) lying 
 import numpy as np
 from scipy import ndimage
 
-from uresnet_jax.evaluation import metrics
+from uresnet_jax.common import labelling
+
 
 CONNECTIVITY = np.ones((3, 3, 3), bool)  # 26-connected lesions, as the WMH challenge counts them
 ZONE_PERIVENTRICULAR, ZONE_JUXTACORTICAL, ZONE_INFRATENTORIAL = 1, 2, 4
@@ -38,7 +39,7 @@ def postprocess(labels: np.ndarray, exclusion: np.ndarray | None, min_voxels: fl
   out = np.array(labels, np.uint8)
   if exclusion is not None:
     out[exclusion] = 0
-  for label in metrics.CLASSES.values():
+  for label in labelling.CLASSES.values():
     mask = out == label
     out[mask & ~remove_small(mask, min_voxels)] = 0
   return out
@@ -97,9 +98,9 @@ def lesion_rows(subject: str, labels: np.ndarray, probabilities: np.ndarray, zon
                 affine: np.ndarray, ambiguity_margin: float) -> list[dict]:
   """One row per 26-connected lesion of each class (columns LESION_COLUMNS), ids from 1 per subject."""
   rows = []
-  voxel_ml = metrics.voxel_volume_ml(affine)
+  voxel_ml = labelling.voxel_volume_ml(affine)
   affine = np.asarray(affine, float)
-  for name, label in metrics.CLASSES.items():
+  for name, label in labelling.CLASSES.items():
     components, count = ndimage.label(labels == label, CONNECTIVITY)
     if not count:
       continue
@@ -115,8 +116,8 @@ def lesion_rows(subject: str, labels: np.ndarray, probabilities: np.ndarray, zon
         np.arange(s).reshape([-1 if a == axis else 1 for a in range(3)]), labels.shape))
         for axis, s in enumerate(labels.shape)]
     centroids = np.stack(coords, axis=1) / n[:, None] @ affine[:3, :3].T + affine[:3, 3]
-    p_wmh = total(probabilities[..., metrics.CLASSES["wmh"]]) / n
-    p_stroke = total(probabilities[..., metrics.CLASSES["stroke"]]) / n
+    p_wmh = total(probabilities[..., labelling.CLASSES["wmh"]]) / n
+    p_stroke = total(probabilities[..., labelling.CLASSES["stroke"]]) / n
     bits = {bit: total((zones & bit) > 0) for bit in
             (ZONE_PERIVENTRICULAR, ZONE_JUXTACORTICAL, ZONE_INFRATENTORIAL)}
     for i in range(count):

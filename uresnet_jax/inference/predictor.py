@@ -24,7 +24,7 @@ from uresnet_jax.common.errors import InputError
 NETWORK_STRIDE = 8  # three 2x2 poolings
 # The bundled release model (configs/release.py; its model card is MODEL_CARD.md beside it): what
 # `predict` and `finetune` use when no --model is given.
-BUNDLED_MODEL = pathlib.Path(__file__).resolve().parent / "release_model"
+BUNDLED_MODEL = pathlib.Path(__file__).resolve().parents[1] / "release_model"
 Forward = Callable[[np.ndarray], np.ndarray]  # (B, H, W, C) float32 -> (B, H, W, K) probabilities
 
 
@@ -261,11 +261,7 @@ def from_workdir(workdir: str | pathlib.Path, checkpoint: str = "latest",
 def from_artifact(path: str | pathlib.Path,
                   options: ml_collections.ConfigDict | None = None) -> Predictor:
   """A Predictor running an exported artifact (`python -m uresnet_jax.export`)."""
-  from uresnet_jax.inference import artifact
-  try:
-    loaded = artifact.load(path)
-  except artifact.ArtifactError as e:
-    raise InputError(str(e)) from None
+  loaded = read_artifact(path)
   manifest = loaded.manifest
   info = ModelInfo(channels=tuple(manifest["channels"]), num_classes=len(manifest["classes"]),
                    inplane_mm=float(manifest["preprocessing"]["inplane_mm"]),
@@ -287,15 +283,45 @@ def model_path(model: str | pathlib.Path | None) -> pathlib.Path:
   return BUNDLED_MODEL
 
 
-def load_model(model: str | pathlib.Path | None, checkpoint: str = "latest",
-               options: ml_collections.ConfigDict | None = None) -> Predictor:
-  """A training workdir (has config.json) or an exported artifact (has manifest.json); None is
-  the bundled release model."""
+def read_artifact(path: str | pathlib.Path):
+  """An exported artifact (`artifact.Loaded`), a damaged one as one InputError line."""
   from uresnet_jax.inference import artifact
-  path = model_path(model)
+  try:
+    return artifact.load(path)
+  except artifact.ArtifactError as e:
+    raise InputError(str(e)) from None
+
+
+def model_kind(path: pathlib.Path) -> str:
+  """"artifact" (has manifest.json) or "workdir" (has config.json): the one place that tells a
+  model's two forms apart."""
+  from uresnet_jax.inference import artifact
   if (path / artifact.MANIFEST).is_file():
-    return from_artifact(path, options)
+    return "artifact"
   if (path / "config.json").is_file():
-    return from_workdir(path, checkpoint, options)[0]
+    return "workdir"
   raise InputError(f"{path}: neither a training workdir (config.json) nor an exported model "
                    f"({artifact.MANIFEST})")
+
+
+def load_model(model: str | pathlib.Path | None, checkpoint: str = "latest",
+               options: ml_collections.ConfigDict | None = None) -> Predictor:
+  """A Predictor of a training workdir or an exported artifact; None is the bundled model."""
+  path = model_path(model)
+  if model_kind(path) == "artifact":
+    return from_artifact(path, options)
+  return from_workdir(path, checkpoint, options)[0]
+
+
+def load_variables(model: str | pathlib.Path, checkpoint: str = "latest"
+                   ) -> tuple[ml_collections.ConfigDict, dict]:
+  """(training config, {"params", "batch_stats"}) of a training workdir or an exported artifact:
+  the weights to start a new training run from."""
+  import jax
+  path = pathlib.Path(model)
+  if model_kind(path) == "artifact":
+    loaded = read_artifact(path)
+    config = ml_collections.ConfigDict(loaded.manifest["training_config"])
+    return config, jax.tree.map(np.asarray, loaded.weights)
+  config = read_run_config(path)
+  return config, restore_variables(path, config, checkpoint)[1]

@@ -20,16 +20,15 @@ import ml_collections
 import numpy as np
 from tqdm import tqdm
 
-from uresnet_jax.common import atomic
+from uresnet_jax.common import atomic, labelling, progress
 from uresnet_jax.inference import lesions, config as predict_config, predictor
-from uresnet_jax.evaluation import metrics, report
+from uresnet_jax.evaluation import report
 from uresnet_jax.data import nifti_io, preprocess, scan_inputs
 from uresnet_jax.common.errors import InputError
 
 VOLUME_COLUMNS = ("subject", "wmh_ml", "wmh_ml_low", "wmh_ml_high", "wmh_lesions", "wmh_pct_icv",
                   "stroke_ml", "stroke_ml_low", "stroke_ml_high", "stroke_lesions",
                   "stroke_pct_icv", "icv_ml", "icv_source", "excluded_ml", "seconds", "input")
-DSEG_LABELS = ((0, "background"), (1, "WMH"), (2, "stroke"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,16 +50,13 @@ def _icv(record: nifti_io.SubjectRecord, volumes: nifti_io.SubjectVolumes,
          prepared: preprocess.Prepared) -> tuple[float, str]:
   """ICV (mL) and where it came from: the manifest's icv_ml, the given brain mask, or the mask
   derived from the skull-stripped scan."""
-  raw = record.clinical.get("icv_ml", "").strip()
-  try:
-    if raw and float(raw) > 0:
-      return float(raw), "manifest"
-  except ValueError:
-    pass
+  icv_ml = labelling.manifest_icv_ml(record.clinical.get("icv_ml", ""))
+  if icv_ml is not None:
+    return icv_ml, "manifest"
   if volumes.brain_mask is not None:
     mask = volumes.brain_mask
-    return float(mask.data.sum()) * metrics.voxel_volume_ml(mask.affine), "brain_mask"
-  grid_ml = metrics.voxel_volume_ml(prepared.geometry.grid_affine)
+    return float(mask.data.sum()) * labelling.voxel_volume_ml(mask.affine), "brain_mask"
+  grid_ml = labelling.voxel_volume_ml(prepared.geometry.grid_affine)
   return float(prepared.mask.sum()) * grid_ml, "skull-stripped scan"
 
 
@@ -75,7 +71,7 @@ def segment_scan(model: predictor.Predictor, scan: scan_inputs.Scan, out: pathli
   exclusion = _exclusion(record, reference)
   prepared = model.prepare(volumes, require_stripped=True)
   prediction = model.predict(prepared)
-  voxel_ml = metrics.voxel_volume_ml(reference.affine)
+  voxel_ml = labelling.voxel_volume_ml(reference.affine)
   min_voxels = options.min_lesion_mm3 / 1000.0 / voxel_ml
   labels = lesions.postprocess(prediction.labels, exclusion, min_voxels)
   zones = np.zeros(labels.shape, np.uint8)  # the distance maps are only needed for lesions
@@ -86,13 +82,13 @@ def segment_scan(model: predictor.Predictor, scan: scan_inputs.Scan, out: pathli
                                     reference.affine, options.ambiguity_margin)
   icv_ml, icv_source = _icv(record, volumes, prepared)
   row = {"subject": scan.name}
-  for name, label in metrics.CLASSES.items():
+  for name, label in labelling.CLASSES.items():
     low, high = lesions.volume_interval(prediction.probabilities, labels, label, exclusion,
                                         min_voxels, options.interval_low_p, options.interval_high_p)
     ml = float((labels == label).sum() * voxel_ml)
     row.update({f"{name}_ml": ml, f"{name}_ml_low": low * voxel_ml, f"{name}_ml_high": high * voxel_ml,
                 f"{name}_lesions": sum(r["class"] == name for r in lesion_rows),
-                f"{name}_pct_icv": metrics.percent_of_icv(ml, icv_ml)})
+                f"{name}_pct_icv": labelling.percent_of_icv(ml, icv_ml)})
   row.update(icv_ml=icv_ml, icv_source=icv_source,
              excluded_ml=float(exclusion.sum() * voxel_ml) if exclusion is not None else 0.0,
              input=str(record.flair))
@@ -143,14 +139,9 @@ def _bids_description(out: pathlib.Path, model: str) -> None:
       "GeneratedBy": [{"Name": "uresnet_jax", "Version": metadata.version("uresnet_jax"),
                        "Description": f"python -m uresnet_jax.predict --model={model}"}],
   }, indent=2))
-  _write_csv(out / "desc-uresnet_dseg.tsv", [{"index": i, "name": n} for i, n in DSEG_LABELS],
+  _write_csv(out / "desc-uresnet_dseg.tsv", [{"index": i, "name": n} for i, n in enumerate(labelling.CLASS_NAMES)],
              ("index", "name"), "\t")
   (out / ".bidsignore").write_text("qc/\n*.csv\n*.md\n*.png\n")
-
-
-def check_output(output: pathlib.Path, overwrite: bool) -> None:
-  if output.exists() and (not output.is_dir() or any(output.iterdir())) and not overwrite:
-    raise InputError(f"{output}: already holds files; pass --overwrite to replace it")
 
 
 def _segment_all(model: predictor.Predictor, scans: Sequence[scan_inputs.Scan],
@@ -160,8 +151,8 @@ def _segment_all(model: predictor.Predictor, scans: Sequence[scan_inputs.Scan],
   rows, lesion_rows, failures = [], [], []
   qc_dir = out / "qc"
   qc_dir.mkdir(parents=True, exist_ok=True)
-  with tqdm(scans, unit="scan", desc="predict", dynamic_ncols=True) as progress:
-    for scan in progress:
+  with progress.bar(scans, unit="scan", desc="predict") as bar:
+    for scan in bar:
       try:
         result = segment_scan(model, scan, out, options, probabilities, bids, qc_dir)
       except InputError as e:
@@ -188,7 +179,7 @@ def _write_tables(out: pathlib.Path, rows: Sequence[dict], lesion_rows: Sequence
     _bids_description(out, model_name)
     _write_csv(out / "volumes.tsv", rows, VOLUME_COLUMNS, "\t")
   report.volume_histograms(out / "volumes.png", {
-      c: np.array([r[f"{c}_ml"] for r in rows]) for c in metrics.CLASSES})
+      c: np.array([r[f"{c}_ml"] for r in rows]) for c in labelling.CLASSES})
   (out / "report.md").write_text(report.prediction_markdown(
       rows, failures, model_name, {r["subject"]: f"qc/{r['subject']}.png" for r in rows},
       "volumes.png"))
@@ -206,7 +197,7 @@ def predict_scans(model: predictor.Predictor, scans: Sequence[scan_inputs.Scan],
   import jax
   from uresnet_jax.common import distributed
   output = pathlib.Path(output)
-  check_output(output, overwrite)
+  atomic.check_output_folder(output, overwrite)
   output.parent.mkdir(parents=True, exist_ok=True)
   index, count = jax.process_index(), jax.process_count()
   if count == 1:
@@ -229,11 +220,7 @@ def predict_scans(model: predictor.Predictor, scans: Sequence[scan_inputs.Scan],
     return rows, failures
 
   try:
-    try:
-      share, error = segment_share(), None
-    except Exception as e:  # every process must reach the barrier in agree()
-      share, error = None, e
-    distributed.agree(error, "segmenting its share of the scans")
+    share = distributed.everywhere("segmenting its share of the scans", segment_share)
     if index != 0:
       return share
     return _gather(staging, count, scans, output, model_name, bids)
@@ -296,7 +283,7 @@ def run() -> None:
   for key, value in defaults.items():
     define = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float}[type(value)]
     knobs[key] = define(key, None, f"Default: the model's config.predict (else {value}); see "
-                        "uresnet_jax/predict_config.py.")
+                        "uresnet_jax/inference/config.py.")
 
   join = distributed.define_flags()
 
@@ -305,7 +292,7 @@ def run() -> None:
     for name, holder in (("input", input_), ("output", output)):
       if not holder.value:
         raise InputError(f"--{name} is required")
-    check_output(pathlib.Path(output.value), overwrite.value)
+    atomic.check_output_folder(pathlib.Path(output.value), overwrite.value)
     scans = scan_inputs.find_scans(input_.value, **{k: h.value for k, h in extra.items()})
     loaded = predictor.load_model(model.value, checkpoint.value)
     options = ml_collections.ConfigDict(loaded.options.to_dict())

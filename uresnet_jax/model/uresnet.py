@@ -1,7 +1,7 @@
 """uResNet (Guerrero et al. 2018): a 2D residual U-Net with summation skips, in Flax linen.
 
 Layout is NHWC throughout. The network is exactly the published one; these rewrites (same
-parameters, same outputs) make its training step fast on XLA:CPU (DESIGN.md §6):
+parameters, same outputs) make its training step fast on XLA:CPU (docs/measured.md):
 - the 3x3 stride-2 transposed convolutions are computed as a sub-pixel convolution (a 2x2
   ordinary convolution to 4x the channels, then depth-to-space) built from the same 3x3 kernel,
   because XLA:CPU differentiates transposed convolutions ~17x slower than ordinary ones;

@@ -2,7 +2,7 @@
 
 A `(lo, hi)` tuple is a range sampled uniformly and independently per subject; widen the ranges
 for domain-randomised training data. Intensities are relative to normal white matter (= 1) before
-the bias field. The defaults reproduce the realism table of DESIGN.md §4 on the three clinical 2D
+the bias field. The defaults reproduce the realism table of docs/cohorts.md on the three clinical 2D
 FLAIR protocols. Override on the command line, e.g. `--config.noise_std=(0.02,0.05)`.
 """
 import ml_collections
@@ -13,7 +13,7 @@ def get_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.num_workers = 2  # processes generating subjects; the output is the same for any value
 
-  # Acquisition protocols (DESIGN.md §4): in-plane x in-plane x slice thickness, in mm.
+  # Acquisition protocols (docs/cohorts.md): in-plane x in-plane x slice thickness, in mm.
   c.protocols = ((0.94, 0.94, 6.5), (0.47, 0.47, 6.0), (1.0, 1.0, 4.0))
   c.protocol_weights = (1.0, 1.0, 1.0)  # relative frequency of each listed protocol
   c.random_protocol_probability = 0.0  # share of subjects given a random protocol, drawn from:

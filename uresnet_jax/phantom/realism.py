@@ -1,4 +1,4 @@
-"""The realism table's statistics (DESIGN.md §4) of one scan, from its images alone."""
+"""The realism table's statistics (docs/cohorts.md) of one scan, from its images alone."""
 from typing import Sequence
 
 import numpy as np

@@ -68,8 +68,7 @@ def _check_out(out_dir: str | os.PathLike, num_subjects: int,
     raise InputError(f"{out_dir}: the number of subjects must be at least 1, got {num_subjects}")
   validate_config(config)
   out = pathlib.Path(out_dir)
-  if out.exists() and not out.is_dir():
-    raise InputError(f"{out}: exists and is not a folder")
+  atomic.check_output_folder(out)
   out.mkdir(parents=True, exist_ok=True)
   return out
 

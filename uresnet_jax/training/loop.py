@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from uresnet_jax.model import checkpoints, losses, uresnet, sharding, steps
 from uresnet_jax.training import prepare_data, scoring
-from uresnet_jax.common import distributed
+from uresnet_jax.common import distributed, progress
 from uresnet_jax.data import input_pipeline, nifti_io, patch_records
 from uresnet_jax.inference import predictor
 from uresnet_jax.common.errors import InputError
@@ -95,13 +95,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   workdir = pathlib.Path(workdir)
   uresnet.create_model(config.model)  # an unknown dtype is refused before any data is built
   with contextlib.ExitStack() as held:  # the lock, the checkpoint manager, the log writer
-    error = None
-    if jax.process_index() == 0:  # one lock per run: the chief's
-      try:
-        held.enter_context(checkpoints.workdir_lock(workdir))
-      except InputError as e:
-        error = e
-    distributed.agree(error, f"locking {workdir}")
+    distributed.on_chief(f"locking {workdir}",  # one lock per run: the chief's
+                         lambda: held.enter_context(checkpoints.workdir_lock(workdir)))
     return _train_and_evaluate(config, workdir, held)
 
 
@@ -115,9 +110,8 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
   sharding.check_batch_size(config.train.batch_size, mesh)
   checkpoints.check_compatible(workdir, config)
   if jax.process_count() > 1 and distributed.any_process(prepare_data.cohort_missing(config)):
-    error = distributed.attempt(lambda: prepare_data.generate_share(config, jax.process_index(),
-                                                                jax.process_count()))[1]
-    distributed.agree(error, "generating the phantom cohort")
+    distributed.everywhere("generating the phantom cohort", lambda: prepare_data.generate_share(
+        config, jax.process_index(), jax.process_count()))
   builder = distributed.once("the cohort and its patch records",
                             lambda: prepare_data.ensure_records(config),
                             lambda: patch_records.open_patches(config))
@@ -135,14 +129,8 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
     )
   total_steps = per_epoch * config.train.epochs
   fold_of = patch_records.get_fold_assignment(builder)
-  error = None
-  if jax.process_index() == 0:
-    try:
-      checkpoints.check_experiment(workdir, builder.builder_config.cohort_fingerprint, fold_of,
-                                     input_pipeline.DATA_ORDER)
-    except InputError as e:
-      error = e
-  distributed.agree(error, "checking the workdir's experiment")
+  distributed.on_chief("checking the workdir's experiment", lambda: checkpoints.check_experiment(
+      workdir, builder.builder_config.cohort_fingerprint, fold_of, input_pipeline.DATA_ORDER))
   train_records, held_out_records = _split_records(config, fold_of)
   info = predictor.model_info(config)
   if jax.process_index() != 0:  # only process 0 evaluates
@@ -207,10 +195,9 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
       jax.process_index(), jax.process_count(),
   )
   summary = None
-  with _StopRequest() as stop, tqdm(
-      total=total_steps, initial=start_step, unit="step", disable=not is_chief,
-      desc="train", dynamic_ncols=True,
-  ) as progress:
+  with _StopRequest() as stop, progress.bar(
+      total=total_steps, initial=start_step, unit="step", disable=not is_chief, desc="train",
+  ) as bar:
     pending, start, times = None, time.perf_counter(), collections.deque(maxlen=11)
     for step, host in zip(range(start_step, total_steps), batches):
       state, step_metrics = train_step(state, sharding.put_batch(host, mesh), step_rng)
@@ -223,14 +210,14 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
         _check_finite(pending[0] + 1, loss, float(pending[1]["grad_norm"]), manager)
         times.append(time.perf_counter())
         rate = global_batch * (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
-        progress.set_postfix(loss=f"{loss:.4f}", patches_s=f"{rate:.1f}")
+        bar.set_postfix(loss=f"{loss:.4f}", patches_s=f"{rate:.1f}")
         if is_chief:
           writer.add_scalar("train/loss", loss, pending[0])
           writer.add_scalar("train/learning_rate", float(schedule(pending[0])), pending[0])
           if rate:
             writer.add_scalar("train/patches_per_s", rate, pending[0])
       pending = (step, step_metrics)
-      progress.update(1)
+      bar.update(1)
       done = step + 1
       if done % per_epoch == 0:
         if (done // per_epoch) % config.train.eval_every == 0 or done == total_steps:

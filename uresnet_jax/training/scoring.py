@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from uresnet_jax.common import atomic
+from uresnet_jax.common import atomic, labelling
 from uresnet_jax.evaluation import metrics
 from uresnet_jax.data import nifti_io, preprocess
 from uresnet_jax.inference import predictor
@@ -20,7 +20,7 @@ class EvalSubject:
   """A subject ready for inference, with its expert labels on the native grid."""
   prepared: preprocess.Prepared
   truth: np.ndarray
-  zooms: tuple[float, float, float]
+  affine: np.ndarray  # the labels' voxel-to-world affine
 
 
 def load_eval_subjects(records: Sequence[nifti_io.SubjectRecord], info: predictor.ModelInfo
@@ -31,7 +31,7 @@ def load_eval_subjects(records: Sequence[nifti_io.SubjectRecord], info: predicto
     volumes = nifti_io.load_subject(record, info.channels)
     prepared = preprocess.prepare_subject(volumes, inplane_mm=info.inplane_mm,
                                           clip_low=info.clip_low)
-    subjects.append(EvalSubject(prepared, volumes.labels.data, volumes.labels.zooms))
+    subjects.append(EvalSubject(prepared, volumes.labels.data, volumes.labels.affine))
   return subjects
 
 
@@ -41,10 +41,10 @@ def evaluate_subjects(model: predictor.Predictor, subjects: Sequence[EvalSubject
   for subject in subjects:
     predicted = model.predict_labels(subject.prepared)
     row = {"subject": subject.prepared.subject}
-    for name, label in metrics.CLASSES.items():
+    for name, label in labelling.CLASSES.items():
       row[f"{name}_dice"] = metrics.dice(subject.truth, predicted, label)
-      row[f"{name}_ml"] = metrics.volume_ml(predicted, label, subject.zooms)
-      row[f"{name}_expert_ml"] = metrics.volume_ml(subject.truth, label, subject.zooms)
+      row[f"{name}_ml"] = labelling.volume_ml(predicted, label, subject.affine)
+      row[f"{name}_expert_ml"] = labelling.volume_ml(subject.truth, label, subject.affine)
     rows.append(row)
   return rows
 
@@ -52,7 +52,7 @@ def evaluate_subjects(model: predictor.Predictor, subjects: Sequence[EvalSubject
 def summarize(rows: Sequence[dict]) -> dict:
   """Per class: mean and std of Dice over the subjects where it is defined (NaN: class absent)."""
   summary = {}
-  for name in metrics.CLASSES:
+  for name in labelling.CLASSES:
     values = np.array([r[f"{name}_dice"] for r in rows], float)
     values = values[np.isfinite(values)]
     summary[name] = {
