@@ -5,8 +5,8 @@ Override any field on the command line, e.g. --config.train.epochs=5.
 """
 import ml_collections
 
-from uresnet_jax.phantom import config as phantom_config
 from uresnet_jax.inference import config as predict_config
+from uresnet_jax.phantom import config as phantom_config
 
 
 def get_config() -> ml_collections.ConfigDict:

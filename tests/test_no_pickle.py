@@ -1,5 +1,4 @@
 """Nothing is ever loaded by pickle: not checkpoints, artifacts, records, scans or caches."""
-import pathlib
 import pickle
 import re
 

@@ -7,10 +7,10 @@ from absl import flags, logging
 from ml_collections import config_flags
 
 from uresnet_jax.common import distributed
+from uresnet_jax.common.cli import get_config, run_cli
 from uresnet_jax.experiments import domains
 from uresnet_jax.inference import predictor
 from uresnet_jax.training import loop
-from uresnet_jax.common.cli import get_config, run_cli
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, evaluations and logs go.")
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training configuration file.", lock_config=True)

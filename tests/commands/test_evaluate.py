@@ -8,8 +8,8 @@ import sys
 import numpy as np
 import pytest
 
-from uresnet_jax.evaluation import labelled_cohort, metrics
 from uresnet_jax.data import nifti_io
+from uresnet_jax.evaluation import labelled_cohort, metrics
 
 _ROOT = pathlib.Path(__file__).resolve().parents[2]
 

@@ -1,14 +1,21 @@
-"""cli.run_cli: every command line ends a stray argument or a bad flag in one `error:` line."""
+"""cli: every command line ends a stray argument or a bad flag in one `error:` line."""
 import subprocess
 import sys
 
 import pytest
 
-from conftest import ROOT, subprocess_env
+from conftest import subprocess_env
+from uresnet_jax.common import cli
 
-pytestmark = pytest.mark.slow  # every command started as a subprocess
+
+def test_a_bad_flag_is_one_error_line():
+  with pytest.raises(SystemExit) as stopped:
+    cli.parse_flags(["prog", "--no_such_flag=1"])
+  message = str(stopped.value)
+  assert message.startswith("error: ") and "no_such_flag" in message and "\n" not in message
 
 
+@pytest.mark.slow  # every command started as a subprocess
 @pytest.mark.parametrize("cli, args, expected", [
     ("main", ["--config=configs/tiny.py", "--workdir=run", "stray"], "unexpected arguments: stray"),
     ("phantom", ["stray", "more"], "unexpected arguments: stray more"),

@@ -19,8 +19,6 @@ import jax
 from conftest import ROOT, subprocess_env
 from uresnet_jax.inference import predictor
 
-pytestmark = pytest.mark.slow  # several processes training together
-
 
 def _free_port() -> int:
   with socket.socket() as s:
@@ -142,3 +140,18 @@ def test_two_processes_share_the_scans_of_a_predict_run_into_one_set_of_tables(t
   files = lambda folder: sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
   assert files(tmp_path / "two") == files(tmp_path / "one")
   assert not list(tmp_path.glob(".parts-*"))  # the staging folder is gone
+
+
+def test_on_chief_and_everywhere_return_the_result_or_raise_the_error_in_one_process():
+  from uresnet_jax.common import distributed
+  from uresnet_jax.common.errors import InputError
+  assert distributed.on_chief("making it", lambda: 3) == 3
+  assert distributed.everywhere("reading it", lambda: 4) == 4
+
+  def fail():
+    raise InputError("the lock is held")
+
+  with pytest.raises(InputError, match="the lock is held"):
+    distributed.on_chief("locking", fail)
+  with pytest.raises(InputError, match="the lock is held"):
+    distributed.everywhere("locking", fail)

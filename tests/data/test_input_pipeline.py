@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from configs import tiny
-from uresnet_jax.data import input_pipeline, patch_records
 from uresnet_jax.common.errors import InputError
+from uresnet_jax.data import input_pipeline, patch_records
 
 
 class _ListSource:

@@ -6,8 +6,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from uresnet_jax.data import nifti_io
 from uresnet_jax.common.errors import InputError
+from uresnet_jax.data import nifti_io
 
 SHAPE = (8, 9, 4)
 AFFINE = np.diag([0.9, 0.9, 5.0, 1.0])

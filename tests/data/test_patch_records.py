@@ -11,11 +11,8 @@ import pytest
 import tensorflow_datasets as tfds
 from tensorflow_datasets.core import shuffle as tfds_shuffle
 
-from uresnet_jax.data import nifti_io
-from uresnet_jax.data import patch_records
-from uresnet_jax.data import preprocess
-from uresnet_jax.data import sampling
 from uresnet_jax.common.errors import InputError
+from uresnet_jax.data import nifti_io, patch_records, preprocess, sampling
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 SHAPE = (40, 40, 6)  # 1 x 1 x 3 mm: smaller in-plane than a 64 x 64 patch

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from test_patch_records import _config, _leftovers, _make_cohort
-from uresnet_jax.data import patch_records
 from uresnet_jax.common.errors import InputError
+from uresnet_jax.data import patch_records
 
 pytestmark = pytest.mark.slow  # Apache Beam's DirectRunner builds
 

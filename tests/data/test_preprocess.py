@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from uresnet_jax.data import preprocess
 from uresnet_jax.common.errors import InputError
+from uresnet_jax.data import preprocess
 from uresnet_jax.data.nifti_io import SubjectVolumes, Volume
 
 REORIENTED = ["LPS", "SRA", "IAL"]  # flipped, permuted, permuted and flipped voxel axes

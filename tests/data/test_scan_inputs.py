@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from uresnet_jax.data import nifti_io, scan_inputs
 from uresnet_jax.common.errors import InputError
+from uresnet_jax.data import nifti_io, scan_inputs
 
 
 def _nifti(path):

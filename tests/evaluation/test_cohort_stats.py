@@ -4,8 +4,8 @@ import pytest
 import statsmodels.api as sm
 from scipy import stats
 
-from uresnet_jax.evaluation import cohort_stats
 from uresnet_jax import phantom
+from uresnet_jax.evaluation import cohort_stats
 from uresnet_jax.phantom import config as phantom_config
 
 

@@ -9,8 +9,8 @@ import pytest
 from configs import default, variants
 from uresnet_jax.experiments import variants as variant_table
 from conftest import ROOT
-from uresnet_jax.model import uresnet
 from uresnet_jax.common.errors import InputError
+from uresnet_jax.model import uresnet
 
 
 def _param_count(config, channels: int) -> int:

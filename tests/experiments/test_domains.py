@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from uresnet_jax.experiments import domains
 from uresnet_jax import phantom
 from uresnet_jax.common.errors import InputError
+from uresnet_jax.experiments import domains
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))

@@ -8,9 +8,9 @@ import pytest
 
 from configs import reproduce as reproduce_config
 from conftest import ROOT, subprocess_env
+from uresnet_jax.common.errors import InputError
 from uresnet_jax.data import nifti_io
 from uresnet_jax.experiments import reproduce
-from uresnet_jax.common.errors import InputError
 
 
 def _config(**spec):

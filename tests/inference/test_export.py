@@ -9,9 +9,9 @@ import jax
 import numpy as np
 import pytest
 
+from uresnet_jax.common.errors import InputError
 from uresnet_jax.inference import artifact, export, predictor
 from uresnet_jax.model import uresnet
-from uresnet_jax.common.errors import InputError
 from conftest import subprocess_env
 
 

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from uresnet_jax.inference import lesions, config as predict_config
+from uresnet_jax.inference import config as predict_config, lesions
 
 
 def _probabilities(labels: np.ndarray, confidence: np.ndarray) -> np.ndarray:

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from configs import tiny
-from uresnet_jax.model import uresnet, sharding
+from uresnet_jax.common.errors import InputError
 from uresnet_jax.data import nifti_io, preprocess
 from uresnet_jax.inference import config as predict_config, predictor
-from uresnet_jax.common.errors import InputError
+from uresnet_jax.model import sharding, uresnet
 
 INFO = predictor.ModelInfo(channels=("flair",), num_classes=3, inplane_mm=1.0, clip_low=-3.0,
                            config={})

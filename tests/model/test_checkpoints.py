@@ -3,8 +3,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from uresnet_jax.model import checkpoints
 from uresnet_jax.common.errors import InputError
+from uresnet_jax.model import checkpoints
 
 
 def _state(value: float) -> dict:

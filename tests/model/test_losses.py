@@ -4,8 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from uresnet_jax.model import losses
 from uresnet_jax.common.errors import InputError
+from uresnet_jax.model import losses
 
 # Two voxels, three classes. Voxel 0: logits (0, 0, 0), label 1 -> p = 1/3 each.
 # Voxel 1: logits (log 2, 0, log 1) = (log 2, 0, 0), label 0 -> p = (1/2, 1/4, 1/4).

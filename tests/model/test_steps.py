@@ -12,7 +12,7 @@ import optax
 import pytest
 
 from configs import tiny
-from uresnet_jax.model import losses, uresnet, steps
+from uresnet_jax.model import losses, steps, uresnet
 from conftest import subprocess_env
 
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from uresnet_jax import phantom
+from uresnet_jax.common.errors import InputError
 from uresnet_jax.phantom import config as phantom_config
 from uresnet_jax.phantom.realism import realism_stats
-from uresnet_jax.common.errors import InputError
 from conftest import subprocess_env
 
 REPO = pathlib.Path(__file__).resolve().parents[2]

@@ -6,9 +6,9 @@ import jax
 import numpy as np
 
 from configs import tiny
-from uresnet_jax.data import input_pipeline, patch_records
-from uresnet_jax.model import losses, uresnet, steps
 from uresnet_jax import phantom
+from uresnet_jax.data import input_pipeline, patch_records
+from uresnet_jax.model import losses, steps, uresnet
 from uresnet_jax.phantom import config as phantom_config
 
 

@@ -2,8 +2,8 @@
 import pytest
 
 from configs import tiny
-from uresnet_jax.training import prepare_data
 from uresnet_jax.common.errors import InputError
+from uresnet_jax.training import prepare_data
 
 
 def _config(cohort, generate=True):

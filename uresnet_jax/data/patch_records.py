@@ -29,9 +29,9 @@ import tensorflow_datasets as tfds
 from tensorflow_datasets.core import shuffle as tfds_shuffle
 
 from uresnet_jax.common import labelling, progress
-from uresnet_jax.data import folds, nifti_io, preprocess, sampling
 from uresnet_jax.common.cli import get_config, run_cli
 from uresnet_jax.common.errors import InputError
+from uresnet_jax.data import folds, nifti_io, preprocess, sampling
 
 NAME = "uresnet_patches"
 METADATA_FILE = "metadata.json"  # where tfds.core.MetadataDict saves itself in the dataset dir

@@ -8,8 +8,8 @@ import dataclasses
 import pathlib
 import re
 
-from uresnet_jax.data import nifti_io
 from uresnet_jax.common.errors import InputError
+from uresnet_jax.data import nifti_io
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 EXTRA_FILES = ("brain_mask", "exclusion", "t1", "wm")  # per-scan files a flag may point at

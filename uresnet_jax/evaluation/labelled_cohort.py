@@ -13,9 +13,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 from uresnet_jax.common import atomic, labelling
-from uresnet_jax.evaluation import metrics
-from uresnet_jax.data import nifti_io
 from uresnet_jax.common.errors import InputError
+from uresnet_jax.data import nifti_io
+from uresnet_jax.evaluation import metrics
 
 
 METRICS_COLUMNS = ("subject", "class", "dice", "hd95_mm", "avd_pct", "lesion_recall", "lesion_f1",

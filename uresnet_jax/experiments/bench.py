@@ -34,10 +34,10 @@ import jax
 import ml_collections
 import numpy as np
 
-from uresnet_jax.training import prepare_data, loop
 from uresnet_jax.data import input_pipeline, patch_records, scan_inputs
-from uresnet_jax.model import uresnet, sharding, steps
-from uresnet_jax.inference import segment, predictor
+from uresnet_jax.inference import predictor, segment
+from uresnet_jax.model import sharding, steps, uresnet
+from uresnet_jax.training import loop, prepare_data
 
 PARTS = ("train", "infer", "predict", "pipeline", "build")
 SCAN_SHAPE, SCAN_ZOOMS = (256, 256, 40), (1.0, 1.0, 4.0)
@@ -156,15 +156,15 @@ def bench_inference(config: ml_collections.ConfigDict, parts: Sequence[str], rep
     (scan,) = scan_inputs.find_scans(tmp / "scan.nii.gz")
     out = tmp / "out"
     (out / "qc").mkdir(parents=True)
-    segment = lambda: segment.segment_scan(model, scan, out, config.predict, False, False,
-                                           out / "qc")
-    segment()  # compiles every shape bucket the scan needs
+    segment_once = lambda: segment.segment_scan(model, scan, out, config.predict, False, False,
+                                                out / "qc")
+    segment_once()  # compiles every shape bucket the scan needs
     if "infer" in parts:
       prepared = model.load(scan.record)
       result["infer_s_per_volume"] = round(_median_seconds(
           lambda: model.grid_probabilities(prepared.image, prepared.mask), repeats), 3)
     if "predict" in parts:
-      result["predict_s_per_scan"] = round(_median_seconds(segment, repeats), 3)
+      result["predict_s_per_scan"] = round(_median_seconds(segment_once, repeats), 3)
   result["infer_volume"] = "x".join(map(str, SCAN_SHAPE))
   return result
 
@@ -256,7 +256,7 @@ def run() -> None:
   """The CLI; flags are defined here so that importing this module defines none."""
   from absl import flags, logging
   from ml_collections import config_flags
-  from uresnet_jax.common import atomic, cli, errors
+  from uresnet_jax.common import atomic, cli
   from uresnet_jax.common.errors import InputError
   config_flag = config_flags.DEFINE_config_file("config", str(_REPO / "configs" / "default.py"),
                                                 "Configuration to time.", lock_config=True)

@@ -15,12 +15,12 @@ import ml_collections
 import numpy as np
 
 from uresnet_jax.common import atomic
-from uresnet_jax.evaluation import baseline, labelled_cohort
-from uresnet_jax.model import checkpoints
-from uresnet_jax.data import nifti_io, preprocess
-from uresnet_jax.inference import predictor
-from uresnet_jax.training import scoring, loop
 from uresnet_jax.common.errors import InputError
+from uresnet_jax.data import nifti_io, preprocess
+from uresnet_jax.evaluation import baseline, labelled_cohort
+from uresnet_jax.inference import predictor
+from uresnet_jax.model import checkpoints
+from uresnet_jax.training import loop, scoring
 
 
 def fold_config(config: ml_collections.ConfigDict, fold: int) -> ml_collections.ConfigDict:

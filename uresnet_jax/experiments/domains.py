@@ -15,14 +15,14 @@ import ml_collections
 import nibabel as nib
 import numpy as np
 
-from uresnet_jax.common import atomic
-from uresnet_jax.data import nifti_io
 from uresnet_jax import phantom
-from uresnet_jax.inference import predictor
-from uresnet_jax.training import scoring
+from uresnet_jax.common import atomic
 from uresnet_jax.common.errors import InputError
+from uresnet_jax.data import nifti_io
+from uresnet_jax.inference import predictor
 from uresnet_jax.phantom import knobs
 from uresnet_jax.phantom.realism import realism_stats
+from uresnet_jax.training import scoring
 
 IN_DOMAIN = "in_domain"
 RESULT_FILE = "domains.json"

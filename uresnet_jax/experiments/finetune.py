@@ -18,11 +18,11 @@ import ml_collections
 import numpy as np
 
 from uresnet_jax.common import atomic
-from uresnet_jax.model import checkpoints, uresnet, steps
-from uresnet_jax.training import prepare_data, scoring, loop
-from uresnet_jax.inference import export, predictor
-from uresnet_jax.data import nifti_io, patch_records
 from uresnet_jax.common.errors import InputError
+from uresnet_jax.data import nifti_io, patch_records
+from uresnet_jax.inference import export, predictor
+from uresnet_jax.model import checkpoints, steps, uresnet
+from uresnet_jax.training import loop, prepare_data, scoring
 
 RESULT_FILE = "finetune.json"
 # The paper's sampling rates: a handful of scans should give every patch it can, whatever rates the

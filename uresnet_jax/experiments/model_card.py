@@ -6,12 +6,12 @@ Run: python -m uresnet_jax.model_card --workdir=runs/release --artifact=uresnet_
 import json
 import pathlib
 
-from uresnet_jax.inference import artifact
 from uresnet_jax.common import atomic
-from uresnet_jax.model import checkpoints
-from uresnet_jax.experiments import domains
-from uresnet_jax.phantom import config as phantom_config
 from uresnet_jax.common.errors import InputError
+from uresnet_jax.experiments import domains
+from uresnet_jax.inference import artifact
+from uresnet_jax.model import checkpoints
+from uresnet_jax.phantom import config as phantom_config
 
 CARD = "MODEL_CARD.md"
 

@@ -18,12 +18,12 @@ from typing import Sequence
 import ml_collections
 
 from uresnet_jax.common import atomic, formatting
-from uresnet_jax.model import checkpoints, losses, uresnet
-from uresnet_jax.experiments import crossval, variants
-from uresnet_jax.training import prepare_data, loop
+from uresnet_jax.common.errors import InputError
 from uresnet_jax.data import nifti_io
 from uresnet_jax.evaluation import report
-from uresnet_jax.common.errors import InputError
+from uresnet_jax.experiments import crossval, variants
+from uresnet_jax.model import checkpoints, losses, uresnet
+from uresnet_jax.training import loop, prepare_data
 
 GRID_FILE = "grid.json"
 DONE_FILE = "done.json"

@@ -10,10 +10,10 @@ import shutil
 import jax
 import numpy as np
 
-from uresnet_jax.inference import artifact, predictor
 from uresnet_jax.common import atomic, labelling
-from uresnet_jax.model import uresnet
 from uresnet_jax.common.errors import InputError
+from uresnet_jax.inference import artifact, predictor
+from uresnet_jax.model import uresnet
 
 PLATFORMS = ("cpu", "cuda", "tpu")
 

@@ -17,9 +17,9 @@ from typing import Any, Callable, Mapping
 import ml_collections
 import numpy as np
 
+from uresnet_jax.common.errors import InputError
 from uresnet_jax.data import nifti_io, preprocess
 from uresnet_jax.inference import config as predict_config
-from uresnet_jax.common.errors import InputError
 
 NETWORK_STRIDE = 8  # three 2x2 poolings
 # The bundled release model (configs/release.py; its model card is MODEL_CARD.md beside it): what

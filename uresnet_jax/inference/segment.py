@@ -21,10 +21,10 @@ import numpy as np
 from tqdm import tqdm
 
 from uresnet_jax.common import atomic, labelling, progress
-from uresnet_jax.inference import lesions, config as predict_config, predictor
-from uresnet_jax.evaluation import report
-from uresnet_jax.data import nifti_io, preprocess, scan_inputs
 from uresnet_jax.common.errors import InputError
+from uresnet_jax.data import nifti_io, preprocess, scan_inputs
+from uresnet_jax.evaluation import report
+from uresnet_jax.inference import config as predict_config, lesions, predictor
 
 VOLUME_COLUMNS = ("subject", "wmh_ml", "wmh_ml_low", "wmh_ml_high", "wmh_lesions", "wmh_pct_icv",
                   "stroke_ml", "stroke_ml_low", "stroke_ml_high", "stroke_lesions",
@@ -257,7 +257,7 @@ def run() -> None:
   """The CLI; flags are defined here so that importing this module defines none."""
   import jax
   from absl import flags, logging
-  from uresnet_jax.common import distributed, cli, errors
+  from uresnet_jax.common import cli, distributed
   model = flags.DEFINE_string("model", None, "A training workdir or an exported model folder. "
                               "Default: the bundled release model (uresnet_jax/release_model, "
                               "trained on the domain-randomised phantom; see its MODEL_CARD.md).")

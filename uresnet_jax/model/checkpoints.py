@@ -19,8 +19,8 @@ import ml_collections
 import orbax.checkpoint as ocp
 
 from uresnet_jax.common import atomic, distributed
-from uresnet_jax.model import steps
 from uresnet_jax.common.errors import InputError
+from uresnet_jax.model import steps
 
 # Every setting that defines an experiment: a resume must match each (the epoch count may grow).
 EXPERIMENT_FIELDS = (

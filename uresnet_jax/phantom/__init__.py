@@ -16,8 +16,8 @@ from uresnet_jax.phantom.clinical import (fazekas, generative_model, sample_risk
                                           sample_wmh_burden, wmh_covariates, wmh_linear_predictor)
 from uresnet_jax.phantom.knobs import validate_config
 from uresnet_jax.phantom.subject import generate_subject, subject_name
-from uresnet_jax.phantom.writer import (CLINICAL_COLUMNS, GENERATIVE_MODEL, IMAGE_COLUMNS, MANIFEST,
-                                        fingerprint, write_cohort, write_share)
+from uresnet_jax.phantom.writer import (CLINICAL_COLUMNS, fingerprint, GENERATIVE_MODEL,
+                                        IMAGE_COLUMNS, MANIFEST, write_cohort, write_share)
 
 __all__ = ["CLINICAL_COLUMNS", "GENERATIVE_MODEL", "IMAGE_COLUMNS", "MANIFEST", "fazekas", "fingerprint",
            "generate_subject", "generative_model", "protocol_name", "sample_risk_factors",

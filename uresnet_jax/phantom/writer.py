@@ -13,8 +13,8 @@ from typing import Any, Sequence
 import ml_collections
 
 from uresnet_jax.common import atomic
-from uresnet_jax.data import nifti_io
 from uresnet_jax.common.errors import InputError
+from uresnet_jax.data import nifti_io
 from uresnet_jax.phantom.clinical import generative_model
 from uresnet_jax.phantom.knobs import validate_config
 from uresnet_jax.phantom.subject import generate_subject, subject_name

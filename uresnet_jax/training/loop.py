@@ -20,12 +20,12 @@ import tensorboardX
 from absl import logging
 from tqdm import tqdm
 
-from uresnet_jax.model import checkpoints, losses, uresnet, sharding, steps
-from uresnet_jax.training import prepare_data, scoring
 from uresnet_jax.common import distributed, progress
+from uresnet_jax.common.errors import InputError
 from uresnet_jax.data import input_pipeline, nifti_io, patch_records
 from uresnet_jax.inference import predictor
-from uresnet_jax.common.errors import InputError
+from uresnet_jax.model import checkpoints, losses, sharding, steps, uresnet
+from uresnet_jax.training import prepare_data, scoring
 
 
 STOP_CHECK_EVERY = 10  # steps between multi-process checks for a stop request

@@ -4,9 +4,9 @@ import pathlib
 import ml_collections
 from absl import logging
 
-from uresnet_jax.data import patch_records
 from uresnet_jax import phantom
 from uresnet_jax.common.errors import InputError
+from uresnet_jax.data import patch_records
 
 
 def ensure_cohort(config: ml_collections.ConfigDict) -> None:

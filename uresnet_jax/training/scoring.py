@@ -10,8 +10,8 @@ from typing import Sequence
 import numpy as np
 
 from uresnet_jax.common import atomic, labelling
-from uresnet_jax.evaluation import metrics
 from uresnet_jax.data import nifti_io, preprocess
+from uresnet_jax.evaluation import metrics
 from uresnet_jax.inference import predictor
 
 
