@@ -3,15 +3,13 @@ problem, a non-zero exit, no traceback, and nothing half-written where the outpu
 import dataclasses
 import pathlib
 import shutil
-import subprocess
-import sys
 from typing import Callable
 
 import nibabel as nib
 import numpy as np
 import pytest
 
-from conftest import ROOT, subprocess_env
+from conftest import run_module
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,9 +115,7 @@ def _flair_of(run, subject="sub-000") -> pathlib.Path:
 def _bad_artifact(change: str):
   def make(tmp, run):
     art = tmp / "artifact"
-    result = subprocess.run([sys.executable, "-m", "uresnet_jax.export", f"--workdir={run[1]}",
-                             f"--output={art}"], cwd=ROOT, capture_output=True, text=True,
-                            env=subprocess_env())
+    result = run_module("export", f"--workdir={run[1]}", f"--output={art}")
     assert result.returncode == 0, result.stderr
     if change == "checksum":
       with open(art / "weights.npz", "r+b") as f:
@@ -203,9 +199,7 @@ def test_bad_input_gives_one_line_and_no_partial_output(name, tiny_run, tmp_path
   case = CASES[name]
   args = case.make(tmp_path, tiny_run)
   before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
-  result = subprocess.run([sys.executable, "-m", f"uresnet_jax.{case.cli}", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600,
-                          env=subprocess_env())
+  result = run_module(case.cli, *args)
   assert result.returncode != 0, result.stdout[-2000:]
   assert "Traceback" not in result.stderr, result.stderr[-3000:]
   errors = [l for l in result.stderr.splitlines() if l.startswith("error:")]

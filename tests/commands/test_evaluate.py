@@ -3,15 +3,13 @@ import csv
 import json
 import pathlib
 import subprocess
-import sys
 
 import numpy as np
 import pytest
+from conftest import run_module
 
 from uresnet_jax.data import nifti_io
 from uresnet_jax.evaluation import labelled_cohort, metrics
-
-_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _tiny_cohort(tmp_path: pathlib.Path, icv: bool = True) -> tuple[pathlib.Path, pathlib.Path]:
@@ -41,8 +39,7 @@ def _tiny_cohort(tmp_path: pathlib.Path, icv: bool = True) -> tuple[pathlib.Path
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-  return subprocess.run([sys.executable, "-m", "uresnet_jax.evaluate", *args], cwd=_ROOT,
-                        capture_output=True, text=True, timeout=600)
+  return run_module("evaluate", *args)
 
 
 def test_cli_scores_a_tiny_cohort_and_writes_every_output(tmp_path):

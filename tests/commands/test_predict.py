@@ -4,21 +4,18 @@ import csv
 import json
 import pathlib
 import subprocess
-import sys
 
 import nibabel as nib
 import numpy as np
 import pytest
 
-from conftest import ROOT, subprocess_env
+from conftest import run_module
 from uresnet_jax.data import nifti_io, scan_inputs
 from uresnet_jax.inference import segment as predict_module
 
 
 def _cli(module: str, *args: str) -> subprocess.CompletedProcess:
-  env = subprocess_env()
-  return subprocess.run([sys.executable, "-m", f"uresnet_jax.{module}", *args], cwd=ROOT, env=env,
-                        capture_output=True, text=True, timeout=600)
+  return run_module(module, *args)
 
 
 def _reoriented(path: pathlib.Path, axcodes: str) -> nib.Nifti1Image:

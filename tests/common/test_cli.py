@@ -1,10 +1,8 @@
 """cli: every command line ends a stray argument or a bad flag in one `error:` line."""
-import subprocess
-import sys
 
 import pytest
 
-from conftest import subprocess_env
+from conftest import run_module
 from uresnet_jax.common import cli
 
 
@@ -22,9 +20,7 @@ def test_a_bad_flag_is_one_error_line():
     ("predict", ["--input=scan.nii.gz", "--no_such_flag=1"], "no_such_flag"),
 ])
 def test_stray_argument_or_unknown_flag_is_one_line(cli, args, expected, tmp_path):
-  result = subprocess.run([sys.executable, "-m", f"uresnet_jax.{cli}", *args], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300,
-                          env=subprocess_env())
+  result = run_module(cli, *args, cwd=tmp_path, timeout=300)
   assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
   lines = result.stderr.strip().splitlines()
   assert lines[-1].startswith("error:") and expected in lines[-1], lines

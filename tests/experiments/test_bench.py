@@ -4,7 +4,7 @@ import subprocess
 import sys
 import pytest
 
-from conftest import ROOT, subprocess_env
+from conftest import ROOT, run_module, subprocess_env
 
 pytestmark = pytest.mark.slow  # every test runs the bench command
 
@@ -38,9 +38,7 @@ def test_bench_reports_every_figure_of_the_tiny_config(tiny_run, tmp_path):
 
 
 def test_unknown_part_is_one_line(tmp_path):
-  result = subprocess.run([sys.executable, "-m", "uresnet_jax.bench", "--config=configs/tiny.py",
-                           "--parts=train,gpu"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, env=subprocess_env())
+  result = run_module("bench", "--config=configs/tiny.py", "--parts=train,gpu", timeout=300)
   assert result.returncode == 1 and "Traceback" not in result.stderr
   assert result.stderr.strip().splitlines()[-1].startswith("error: --parts: unknown part(s) gpu")
 
@@ -52,9 +50,7 @@ def test_profile_needs_the_train_part_and_a_new_folder(tmp_path):
                         (["--parts=train", f"--profile={tmp_path}"], "already exists"),
                         (["--parts=train", f"--profile={tmp_path / 'file' / 'trace'}"],
                          "cannot create it")):
-    result = subprocess.run([sys.executable, "-m", "uresnet_jax.bench", "--config=configs/tiny.py",
-                             *args], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                            env=subprocess_env())
+    result = run_module("bench", "--config=configs/tiny.py", *args, timeout=300)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert message in result.stderr.strip().splitlines()[-1]
   assert not (tmp_path / "new").exists()

@@ -1,6 +1,4 @@
 """Configs: the paper's settings, and its ablations as variants that change exactly their setting."""
-import subprocess
-import sys
 
 import jax
 import numpy as np
@@ -8,7 +6,7 @@ import pytest
 
 from configs import default, variants
 from uresnet_jax.experiments import variants as variant_table
-from conftest import ROOT
+from conftest import run_module
 from uresnet_jax.common.errors import InputError
 from uresnet_jax.model import uresnet
 
@@ -60,8 +58,7 @@ def test_uresnet2_noc_and_bases():
 
 @pytest.mark.slow
 def test_unknown_variant_on_the_command_line_is_one_line(tmp_path):
-  result = subprocess.run([sys.executable, "-m", "uresnet_jax.main",
-                           "--config=configs/variants.py:nocc", f"--workdir={tmp_path}"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+  result = run_module("main", "--config=configs/variants.py:nocc", f"--workdir={tmp_path}",
+                      timeout=300)
   assert result.returncode == 1 and "Traceback" not in result.stderr
   assert "unknown variant 'nocc'" in result.stderr.strip().splitlines()[-1]

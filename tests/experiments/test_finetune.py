@@ -1,15 +1,13 @@
 """finetune: a pretrained model adapted to a few labelled scans, checked on held-out ones, exported."""
 import json
 import shutil
-import subprocess
-import sys
 import pytest
 
 import jax
 import ml_collections
 import numpy as np
 
-from conftest import ROOT, subprocess_env
+from conftest import run_module
 from uresnet_jax.experiments import finetune
 from uresnet_jax.inference import predictor
 
@@ -18,9 +16,7 @@ TINY_RATES = ("--wmh_rate=0.005", "--stroke_rate=0.02")  # the tiny config's: a 
 
 
 def _run(*args):
-  return subprocess.run([sys.executable, "-m", "uresnet_jax.finetune", *map(str, args)], cwd=ROOT,
-                        capture_output=True, text=True, timeout=900,
-                        env=subprocess_env())
+  return run_module("finetune", *args, timeout=900)
 
 
 def _max_difference(a, b) -> float:

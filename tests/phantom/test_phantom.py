@@ -4,7 +4,6 @@ import hashlib
 import json
 import pathlib
 import shutil
-import subprocess
 import sys
 
 import nibabel as nib
@@ -15,7 +14,7 @@ from uresnet_jax import phantom
 from uresnet_jax.common.errors import InputError
 from uresnet_jax.phantom import config as phantom_config
 from uresnet_jax.phantom.realism import realism_stats
-from conftest import subprocess_env
+from conftest import run_module
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 SEED = 0
@@ -197,9 +196,7 @@ def test_bad_config_is_an_input_error(key, value):
                                   "--config.noise_std=(0.05,0.01)"])
 def test_cli_bad_flag_is_one_line_error(flag, tmp_path):
   out = tmp_path / "cohort"
-  result = subprocess.run([sys.executable, "-m", "uresnet_jax.phantom", f"--out={out}", flag],
-                          cwd=REPO, capture_output=True, text=True, timeout=60,
-                          env=subprocess_env(PYTHONWARNINGS="ignore"))
+  result = run_module("phantom", f"--out={out}", flag, timeout=60, PYTHONWARNINGS="ignore")
   assert result.returncode == 1
   assert result.stderr.startswith("error: "), result.stderr
   assert len(result.stderr.strip().splitlines()) == 1, result.stderr

@@ -14,7 +14,7 @@ import numpy as np
 
 from uresnet_jax.common.errors import InputError
 
-if TYPE_CHECKING:  # imported where used: importing grain defines absl flags (tests/test_imports.py)
+if TYPE_CHECKING:  # imported where used: importing grain defines absl flags (tests/test_layout.py)
   import grain
 
 DATA_ORDER = "grain-1"  # names the order below; a change of order needs a new name (a resume
