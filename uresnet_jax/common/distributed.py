@@ -89,6 +89,7 @@ def once(name: str, chief: Callable[[], T], others: Callable[[], T]) -> T:
   if jax.process_count() == 1:
     return chief()
   result = on_chief(f"preparing {name}", chief)  # the barrier
+  error = None
   if jax.process_index() != 0:
     result, error = attempt(others)
   agree(error, f"opening {name}")
