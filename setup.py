@@ -11,14 +11,27 @@ setuptools.setup(
     packages=setuptools.find_packages(include=["uresnet_jax", "uresnet_jax.*"]),
     package_data={"uresnet_jax": ["release_model/*"]},  # the bundled model predict uses by default
     python_requires=">=3.11",
+    entry_points={"console_scripts": [  # the same commands as `python -m uresnet_jax.<name>`
+        "uresnet-train=uresnet_jax.main:run",
+        "uresnet-predict=uresnet_jax.predict:run",
+        "uresnet-evaluate=uresnet_jax.evaluate:run",
+        "uresnet-export=uresnet_jax.export:run",
+        "uresnet-finetune=uresnet_jax.finetune:run",
+        "uresnet-reproduce=uresnet_jax.reproduce:run",
+        "uresnet-crossval=uresnet_jax.crossval:run",
+        "uresnet-bench=uresnet_jax.bench:run",
+        "uresnet-model-card=uresnet_jax.model_card:run",
+        "uresnet-phantom=uresnet_jax.phantom.__main__:run",
+        "uresnet-patches=uresnet_jax.patches_tfds:run",
+    ]},
     install_requires=[
         "jax>=0.10,<0.12",
         "flax>=0.11,<0.13",
         "optax>=0.2.5,<0.3",
         "orbax-checkpoint>=0.11,<0.13",
-        "tensorflow-datasets>=4.9.7,<4.10",  # patches_tfds.SUPPORTED_TFDS
+        "tensorflow-datasets>=4.9.7,<4.10",  # data/patch_records.SUPPORTED_TFDS
         "array-record>=0.7,<0.9",
-        "grain>=0.2.10,<0.3",  # input_pipeline: MapDataset, ReadOptions
+        "grain>=0.2.10,<0.3",  # data/input_pipeline: MapDataset, ReadOptions
         "nibabel>=5.2,<6",
         "nilearn>=0.11,<0.15",
         "absl-py>=2.1",
@@ -34,5 +47,5 @@ setuptools.setup(
     ],
     extras_require={"test": ["pytest>=8", "pytest-xdist>=3.5", "nbclient>=0.10", "nbformat>=5.10",
                              "ipykernel>=6.29", "hypothesis>=6.100", "apache-beam>=2.60,<3"],
-                    "beam": ["apache-beam>=2.60,<3"]},  # patches_tfds: config.data.beam_runner
+                    "beam": ["apache-beam>=2.60,<3"]},  # data/patch_records: config.data.beam_runner
 )

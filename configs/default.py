@@ -5,7 +5,8 @@ Override any field on the command line, e.g. --config.train.epochs=5.
 """
 import ml_collections
 
-from uresnet_jax import phantom_config, predict_config
+from uresnet_jax.inference import config as predict_config
+from uresnet_jax.phantom import config as phantom_config
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -25,7 +26,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.data.beam_runner = ""  # "": plain record build; "direct": Apache Beam's DirectRunner (.[beam])
   config.data.beam_options = ""  # other runners: Beam flags, "--runner=FlinkRunner --flink_master=HOST:8081", "--runner=DataflowRunner --project=... --region=... --temp_location=gs://..."
 
-  # Preprocessing (DESIGN.md §2).
+  # Preprocessing (docs/design.md, the method).
   config.preprocess = ml_collections.ConfigDict()
   config.preprocess.inplane_mm = 1.0  # in-plane resampling; slice thickness kept
   config.preprocess.clip_low = -3.0  # z-scores below this are clipped; also the background value

@@ -10,7 +10,7 @@ import importlib
 
 import ml_collections
 
-from uresnet_jax import variants
+from uresnet_jax.experiments import variants
 
 BASES = ("default", "demo", "tiny")
 

@@ -21,8 +21,13 @@ from absl import flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # configs/ imports configs.*
 
-from uresnet_jax import atomic, lesions, metrics, nifti_io, phantom, predictor
-from uresnet_jax.errors import InputError, run_cli
+from uresnet_jax import phantom
+from uresnet_jax.common import atomic, labelling
+from uresnet_jax.common.cli import run_cli
+from uresnet_jax.common.errors import InputError
+from uresnet_jax.data import nifti_io
+from uresnet_jax.evaluation import metrics
+from uresnet_jax.inference import lesions, predictor
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The training run.")
 _SUBJECTS = flags.DEFINE_integer("subjects", 12, "Calibration subjects.")
@@ -32,7 +37,7 @@ _WRITE = flags.DEFINE_bool("write", False, "Store the chosen threshold in the ru
 flags.mark_flags_as_required(["workdir"])
 
 THRESHOLDS = (0.0, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
-STROKE = metrics.CLASSES["stroke"]
+STROKE = labelling.STROKE
 
 
 def main() -> None:

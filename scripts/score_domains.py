@@ -14,8 +14,9 @@ from ml_collections import config_flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # configs/ imports configs.*
 
-from uresnet_jax import domains, predictor
-from uresnet_jax.errors import get_config, run_cli
+from uresnet_jax.common.cli import get_config, run_cli
+from uresnet_jax.experiments import domains
+from uresnet_jax.inference import predictor
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "The config whose domains to score.")
 _MODEL = flags.DEFINE_string("model", None, "Training run or exported model (default: bundled).")

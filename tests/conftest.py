@@ -1,5 +1,6 @@
-"""Shared test set-up: XLA's persistent compilation cache, and one tiny training run for the
-tests that need a trained model (the main job, evaluate --workdir, predict, export)."""
+"""Shared test set-up: XLA's persistent compilation cache (this process and every subprocess), the
+one way a test starts a subprocess, the `slow` tier, and one tiny training run for the tests that
+need a trained model (the main job, evaluate --workdir, predict, export)."""
 import os
 import pathlib
 import subprocess
@@ -10,7 +11,22 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
-jax.config.update("jax_compilation_cache_dir", str(ROOT / "data" / "jax_cache"))
+CACHE = ROOT / "data" / "jax_cache"
+jax.config.update("jax_compilation_cache_dir", str(CACHE))
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+  """The environment of every subprocess a test starts: CPU only, the package importable from this
+  checkout, and XLA's compilation cache shared with every other test."""
+  return dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(ROOT),
+              JAX_COMPILATION_CACHE_DIR=str(CACHE), **extra)
+
+
+def run_module(module: str, *args, cwd=ROOT, timeout: float = 600,
+               **env: str) -> subprocess.CompletedProcess:
+  """`python -m uresnet_jax.<module> ARGS` as a user types it, its output captured as text."""
+  return subprocess.run([sys.executable, "-m", f"uresnet_jax.{module}", *map(str, args)], cwd=cwd,
+                        env=subprocess_env(**env), capture_output=True, text=True, timeout=timeout)
 
 
 def main_process(workdir, data, *overrides, config="configs/tiny.py", **kwargs) -> subprocess.Popen:
@@ -18,8 +34,7 @@ def main_process(workdir, data, *overrides, config="configs/tiny.py", **kwargs) 
   args = [sys.executable, "-m", "uresnet_jax.main", f"--config={config}",
           f"--workdir={workdir}", f"--config.data.cohort={data / 'cohort'}",
           f"--config.data.records_dir={data / 'tfds'}", *overrides]
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+  return subprocess.Popen(args, cwd=ROOT, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True, **kwargs)
 
 
@@ -37,3 +52,12 @@ def tiny_run(tmp_path_factory) -> tuple[pathlib.Path, pathlib.Path, str, str]:
   code, out, err = run_main(workdir, data)
   assert code == 0, err[-3000:]
   return data, workdir, out, err
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+  """End-to-end tests belong to the slow tier: the commands run as a user runs them
+  (tests/commands/), and every test that needs the tiny training run."""
+  commands = ROOT / "tests" / "commands"
+  for item in items:
+    if "tiny_run" in getattr(item, "fixturenames", ()) or commands in item.path.parents:
+      item.add_marker(pytest.mark.slow)

@@ -1,298 +1,19 @@
-"""Offline evaluation: label maps scored against a cohort's expert labels with the WMH challenge's
-metrics and the paper's cohort statistics, written as metrics.csv, summary.json, report.md, figures.
+"""Score label maps, or a training run's model, against a cohort's expert labels.
 
-Run: python -m uresnet_jax.evaluate --workdir=RUN [--cohort=C] --output=DIR
-     python -m uresnet_jax.evaluate --cohort=C --predictions=DIR [--predictions2=DIR2] --output=OUT
-"""
-import csv
-import json
+`python -m uresnet_jax.evaluate` or `uresnet-evaluate`; the scoring itself is
+`uresnet_jax.evaluation.labelled_cohort`."""
 import pathlib
-import sys
-from typing import Callable, Sequence
 
-import ml_collections
-import numpy as np
+from absl import flags
 
-from uresnet_jax import atomic, metrics, nifti_io
-from uresnet_jax.errors import InputError
-
-
-METRICS_COLUMNS = ("subject", "class", "dice", "hd95_mm", "avd_pct", "lesion_recall", "lesion_f1",
-                   "volume_ml", "expert_volume_ml", "volume_pct_icv", "expert_volume_pct_icv")
-PREDICTION_SUFFIX = "_labels.nii.gz"
-WILCOXON_METRICS = ("dice", "hd95_mm", "avd_pct", "lesion_f1")
-
-
-def metric_rows(subject: str, truth: np.ndarray, prediction: np.ndarray, affine: np.ndarray,
-                icv_ml: float | None, challenge_mode: bool = False) -> list[dict]:
-  """One metrics.csv row per class for a subject (columns METRICS_COLUMNS)."""
-  rows = []
-  for name, m in metrics.subject_metrics(truth, prediction, affine, challenge_mode).items():
-    row = {"subject": subject, "class": name, **{k: m[k] for k in METRICS_COLUMNS[2:9]}}
-    row["volume_pct_icv"] = metrics.percent_of_icv(m["volume_ml"], icv_ml)
-    row["expert_volume_pct_icv"] = metrics.percent_of_icv(m["expert_volume_ml"], icv_ml)
-    rows.append(row)
-  return rows
-
-
-def _column(rows: Sequence[dict], cls: str, key: str) -> np.ndarray:
-  return np.array([r[key] for r in rows if r["class"] == cls], float)
-
-
-def cohort_summary(methods: dict[str, list[dict]], clinical: dict[str, np.ndarray],
-                   subjects: Sequence[str], use_icv: bool) -> dict:
-  """Cohort statistics of every method's metric rows (all over the same `subjects`, in order) and
-  of the expert volumes: metric mean (std), volume agreement, Bland–Altman, clinical correlations,
-  WMH risk factors (log volume, adjusted for sex when known) and, for two methods, Wilcoxon tests."""
-  from uresnet_jax import cohort_stats  # statsmodels is only needed here
-  suffix = "pct_icv" if use_icv else "ml"
-  male = clinical.get("male")
-  factors = {k: clinical[k] for k in cohort_stats.RISK_FACTORS if k in clinical}
-  out = {"volume_unit": "% ICV" if use_icv else "mL", "n_subjects": len(subjects), "methods": {},
-         "expert": {}, "sex_adjusted": male is not None}
-
-  def volume_stats(volumes: np.ndarray, cls: str) -> dict:
-    s = {"clinical": cohort_stats.clinical_correlations(volumes, clinical)}
-    if cls == "wmh" and factors:
-      s["risk_factors"] = cohort_stats.risk_factor_associations(volumes, factors, male, log=True)
-    return s
-
-  for name, rows in methods.items():
-    by_row = {(r["subject"], r["class"]): r for r in rows}
-    ordered = [by_row[(s, c)] for s in subjects for c in metrics.CLASSES]
-    out["methods"][name] = {}
-    for cls in metrics.CLASSES:
-      auto = _column(ordered, cls, f"volume_{suffix}")
-      expert = _column(ordered, cls, f"expert_volume_{suffix}")
-      out["methods"][name][cls] = {
-          "metrics": {k: cohort_stats.mean_std(_column(ordered, cls, k))
-                      for k in ("dice", "hd95_mm", "avd_pct", "lesion_recall", "lesion_f1")},
-          "agreement": cohort_stats.volume_agreement(auto, expert),
-          "bland_altman": cohort_stats.bland_altman(auto, expert),
-          **volume_stats(auto, cls),
-      }
-      out["expert"][cls] = volume_stats(expert, cls)
-  if len(methods) == 2:
-    (first, a), (second, b) = methods.items()
-    key = lambda rows: sorted((r for r in rows if r["subject"] in set(subjects)),
-                              key=lambda r: (r["subject"], r["class"]))
-    a, b = key(a), key(b)
-    out["comparison"] = {"methods": [first, second], "tests": {
-        cls: {k: cohort_stats.wilcoxon_paired(_column(a, cls, k), _column(b, cls, k))
-              for k in WILCOXON_METRICS} for cls in metrics.CLASSES}}
-  return out
-
-
-def _icv_ml(record: nifti_io.SubjectRecord, messages: list[str]) -> float | None:
-  """ICV from the manifest's icv_ml column, else the brain-mask volume, else None (with a message)."""
-  raw = record.clinical.get("icv_ml", "").strip()
-  if raw:
-    try:
-      value = float(raw)
-      if np.isfinite(value) and value > 0:
-        return value
-    except ValueError:
-      pass
-    messages.append(f"{record.subject}: icv_ml {raw!r} is not a positive number; ignored")
-  if record.brain_mask is not None:
-    try:
-      mask = nifti_io.load_nifti(record.brain_mask, kind="mask", subject=record.subject)
-      return float(mask.data.sum()) * metrics.voxel_volume_ml(mask.affine)
-    except InputError as e:
-      messages.append(str(e))
-  return None
-
-
-def _load_prediction(path: pathlib.Path, truth: nifti_io.Volume, subject: str) -> np.ndarray:
-  volume = nifti_io.load_nifti(path, kind="labels", subject=subject)
-  nifti_io.check_same_grid(truth, volume, subject)
-  return volume.data
-
-
-def _write_outputs(output: pathlib.Path, methods: dict[str, list[dict]], summary: dict,
-                   scatter: dict, examples: list) -> None:
-  """Everything into a temporary folder beside `output`, then swapped in whole."""
-  from uresnet_jax import report
-  output.parent.mkdir(parents=True, exist_ok=True)
-  if output.exists() and not output.is_dir():
-    raise InputError(f"{output}: exists and is not a folder")
-  with atomic.replacing(output) as tmp:
-    tmp.mkdir()
-    first = next(iter(methods))
-    for name, rows in methods.items():
-      file = "metrics.csv" if name == first else f"metrics_{name}.csv"
-      with open(tmp / file, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=METRICS_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    figures = []
-    unit = summary["volume_unit"]
-    for name, volumes in scatter.items():
-      stats = summary["methods"][name]
-      tag = "" if name == first else f"_{name}"
-      report.volume_scatter(tmp / f"volumes{tag}.png", volumes,
-                            {c: s["agreement"] for c, s in stats.items()}, unit, name)
-      report.bland_altman_plot(tmp / f"bland_altman{tag}.png", volumes,
-                               {c: s["bland_altman"] for c, s in stats.items()}, unit, name)
-      figures += [f"volumes{tag}.png", f"bland_altman{tag}.png"]
-    if examples:
-      report.overlays(tmp / "overlays.png", examples)
-      figures.append("overlays.png")
-    summary = {**summary, "figures": figures}
-    (tmp / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=True))
-    (tmp / "report.md").write_text(report.markdown(summary))
-
-
-def _prediction_dirs(flag_values: Sequence[str | None]) -> dict[str, pathlib.Path]:
-  dirs = {}
-  for value in flag_values:
-    if value is None:
-      continue
-    path = pathlib.Path(value)
-    if not path.is_dir():
-      raise InputError(f"{path}: predictions folder not found")
-    name = path.resolve().name or "predictions"
-    while name in dirs:
-      name += "_2"
-    dirs[name] = path
-  return dirs
-
-
-def evaluate_cohort(cohort: str, prediction_dirs: dict[str, pathlib.Path] | None,
-                    output: pathlib.Path, challenge_mode: bool = False,
-                    predicted: dict[str, dict[str, np.ndarray]] | None = None,
-                    records: Sequence[nifti_io.SubjectRecord] | None = None,
-                    num_overlays: int = 3) -> dict:
-  """Scores each method's predictions (files `<subject>_labels.nii.gz` in each folder of
-  `prediction_dirs`, or arrays in `predicted`: method -> subject -> labels) against the cohort's
-  expert labels and writes metrics.csv, summary.json, report.md and the figures to `output`.
-  Unusable subjects are skipped with a one-line message; returns the summary."""
-  records = list(records) if records is not None else nifti_io.read_cohort(cohort)
-  messages: list[str] = []
-  sources: dict[str, Callable[[nifti_io.SubjectRecord, nifti_io.Volume], np.ndarray]] = {}
-  for name, folder in (prediction_dirs or {}).items():
-    known = {r.subject for r in records}
-    for extra in sorted(folder.glob(f"*{PREDICTION_SUFFIX}")):
-      if extra.name[:-len(PREDICTION_SUFFIX)] not in known:
-        messages.append(f"{extra}: matches no subject of the cohort; ignored")
-    sources[name] = lambda r, t, folder=folder: _load_prediction(
-        folder / f"{r.subject}{PREDICTION_SUFFIX}", t, r.subject)
-  for name, arrays in (predicted or {}).items():
-    sources[name] = lambda r, t, arrays=arrays: arrays[r.subject]
-  methods = {name: [] for name in sources}
-  scored, icvs, kept = [], {}, {}
-  for record in records:
-    if record.labels is None:
-      messages.append(f"{record.subject}: no expert labels in the cohort; skipped")
-      continue
-    try:
-      truth = nifti_io.load_nifti(record.labels, kind="labels", subject=record.subject)
-      predictions = {name: load(record, truth) for name, load in sources.items()}
-    except (InputError, KeyError) as e:
-      text = str(e) if isinstance(e, InputError) else f"{record.subject}: no prediction"
-      messages.append(f"{text}; subject skipped")
-      continue
-    icv = _icv_ml(record, messages)
-    icvs[record.subject] = icv
-    for name, prediction in predictions.items():
-      methods[name] += metric_rows(record.subject, truth.data, prediction, truth.affine, icv,
-                                   challenge_mode)
-    scored.append(record)
-    kept[record.subject] = (truth.data, next(iter(predictions.values())))
-  if not scored:
-    for m in messages:
-      print(f"warning: {m}", file=sys.stderr)
-    raise InputError(f"{cohort}: no subject could be scored ({len(messages)} problem(s) above)")
-  use_icv = all(v is not None for v in icvs.values())
-  if not use_icv:
-    missing = sorted(s for s, v in icvs.items() if v is None)
-    messages.append(f"no ICV (icv_ml column or brain_mask) for {', '.join(missing[:5])}"
-                    f"{' ...' if len(missing) > 5 else ''}: volumes compared in mL, not % ICV")
-  from uresnet_jax import cohort_stats
-  clinical = cohort_stats.clinical_table([r.clinical for r in scored])
-  absent = [c for c in ("fazekas_deep", "fazekas_pv", "mmse", *cohort_stats.RISK_FACTORS)
-            if c not in clinical]
-  if absent:
-    messages.append(f"clinical column(s) {', '.join(absent)} absent or empty: those analyses skipped")
-  if "male" not in clinical and any(c in clinical for c in cohort_stats.RISK_FACTORS):
-    messages.append("no sex column: risk factors not adjusted for sex")
-  summary = cohort_summary(methods, clinical, [r.subject for r in scored], use_icv)
-  summary.update(challenge_mode=challenge_mode, messages=messages,
-                 subjects=[r.subject for r in scored])
-  suffix = "pct_icv" if use_icv else "ml"
-  scatter = {name: {c: (_column(rows, c, f"volume_{suffix}"), _column(rows, c, f"expert_volume_{suffix}"))
-                    for c in metrics.CLASSES} for name, rows in methods.items()}
-  examples = _overlay_examples(scored, kept, num_overlays)
-  _write_outputs(pathlib.Path(output), methods, summary, scatter, examples)
-  for m in messages:
-    print(f"warning: {m}", file=sys.stderr)
-  return summary
-
-
-def _overlay_examples(records: Sequence[nifti_io.SubjectRecord], kept: dict, count: int) -> list:
-  """Up to `count` subjects with the most expert stroke (then WMH), with their FLAIR if readable."""
-  order = sorted(records, key=lambda r: (-int((kept[r.subject][0] == 2).sum()),
-                                         -int((kept[r.subject][0] == 1).sum())))
-  examples = []
-  for record in order[:count]:
-    try:
-      image = nifti_io.load_nifti(record.flair, kind="image", subject=record.subject).data
-      if image.shape != kept[record.subject][0].shape:
-        image = None
-    except InputError:
-      image = None
-    examples.append((record.subject, image, *kept[record.subject]))
-  return examples
-
-
-def predict_with_run(workdir: pathlib.Path, cohort: str | None, checkpoint: str = "latest"
-                     ) -> tuple[list[nifti_io.SubjectRecord], dict[str, np.ndarray], str]:
-  """A run's model applied to its own held-out fold, or to every labelled subject of `cohort`:
-  (records, subject -> labels on the native grid, the cohort scored). A `cohort` whose content is
-  the run's own (moved or copied) is scored on the held-out fold only, never on training subjects."""
-  from uresnet_jax import checkpointing, patches_tfds, predictor, scoring
-  config = predictor.read_run_config(workdir)
-  model, _ = predictor.from_workdir(workdir, checkpoint)
-  experiment = checkpointing.read_experiment(workdir)
-  held_out_only = cohort is None
-  cohort = cohort if cohort is not None else config.data.cohort
-  records = [r for r in nifti_io.read_cohort(cohort) if r.labels is not None]
-  if not held_out_only and experiment is not None:
-    own = patches_tfds.cohort_fingerprint(records, config.data.channels)
-    held_out_only = own == experiment["cohort_fingerprint"]
-  if held_out_only:
-    fold_of = experiment["fold_of_subject"] if experiment else _fold_assignment_of_records(config)
-    records = [r for r in records if fold_of.get(r.subject) == config.data.eval_fold]
-    if not records:
-      raise InputError(f"{workdir}: no held-out subjects of fold {config.data.eval_fold} in {cohort}")
-    subjects = scoring.load_eval_subjects(records, model.info)
-    return records, {s.prepared.subject: model.predict_labels(s.prepared) for s in subjects}, cohort
-  if not records:
-    raise InputError(f"{cohort}: no subject with expert labels to score")
-  predicted = {}
-  for record in records:  # another cohort: refuse scans that need a brain mask they lack
-    try:
-      predicted[record.subject] = model.predict_labels(model.load(record, require_stripped=True))
-    except InputError as e:
-      print(f"warning: {e}; subject skipped", file=sys.stderr)
-  return records, predicted, str(cohort)
-
-
-def _fold_assignment_of_records(config: ml_collections.ConfigDict) -> dict[str, int]:
-  """Folds of a run that predates experiment.json, read from its patch records."""
-  from uresnet_jax import patches_tfds
-  builder = patches_tfds.UresnetPatches(config=patches_tfds.patches_config_from(config),
-                                        data_dir=pathlib.Path(config.data.records_dir).expanduser())
-  if not builder.data_path.exists():  # read only: the fold assignment is the records' metadata
-    raise InputError(f"{builder.data_path}: the run's patch records are not built, so its "
-                     "held-out fold is unknown; score another cohort with --cohort")
-  return patches_tfds.get_fold_assignment(builder)
+from uresnet_jax.common import cli
+from uresnet_jax.common.errors import InputError
+from uresnet_jax.evaluation import labelled_cohort
+from uresnet_jax.training import held_out
 
 
 def run() -> None:
   """The CLI; flags are defined here so that importing this module defines none."""
-  from absl import flags
-  from uresnet_jax import errors
   output = flags.DEFINE_string("output", None, "Folder for metrics.csv, summary.json, report.md "
                                "and figures (replaced whole).")
   cohort = flags.DEFINE_string("cohort", None, "Manifest CSV or cohort folder with expert labels.")
@@ -312,23 +33,23 @@ def run() -> None:
       raise InputError("--output is required")
     if bool(workdir.value) == bool(predictions.value):
       raise InputError("give exactly one of --predictions (with --cohort) or --workdir")
-    dirs = _prediction_dirs([predictions.value, predictions2.value])
+    dirs = labelled_cohort.prediction_dirs([predictions.value, predictions2.value])
     if workdir.value:
-      records, predicted, scored = predict_with_run(pathlib.Path(workdir.value), cohort.value,
+      records, predicted, scored = held_out.predict_with_run(pathlib.Path(workdir.value), cohort.value,
                                                     checkpoint.value)
-      summary = evaluate_cohort(scored, dirs or None, pathlib.Path(output.value), challenge.value,
+      summary = labelled_cohort.evaluate_cohort(scored, dirs or None, pathlib.Path(output.value), challenge.value,
                                 predicted={"uresnet": predicted}, records=records)
     else:
       if not cohort.value:
         raise InputError("--predictions needs --cohort (the manifest with the expert labels)")
-      summary = evaluate_cohort(cohort.value, dirs, pathlib.Path(output.value), challenge.value)
+      summary = labelled_cohort.evaluate_cohort(cohort.value, dirs, pathlib.Path(output.value), challenge.value)
     for name, method in summary["methods"].items():
       print(f"{name}: " + ", ".join(
           f"{c} Dice {s['metrics']['dice']['mean']:.3f} ({s['metrics']['dice']['std']:.3f})"
           for c, s in method.items()))
     print(f"wrote {output.value}")
 
-  errors.run_cli(main)
+  cli.run_cli(main)
 
 
 if __name__ == "__main__":

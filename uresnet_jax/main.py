@@ -6,8 +6,11 @@ import jax
 from absl import flags, logging
 from ml_collections import config_flags
 
-from uresnet_jax import distributed, domains, predictor, train
-from uresnet_jax.errors import get_config, run_cli
+from uresnet_jax.common import distributed
+from uresnet_jax.common.cli import get_config, run_cli
+from uresnet_jax.experiments import domains
+from uresnet_jax.inference import predictor
+from uresnet_jax.training import loop
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, evaluations and logs go.")
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training configuration file.", lock_config=True)
@@ -17,12 +20,12 @@ _JOIN = distributed.define_flags()  # multi-process runs
 
 def main() -> None:
   config = get_config(_CONFIG)
-  train.use_compilation_cache(config)
+  loop.use_compilation_cache(config)
   domains.check_held_out(config)
   _JOIN()
   logging.info("JAX %s, process %d/%d, devices: %s", jax.__version__, jax.process_index(),
                jax.process_count(), jax.devices())
-  summary = train.train_and_evaluate(config, _WORKDIR.value)
+  summary = loop.train_and_evaluate(config, _WORKDIR.value)
   if summary is not None:  # process 0's evaluation
     print(json.dumps(summary, indent=2))
     if config.domains.held_out:
@@ -34,5 +37,10 @@ def main() -> None:
       print(domains.format_table(result))
 
 
-if __name__ == "__main__":
+def run() -> None:
+  """The command line (`python -m uresnet_jax.main` or `uresnet-train`)."""
   run_cli(main, logging.WARNING)  # library INFO chatter (Orbax, TFDS) only on request
+
+
+if __name__ == "__main__":
+  run()

@@ -3,8 +3,9 @@
 from absl import flags
 from ml_collections import config_flags
 
-from uresnet_jax import phantom_config
-from uresnet_jax.errors import InputError, run_cli
+from uresnet_jax.common.cli import run_cli
+from uresnet_jax.common.errors import InputError
+from uresnet_jax.phantom import config as phantom_config
 from uresnet_jax.phantom.knobs import validate_config
 from uresnet_jax.phantom.writer import write_cohort
 

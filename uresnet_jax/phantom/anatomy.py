@@ -7,9 +7,9 @@ import ml_collections
 import numpy as np
 from scipy import ndimage
 
-from uresnet_jax.errors import InputError
+from uresnet_jax.common.errors import InputError
 from uresnet_jax.phantom.acquisition import sample_protocol, slice_profile
-from uresnet_jax.phantom.fields import (Grid, clipped_box, control, evaluate_bspline,
+from uresnet_jax.phantom.fields import (clipped_box, control, evaluate_bspline, Grid,
                                         rotation_matrix, smooth_noise)
 from uresnet_jax.phantom.knobs import uniform
 

@@ -4,7 +4,7 @@ from typing import Sequence
 import ml_collections
 import numpy as np
 
-from uresnet_jax.errors import InputError
+from uresnet_jax.common.errors import InputError
 
 
 def uniform(rng: np.random.Generator, bounds: Sequence[float]) -> float:

@@ -1,5 +1,5 @@
 """The realism statistics of one scan, from its images alone: the lesion table of
-docs/phantom.md and the edge-shell table of docs/sim_to_real.md."""
+docs/cohorts.md and the edge-shell table of docs/sim_to_real.md."""
 from typing import Sequence
 
 import numpy as np

@@ -12,9 +12,9 @@ from typing import Any, Sequence
 
 import ml_collections
 
-from uresnet_jax import atomic
-from uresnet_jax import nifti_io
-from uresnet_jax.errors import InputError
+from uresnet_jax.common import atomic
+from uresnet_jax.common.errors import InputError
+from uresnet_jax.data import nifti_io
 from uresnet_jax.phantom.clinical import generative_model
 from uresnet_jax.phantom.knobs import validate_config
 from uresnet_jax.phantom.subject import generate_subject, subject_name
@@ -68,8 +68,7 @@ def _check_out(out_dir: str | os.PathLike, num_subjects: int,
     raise InputError(f"{out_dir}: the number of subjects must be at least 1, got {num_subjects}")
   validate_config(config)
   out = pathlib.Path(out_dir)
-  if out.exists() and not out.is_dir():
-    raise InputError(f"{out}: exists and is not a folder")
+  atomic.check_output_folder(out)
   out.mkdir(parents=True, exist_ok=True)
   return out
 

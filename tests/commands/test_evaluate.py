@@ -1,0 +1,136 @@
+"""The evaluation CLI: label maps scored against expert labels, with a run's model or saved files."""
+import csv
+import json
+import pathlib
+import subprocess
+
+import numpy as np
+import pytest
+from conftest import run_module
+
+from uresnet_jax.data import nifti_io
+from uresnet_jax.evaluation import labelled_cohort, metrics
+
+
+def _tiny_cohort(tmp_path: pathlib.Path, icv: bool = True) -> tuple[pathlib.Path, pathlib.Path]:
+  """Three 16x16x4 subjects (WMH blobs, one stroke) and predictions = perturbed truth."""
+  cohort, preds = tmp_path / "cohort", tmp_path / "preds"
+  cohort.mkdir()
+  preds.mkdir()
+  affine = np.diag([1.0, 1.0, 3.0, 1.0])
+  lines = ["subject,flair,labels,age,sex,fazekas_pv,fazekas_deep,mmse" + (",icv_ml" if icv else "")]
+  rng = np.random.default_rng(0)
+  for i in range(3):
+    labels = np.zeros((16, 16, 4), np.uint8)
+    labels[3:7 + i, 3:8, 1:3] = 1
+    labels[10:12, 10:10 + i, 2] = 2
+    pred = labels.copy()
+    pred[3:5, 3:5, 1] = 0
+    pred[12, 12, 3] = 1
+    flair = rng.normal(size=labels.shape).astype(np.float32) + labels
+    name = f"s{i}"
+    nifti_io.save_nifti(cohort / f"{name}_flair.nii.gz", flair, affine)
+    nifti_io.save_nifti(cohort / f"{name}_labels.nii.gz", labels, affine)
+    nifti_io.save_nifti(preds / f"{name}_labels.nii.gz", pred, affine)
+    lines.append(f"{name},{name}_flair.nii.gz,{name}_labels.nii.gz,{60 + 10 * i},{'MF'[i % 2]},"
+                 f"{i},{i + 1},{29 - i}" + (f",{1400 + 50 * i}" if icv else ""))
+  (cohort / "subjects.csv").write_text("\n".join(lines) + "\n")
+  return cohort, preds
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+  return run_module("evaluate", *args)
+
+
+def test_cli_scores_a_tiny_cohort_and_writes_every_output(tmp_path):
+  cohort, preds = _tiny_cohort(tmp_path)
+  out = tmp_path / "out"
+  result = _cli(f"--cohort={cohort}", f"--predictions={preds}", f"--predictions2={cohort}",
+                f"--output={out}", "--challenge_mode")
+  assert result.returncode == 0, result.stderr
+  assert "Traceback" not in result.stderr
+  assert {"metrics.csv", "summary.json", "report.md", "volumes.png", "bland_altman.png",
+          "overlays.png"} <= {p.name for p in out.iterdir()}
+  with open(out / "metrics.csv") as f:
+    rows = list(csv.DictReader(f))
+  assert list(rows[0]) == list(labelled_cohort.METRICS_COLUMNS)
+  assert [(r["subject"], r["class"]) for r in rows] == [
+      (s, c) for s in ("s0", "s1", "s2") for c in ("wmh", "stroke")]
+  s0 = metrics.subject_metrics(
+      nifti_io.load_nifti(cohort / "s0_labels.nii.gz", kind="labels").data,
+      nifti_io.load_nifti(preds / "s0_labels.nii.gz", kind="labels").data, np.diag([1, 1, 3, 1.0]))
+  assert float(rows[0]["dice"]) == pytest.approx(s0["wmh"]["dice"])
+  assert float(rows[0]["expert_volume_pct_icv"]) == pytest.approx(
+      100 * s0["wmh"]["expert_volume_ml"] / 1400)
+  assert rows[1]["hd95_mm"] == "nan"  # s0 has no stroke
+  summary = json.loads((out / "summary.json").read_text())
+  assert summary["volume_unit"] == "% ICV" and summary["challenge_mode"]
+  assert "comparison" in summary and "fazekas_total" in summary["expert"]["wmh"]["clinical"]
+  report = (out / "report.md").read_text()
+  assert "| Method | WMH Dice |" in report and "Wilcoxon" in report
+
+
+def test_cli_skips_bad_subjects_with_one_line_messages(tmp_path):
+  cohort, preds = _tiny_cohort(tmp_path, icv=False)
+  nifti_io.save_nifti(preds / "s1_labels.nii.gz", np.zeros((16, 16, 5), np.uint8), np.eye(4))
+  (preds / "s2_labels.nii.gz").write_bytes((cohort / "s2_labels.nii.gz").read_bytes()[:60])
+  nifti_io.save_nifti(preds / "zz_labels.nii.gz", np.zeros((2, 2, 2), np.uint8), np.eye(4))
+  out = tmp_path / "out"
+  result = _cli(f"--cohort={cohort}", f"--predictions={preds}", f"--output={out}")
+  assert result.returncode == 0, result.stderr
+  assert "Traceback" not in result.stderr
+  warnings = [l for l in result.stderr.splitlines() if l.startswith("warning:")]
+  assert any("s1" in l and "shape" in l for l in warnings)
+  assert any("s2" in l for l in warnings)
+  assert any("zz_labels" in l and "no subject" in l for l in warnings)
+  assert any("ICV" in l and "mL" in l for l in warnings)
+  summary = json.loads((out / "summary.json").read_text())
+  assert summary["subjects"] == ["s0"] and summary["volume_unit"] == "mL"
+
+
+def test_cli_fails_cleanly_when_nothing_can_be_scored(tmp_path):
+  cohort, preds = _tiny_cohort(tmp_path)
+  for i in range(3):
+    nifti_io.save_nifti(preds / f"s{i}_labels.nii.gz", np.full((16, 16, 4), 3, np.uint8),
+                        np.diag([1.0, 1.0, 3.0, 1.0]))
+  out = tmp_path / "out"
+  out.mkdir()
+  (out / "keep.txt").write_text("previous report")
+  result = _cli(f"--cohort={cohort}", f"--predictions={preds}", f"--output={out}")
+  assert result.returncode == 1
+  assert "Traceback" not in result.stderr
+  assert result.stderr.splitlines()[-1].startswith("error: ")
+  assert any("labels must be in {0, 1, 2}" in l for l in result.stderr.splitlines())
+  assert [p.name for p in out.iterdir()] == ["keep.txt"]  # the old output is left untouched
+  assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+  missing = _cli(f"--cohort={cohort}", f"--predictions={tmp_path / 'none'}", f"--output={out}")
+  assert missing.returncode == 1 and missing.stderr.strip().count("\n") == 0
+
+
+def test_workdir_model_is_scored_on_another_cohort_or_its_held_out_fold(tiny_run, tmp_path):
+  data, workdir, _, _ = tiny_run
+  cohort = data / "cohort"
+  with open(cohort / "subjects.csv") as f:
+    rows = list(csv.DictReader(f))
+  config = json.loads((workdir / "config.json").read_text())
+  fold_file = next((data / "tfds").rglob("metadata.json"))
+  fold_of = json.loads(fold_file.read_text())["fold_of_subject"]
+  held_out = sorted(s for s, k in fold_of.items() if k == config["data"]["eval_fold"])
+  trained_on = sorted(s for s, k in fold_of.items() if k != config["data"]["eval_fold"])
+  other = tmp_path / "other.csv"  # another cohort: one training subject, paths made absolute
+  row = next(r for r in rows if r["subject"] == trained_on[0])
+  other.write_text("subject,flair,labels,brain_mask\n" + ",".join(
+      [row["subject"]] + [str(cohort / row[c]) for c in ("flair", "labels", "brain_mask")]) + "\n")
+  scored = _cli(f"--workdir={workdir}", f"--cohort={other}", f"--output={tmp_path / 'o'}")
+  assert scored.returncode == 0, scored.stderr
+  assert json.loads((tmp_path / "o" / "summary.json").read_text())["subjects"] == [trained_on[0]]
+  own = _cli(f"--workdir={workdir}", f"--output={tmp_path / 'h'}")
+  assert own.returncode == 0, own.stderr
+  assert sorted(json.loads((tmp_path / "h" / "summary.json").read_text())["subjects"]) == held_out
+  import shutil  # the run's own cohort, moved: still only its held-out fold is scored
+  shutil.copytree(cohort, tmp_path / "moved")
+  moved = _cli(f"--workdir={workdir}", f"--cohort={tmp_path / 'moved'}", f"--output={tmp_path / 'm'}")
+  assert moved.returncode == 0, moved.stderr
+  assert sorted(json.loads((tmp_path / "m" / "summary.json").read_text())["subjects"]) == held_out
+  experiment = json.loads((workdir / "experiment.json").read_text())
+  assert experiment["fold_of_subject"] == fold_of

@@ -1,0 +1,200 @@
+"""`python -m uresnet_jax.predict` end to end with the tiny run's model: a folder with good scans in
+two orientations and bad ones, BIDS in and out, an exported artifact, refusals."""
+import csv
+import json
+import pathlib
+import subprocess
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from conftest import run_module
+from uresnet_jax.data import nifti_io, scan_inputs
+from uresnet_jax.inference import segment as predict_module
+
+
+def _cli(module: str, *args: str) -> subprocess.CompletedProcess:
+  return run_module(module, *args)
+
+
+def _reoriented(path: pathlib.Path, axcodes: str) -> nib.Nifti1Image:
+  """The same image stored in another voxel order (and so another affine)."""
+  img = nib.load(path)
+  ornt = nib.orientations.ornt_transform(nib.orientations.io_orientation(img.affine),
+                                         nib.orientations.axcodes2ornt(axcodes))
+  return img.as_reoriented(ornt)
+
+
+@pytest.fixture(scope="module")
+def scans(tiny_run, tmp_path_factory) -> pathlib.Path:
+  """sub-000 as stored, the same scan stored LPS with qform code 2, sub-001, and five bad scans."""
+  data, _, _, _ = tiny_run
+  folder = tmp_path_factory.mktemp("scans")
+  cohort = data / "cohort"
+  (folder / "a_ras.nii.gz").write_bytes((cohort / "sub-000" / "flair.nii.gz").read_bytes())
+  lps = _reoriented(cohort / "sub-000" / "flair.nii.gz", "LPS")
+  lps.set_qform(lps.affine, code=2)
+  lps.set_sform(lps.affine, code=4)
+  nib.save(lps, folder / "a_lps.nii.gz")
+  (folder / "b.nii.gz").write_bytes((cohort / "sub-001" / "flair.nii.gz").read_bytes())
+  (folder / "bad_truncated.nii.gz").write_bytes((folder / "b.nii.gz").read_bytes()[:400])
+  affine = np.diag([1.0, 1.0, 4.0, 1.0])
+  nan = np.ones((30, 30, 4), np.float32)
+  nan[3, 3, 1] = np.nan
+  nib.save(nib.Nifti1Image(nan, affine), folder / "bad_nan.nii.gz")
+  nib.save(nib.Nifti1Image(np.zeros((30, 30, 4), np.float32), affine), folder / "bad_zero.nii.gz")
+  nib.save(nib.Nifti1Image(np.ones((30, 30), np.float32), np.eye(4)), folder / "bad_2d.nii.gz")
+  head = nib.load(folder / "b.nii.gz")
+  nib.save(nib.Nifti1Image(np.asarray(head.dataobj, np.float32) + 50, head.affine),
+           folder / "bad_head.nii.gz")
+  nib.save(nib.Nifti1Image(np.ones((4, 4, 3), np.float32), affine), folder / "bad_small.nii.gz")
+  (folder / "bad_maskgrid.nii.gz").write_bytes((folder / "b.nii.gz").read_bytes())
+  return folder
+
+
+@pytest.fixture(scope="module")
+def folder_run(tiny_run, scans, tmp_path_factory):
+  _, workdir, _, _ = tiny_run
+  out = tmp_path_factory.mktemp("out") / "pred"
+  exclusion = tmp_path_factory.mktemp("exclusion")
+  b = nib.load(scans / "b.nii.gz")
+  nib.save(nib.Nifti1Image(np.ones(b.shape, np.uint8), b.affine), exclusion / "b.nii.gz")
+  nib.save(nib.Nifti1Image(np.ones((9, 9, 9), np.uint8), b.affine),
+           exclusion / "bad_maskgrid.nii.gz")  # an exclusion mask on another grid
+  result = _cli("predict", f"--model={workdir}", f"--input={scans}", f"--output={out}",
+                f"--exclusion_mask={exclusion}", "--probabilities")
+  return out, result
+
+
+def test_bad_scans_are_reported_one_line_each_and_skipped(folder_run, scans):
+  out, result = folder_run
+  assert result.returncode == 1
+  assert "Traceback" not in result.stderr
+  errors = [l for l in result.stderr.splitlines() if l.startswith("error:")]
+  expected = {"bad_truncated": "NIfTI", "bad_nan": "NaN", "bad_zero": "empty brain mask",
+              "bad_2d": "3D", "bad_head": "not skull-stripped", "bad_small": "stride",
+              "bad_maskgrid": "differs from bad_maskgrid.nii.gz shape"}
+  for name, problem in expected.items():
+    assert any(f"{name}.nii.gz" in l and problem in l for l in errors), (name, errors)
+  assert errors[-1].startswith("error: 7 of 10 scan(s) failed")
+  assert not list(out.glob("bad_*"))
+  report = (out / "report.md").read_text()
+  assert "7 scan(s) failed" in report and "bad_head" in report
+
+
+def test_labels_lie_on_each_input_grid_and_agree_across_orientations(folder_run, scans):
+  out, result = folder_run
+  for name in ("a_ras", "a_lps", "b"):
+    source = nib.load(scans / f"{name}.nii.gz")
+    labels = nib.load(out / f"{name}_labels.nii.gz")
+    assert labels.shape == source.shape and labels.get_data_dtype() == np.uint8
+    np.testing.assert_allclose(labels.affine, source.affine, atol=1e-5)
+    for form in ("qform", "sform"):
+      assert int(labels.header[f"{form}_code"]) == int(source.header[f"{form}_code"])
+    assert set(np.unique(np.asarray(labels.dataobj))) <= {0, 1, 2}
+    probs = nib.load(out / f"{name}_probabilities.nii.gz")
+    assert probs.shape == source.shape + (3,)
+    np.testing.assert_allclose(np.asarray(probs.dataobj).sum(-1), 1.0, atol=1e-4)
+  assert nib.load(out / "a_lps_labels.nii.gz").header["qform_code"] == 2
+  ras = np.asarray(nib.load(out / "a_ras_labels.nii.gz").dataobj)
+  lps = _reoriented(out / "a_lps_labels.nii.gz", "".join(nib.aff2axcodes(
+      nib.load(scans / "a_ras.nii.gz").affine)))
+  np.testing.assert_array_equal(np.asarray(lps.dataobj), ras)
+  assert "s per scan" in result.stdout
+
+
+def test_volume_and_lesion_tables(folder_run):
+  out, _ = folder_run
+  with open(out / "volumes.csv") as f:
+    rows = {r["subject"]: r for r in csv.DictReader(f)}
+  assert sorted(rows) == ["a_lps", "a_ras", "b"]
+  assert list(next(iter(rows.values()))) == list(predict_module.VOLUME_COLUMNS)
+  a = rows["a_ras"]
+  assert rows["a_lps"]["wmh_ml"] == a["wmh_ml"]
+  for cls in ("wmh", "stroke"):
+    assert float(a[f"{cls}_ml_low"]) <= float(a[f"{cls}_ml"]) <= float(a[f"{cls}_ml_high"])
+  assert a["icv_source"] == "skull-stripped scan" and float(a["icv_ml"]) > 500
+  assert float(a["wmh_pct_icv"]) == pytest.approx(100 * float(a["wmh_ml"]) / float(a["icv_ml"]),
+                                                  rel=1e-4)
+  b = rows["b"]  # excluded everywhere
+  assert float(b["wmh_ml"]) == float(b["stroke_ml"]) == float(b["wmh_ml_high"]) == 0.0
+  assert float(b["excluded_ml"]) > 0
+  with open(out / "lesions.csv") as f:
+    lesion_rows = list(csv.DictReader(f))
+  a_lesions = [r for r in lesion_rows if r["subject"] == "a_ras"]
+  assert len(a_lesions) == int(a["wmh_lesions"]) + int(a["stroke_lesions"]) > 0
+  assert {r["location"] for r in a_lesions} <= {"periventricular", "deep", "juxtacortical",
+                                                "infratentorial"}
+  total = sum(float(r["volume_ml"]) for r in a_lesions if r["class"] == "wmh")
+  assert total == pytest.approx(float(a["wmh_ml"]), rel=1e-3)
+  assert not [r for r in lesion_rows if r["subject"] == "b"]
+  assert {p.name for p in (out / "qc").iterdir()} == {"a_ras.png", "a_lps.png", "b.png"}
+  assert "(qc/a_ras.png)" in (out / "report.md").read_text()
+
+
+def test_existing_output_is_refused_and_left_untouched(folder_run, tiny_run, scans):
+  out, _ = folder_run
+  before = sorted(p.name for p in out.iterdir())
+  result = _cli("predict", f"--model={tiny_run[1]}", f"--input={scans / 'b.nii.gz'}",
+                f"--output={out}")
+  assert result.returncode == 1 and "--overwrite" in result.stderr
+  assert result.stderr.strip().count("\n") == 0
+  assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_minimum_lesion_size_and_tta_options(tiny_run, scans, tmp_path):
+  from uresnet_jax.inference import predictor
+  _, workdir, _, _ = tiny_run
+  model, _ = predictor.from_workdir(workdir)
+  found = scan_inputs.find_scans(scans / "a_ras.nii.gz")
+  options = model.options.copy_and_resolve_references()
+  base, _ = predict_module.predict_scans(model, found, tmp_path / "base", options, "m")
+  options.min_lesion_mm3 = 1e9
+  none, _ = predict_module.predict_scans(model.with_options(options), found, tmp_path / "big",
+                                         options, "m")
+  assert base[0]["wmh_lesions"] > 0 and none[0]["wmh_lesions"] == none[0]["stroke_lesions"] == 0
+  assert none[0]["wmh_ml"] == 0.0
+  options.min_lesion_mm3, options.tta = 0.0, True
+  tta, _ = predict_module.predict_scans(model.with_options(options), found, tmp_path / "tta",
+                                        options, "m")
+  assert tta[0]["wmh_ml"] != base[0]["wmh_ml"]  # the flips change the probabilities
+  assert model.compilations == 1  # three runs and the flips: one shape bucket
+
+
+@pytest.fixture(scope="module")
+def artifact(tiny_run, tmp_path_factory) -> pathlib.Path:
+  out = tmp_path_factory.mktemp("export") / "model"
+  result = _cli("export", f"--workdir={tiny_run[1]}", f"--output={out}")
+  assert result.returncode == 0, result.stderr
+  return out
+
+
+def test_bids_in_and_out_with_the_exported_model(artifact, folder_run, scans, tmp_path):
+  bids = tmp_path / "bids"
+  (bids / "sub-01" / "ses-1" / "anat").mkdir(parents=True)
+  (bids / "sub-02" / "anat").mkdir(parents=True)
+  (bids / "dataset_description.json").write_text('{"Name": "t", "BIDSVersion": "1.9.0"}')
+  (bids / "sub-01" / "ses-1" / "anat" / "sub-01_ses-1_FLAIR.nii.gz").write_bytes(
+      (scans / "a_lps.nii.gz").read_bytes())
+  (bids / "sub-02" / "anat" / "sub-02_T1w.nii.gz").write_bytes((scans / "b.nii.gz").read_bytes())
+  out = tmp_path / "derivatives"
+  result = _cli("predict", f"--model={artifact}", f"--input={bids}", f"--output={out}", "--bids")
+  assert result.returncode == 0, result.stderr
+  dseg = out / "sub-01" / "ses-1" / "anat" / "sub-01_ses-1_desc-uresnet_dseg.nii.gz"
+  assert dseg.is_file() and not (out / "sub-02").exists()  # no FLAIR for sub-02
+  description = json.loads((out / "dataset_description.json").read_text())
+  assert description["DatasetType"] == "derivative"
+  assert (out / "volumes.tsv").read_text().splitlines()[1].startswith("sub-01_ses-1\t")
+  # the artifact gives the labels the training workdir gave for the same scan
+  workdir_labels = np.asarray(nib.load(folder_run[0] / "a_lps_labels.nii.gz").dataobj)
+  np.testing.assert_array_equal(np.asarray(nib.load(dseg).dataobj), workdir_labels)
+
+
+def test_scan_names_cannot_escape_the_output_folder(tmp_path):
+  flair = tmp_path / "f.nii.gz"
+  nifti_io.save_nifti(flair, np.ones((8, 8, 2), np.float32), np.eye(4))
+  (tmp_path / "subjects.csv").write_text("subject,flair\n../../evil,f.nii.gz\n/abs/x,f.nii.gz\n")
+  names = [s.name for s in scan_inputs.find_scans(tmp_path / "subjects.csv")]
+  assert names == ["_.._evil", "_abs_x"]
+  assert all("/" not in n and not n.startswith(".") for n in names)

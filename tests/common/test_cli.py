@@ -1,0 +1,28 @@
+"""cli: every command line ends a stray argument or a bad flag in one `error:` line."""
+
+import pytest
+
+from conftest import run_module
+from uresnet_jax.common import cli
+
+
+def test_a_bad_flag_is_one_error_line():
+  with pytest.raises(SystemExit) as stopped:
+    cli.parse_flags(["prog", "--no_such_flag=1"])
+  message = str(stopped.value)
+  assert message.startswith("error: ") and "no_such_flag" in message and "\n" not in message
+
+
+@pytest.mark.slow  # every command started as a subprocess
+@pytest.mark.parametrize("cli, args, expected", [
+    ("main", ["--config=configs/tiny.py", "--workdir=run", "stray"], "unexpected arguments: stray"),
+    ("phantom", ["stray", "more"], "unexpected arguments: stray more"),
+    ("predict", ["--input=scan.nii.gz", "--no_such_flag=1"], "no_such_flag"),
+])
+def test_stray_argument_or_unknown_flag_is_one_line(cli, args, expected, tmp_path):
+  result = run_module(cli, *args, cwd=tmp_path, timeout=300)
+  assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+  lines = result.stderr.strip().splitlines()
+  assert lines[-1].startswith("error:") and expected in lines[-1], lines
+  assert [l for l in lines if l.startswith("error:")] == lines[-1:]
+  assert not list(tmp_path.iterdir())  # nothing written, no workdir made

@@ -1,0 +1,64 @@
+"""Configs: the paper's settings, and its ablations as variants that change exactly their setting."""
+
+import jax
+import numpy as np
+import pytest
+
+from configs import default, variants
+from uresnet_jax.experiments import variants as variant_table
+from conftest import run_module
+from uresnet_jax.common.errors import InputError
+from uresnet_jax.model import uresnet
+
+
+def _param_count(config, channels: int) -> int:
+  model = uresnet.create_model(config.model)
+  shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), np.zeros((1, 8, 8, channels)),
+                                             train=False))
+  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(shapes["params"]))
+
+
+def _flat(config) -> dict:
+  return {f"{s}.{k}": (list(v) if isinstance(v, tuple) else v)
+          for s, section in config.to_dict().items() if isinstance(section, dict)
+          for k, v in section.items()}
+
+
+def test_each_variant_changes_only_its_settings():
+  base = _flat(default.get_config())
+  for name, settings in variant_table.VARIANTS.items():
+    config = _flat(variants.get_config(name))
+    changed = {k for k in base if config[k] != base[k]}
+    assert changed <= set(settings), name
+    for key, value in settings.items():
+      assert config[key] == (list(value) if isinstance(value, tuple) else value), (name, key)
+
+
+@pytest.mark.parametrize("name, channels, params", [
+    ("uresnet", 1, 1_079_427),  # the paper's count
+    ("f_t1", 2, 1_079_427 + 32 * 10),  # one more input channel: 3x3 + 1x1 weights into e1's 32
+    ("f_t1_wm", 3, 1_079_427 + 2 * 32 * 10),
+])
+def test_variant_models_have_the_expected_parameters(name, channels, params):
+  config = variants.get_config(name)
+  assert len(config.data.channels) == channels
+  assert _param_count(config, channels) == params
+
+
+def test_uresnet2_noc_and_bases():
+  assert _param_count(variants.get_config("uresnet2"), 1) > 1_079_427
+  assert variants.get_config("noc").sampling.max_shift == 0
+  demo = variants.get_config("noc,demo")
+  assert demo.sampling.max_shift == 0 and demo.model.base_width == 16
+  with pytest.raises(InputError, match="unknown variant"):
+    variants.get_config("nocc")
+  with pytest.raises(ValueError, match="unknown base"):
+    variants.get_config("noc,paper")
+
+
+@pytest.mark.slow
+def test_unknown_variant_on_the_command_line_is_one_line(tmp_path):
+  result = run_module("main", "--config=configs/variants.py:nocc", f"--workdir={tmp_path}",
+                      timeout=300)
+  assert result.returncode == 1 and "Traceback" not in result.stderr
+  assert "unknown variant 'nocc'" in result.stderr.strip().splitlines()[-1]

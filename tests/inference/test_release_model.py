@@ -1,0 +1,82 @@
+"""The bundled release model (uresnet_jax/release_model): small, trained with configs/release.py,
+documented, and what `predict` and `finetune` use without --model."""
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from conftest import ROOT, subprocess_env
+from uresnet_jax.inference import artifact, predictor
+from uresnet_jax.experiments import finetune, model_card
+from uresnet_jax.evaluation import metrics
+from uresnet_jax import phantom
+from uresnet_jax.common.errors import InputError
+
+sys.path.insert(0, str(ROOT))
+from configs import release  # noqa: E402  (configs/ is not a package on the path)
+
+
+def test_bundled_model_is_small_documented_and_the_release_run():
+  folder = predictor.BUNDLED_MODEL
+  size = sum(f.stat().st_size for f in folder.iterdir())
+  assert size <= 10e6, size
+  manifest = artifact.load(folder).manifest  # checksums verified
+  trained = manifest["training_config"]
+  expected = release.get_config()
+  assert trained["phantom"]["random_protocol_probability"] == 1.0
+  assert trained["sampling"]["healthy_rate"] == expected.sampling.healthy_rate > 0
+  assert set(trained["domains"]["held_out"]) == set(expected.domains.held_out)
+  assert not os.path.isabs(manifest["source"]["workdir"])  # no machine's path in the repo
+  card = (folder / model_card.CARD).read_text()
+  for name in (*expected.domains.held_out, "in_domain", "Known limits", "Intended use"):
+    assert name in card
+
+
+@pytest.mark.slow
+def test_predict_without_model_uses_the_bundled_one(tmp_path):
+  """A new in-domain phantom subject (a seed neither training nor the domains used): the bundled
+  model finds its WMH."""
+  config = release.get_config().phantom
+  config.num_workers = 1
+  config.stroke_probability = 0.0
+  cohort = tmp_path / "cohort"
+  phantom.write_cohort(cohort, 1, 4242, config)
+  out = tmp_path / "out"
+  result = subprocess.run(
+      [sys.executable, "-m", "uresnet_jax.predict", f"--input={cohort / 'sub-000' / 'flair.nii.gz'}",
+       f"--brain_mask={cohort / 'sub-000' / 'brain_mask.nii.gz'}", f"--output={out}"],
+      cwd=ROOT, env=subprocess_env(), capture_output=True, text=True,
+      timeout=600)
+  assert result.returncode == 0, result.stderr[-2000:]
+  labels = np.asarray(nib.load(out / "flair_labels.nii.gz").dataobj)
+  truth = np.asarray(nib.load(cohort / "sub-000" / "labels.nii.gz").dataobj)
+  assert metrics.dice(truth, labels, 1) > 0.5
+  assert float(next(csv.DictReader((out / "volumes.csv").open()))["wmh_ml"]) > 0
+  assert str(predictor.BUNDLED_MODEL) in (out / "report.md").read_text()
+
+
+def test_missing_bundle_is_a_clear_error(monkeypatch, tmp_path):
+  monkeypatch.setattr(predictor, "BUNDLED_MODEL", tmp_path / "none")
+  with pytest.raises(InputError, match="no bundled model"):
+    predictor.load_model(None)
+
+
+def test_finetune_without_model_adapts_the_bundled_one(tiny_run, tmp_path):
+  data = tiny_run[0]
+  out = tmp_path / "ft"
+  result = subprocess.run(
+      [sys.executable, "-m", "uresnet_jax.finetune", f"--cohort={data / 'cohort'}",
+       f"--workdir={out}", "--epochs=1", "--wmh_rate=0.005", "--stroke_rate=0.02"], cwd=ROOT, env=subprocess_env(),
+      capture_output=True, text=True, timeout=900)
+  assert result.returncode == 0, result.stderr[-2000:]
+  began = json.loads((out / finetune.SOURCE_FILE).read_text())
+  assert began["model"] == str(predictor.BUNDLED_MODEL)
+  bundled = artifact.load(predictor.BUNDLED_MODEL).weights
+  assert began["weights_sha256"] == finetune.weights_digest(bundled)
+  assert artifact.load(out / "export").manifest["training_config"]["model"]["base_width"] == (
+      release.get_config().model.base_width)

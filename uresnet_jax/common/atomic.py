@@ -1,0 +1,51 @@
+"""Atomic file writes: every output appears whole or not at all (write a temporary name, then rename)."""
+import contextlib
+import os
+import pathlib
+import shutil
+import uuid
+from typing import Iterator
+
+from uresnet_jax.common.errors import InputError
+
+
+@contextlib.contextmanager
+def replacing(path: os.PathLike | str) -> Iterator[pathlib.Path]:
+  """Yields a temporary path beside `path` (same suffixes); on success it replaces `path`, on any
+  error it is removed. Works for files and folders; a folder that `path` names is replaced whole."""
+  path = pathlib.Path(path)
+  tmp = path.parent / f".tmp-{uuid.uuid4().hex[:12]}-{path.name}"
+  try:
+    yield tmp
+    if path.is_dir() and tmp.is_dir():
+      old = path.parent / f".old-{uuid.uuid4().hex[:12]}-{path.name}"
+      os.replace(path, old)
+      os.replace(tmp, path)
+      shutil.rmtree(old, ignore_errors=True)
+    else:
+      os.replace(tmp, path)
+  except BaseException:
+    if tmp.is_dir():
+      shutil.rmtree(tmp, ignore_errors=True)
+    else:
+      tmp.unlink(missing_ok=True)
+    raise
+
+
+def write_text(path: os.PathLike | str, text: str) -> None:
+  with replacing(path) as tmp:
+    tmp.write_text(text)
+
+
+def write_bytes(path: os.PathLike | str, data: bytes) -> None:
+  with replacing(path) as tmp:
+    tmp.write_bytes(data)
+
+
+def check_output_folder(output: pathlib.Path, overwrite: bool = True) -> None:
+  """Refuses, as one InputError line, an output folder that is a file, or (unless `overwrite`)
+  one that already holds files: the check every command makes before its work."""
+  if output.exists() and not output.is_dir():
+    raise InputError(f"{output}: exists and is not a folder")
+  if not overwrite and output.is_dir() and any(output.iterdir()):
+    raise InputError(f"{output}: already holds files; pass --overwrite to replace it")

@@ -1,0 +1,282 @@
+"""report.md and the figures of an evaluation or a prediction run (matplotlib).
+
+`markdown` is pure (summary -> text); the figure functions write one PNG each to the path given.
+"""
+import math
+import pathlib
+from typing import Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure  # figures without pyplot: no backend is chosen or changed
+
+from uresnet_jax.common import labelling
+from uresnet_jax.common.formatting import mean_std as _ms, number as _f, p_value as _p
+
+CLASS_TITLES = {"wmh": "WMH", "stroke": "Stroke"}
+_METRIC_TITLES = {"dice": "Dice", "hd95_mm": "HD95 (mm)", "avd_pct": "AVD (%)",
+                  "lesion_recall": "Lesion recall", "lesion_f1": "Lesion F1"}
+
+
+def markdown(summary: Mapping) -> str:
+  """The report: the paper-style table per method, then every metric, agreement, clinical
+  correlations, risk factors, the Wilcoxon comparison and the notes on what was skipped."""
+  unit = summary["volume_unit"]
+  methods = summary["methods"]
+  lines = [f"# Evaluation of {summary['n_subjects']} subject(s)", ""]
+  if summary.get("challenge_mode"):
+    lines += ["Challenge mode: expert stroke voxels removed from the prediction before scoring WMH.",
+              ""]
+  lines += [
+      f"## Summary (Dice ×100, mean (std); volumes in {unit}; CC = Pearson r of the volume)", "",
+      "| Method | WMH Dice | Stroke Dice | WMH R² | WMH trend | CC Fazekas deep | CC Fazekas PV "
+      "| CC Fazekas total | CC MMSE |",
+      "|---|---|---|---|---|---|---|---|---|",
+  ]
+  rows = [(name, m) for name, m in methods.items()] + [("expert", summary["expert"])]
+  for name, m in rows:
+    wmh, stroke = m["wmh"], m["stroke"]
+    dice = (_ms(wmh["metrics"]["dice"], 100), _ms(stroke["metrics"]["dice"], 100)) \
+        if "metrics" in wmh else ("–", "–")
+    fit = wmh.get("agreement")
+    trend = f"{_f(fit['slope'])}x + {_f(fit['intercept'])}" if fit else "–"
+    cc = [_f(wmh.get("clinical", {}).get(c, {}).get("pearson_r"))
+          for c in ("fazekas_deep", "fazekas_pv", "fazekas_total", "mmse")]
+    lines.append(f"| {name} | {dice[0]} | {dice[1]} | {_f(fit['r2']) if fit else '–'} | {trend} | "
+                 + " | ".join(cc) + " |")
+  for name, method in methods.items():
+    lines += ["", f"## {name}: metrics per class (mean (std), n)", "",
+              "| Class | " + " | ".join(_METRIC_TITLES.values()) + " |",
+              "|---|" + "---|" * len(_METRIC_TITLES)]
+    for cls, s in method.items():
+      cells = [f"{_ms(s['metrics'][k], 1, 3)} n={s['metrics'][k]['n']}" for k in _METRIC_TITLES]
+      lines.append(f"| {CLASS_TITLES[cls]} | " + " | ".join(cells) + " |")
+    lines += ["", f"### {name}: automatic vs expert volume ({unit})", "",
+              "| Class | n | R² | slope | intercept | bias | bias p | RPC | CV (%) |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for cls, s in method.items():
+      a, b = s["agreement"], s["bland_altman"]
+      lines.append(f"| {CLASS_TITLES[cls]} | {a['n']} | {_f(a['r2'])} | {_f(a['slope'])} | "
+                   f"{_f(a['intercept'])} | {_f(b['bias'])} | {_p(b['bias_p'])} | {_f(b['rpc'])} | "
+                   f"{_f(b['cv_pct'], 1)} |")
+  for name, m in rows:
+    clinical = {cls: s.get("clinical", {}) for cls, s in m.items()}
+    if any(clinical.values()):
+      lines += ["", f"## {name}: correlation of volumes with clinical scores", "",
+                "| Class | Score | n | Pearson r | p | Spearman ρ | p |", "|---|---|---|---|---|---|---|"]
+      for cls, scores in clinical.items():
+        for score, c in scores.items():
+          lines.append(f"| {CLASS_TITLES[cls]} | {score} | {c['n']} | {_f(c['pearson_r'])} | "
+                       f"{_p(c['pearson_p'])} | {_f(c['spearman_rho'])} | {_p(c['spearman_p'])} |")
+    risk = m["wmh"].get("risk_factors")
+    if risk:
+      lines += ["", f"## {name}: WMH risk factors (OLS of log WMH {unit} on each factor, "
+                f"{'adjusted for sex' if summary.get('sex_adjusted') else 'sex unknown: unadjusted'})",
+                "", "| Factor | n | coefficient | SE | p |", "|---|---|---|---|---|"]
+      for factor, r in risk.items():
+        lines.append(f"| {factor} | {r['n']} | {_f(r['coef'], 4)} | {_f(r['se'], 4)} | {_p(r['p'])} |")
+  comparison = summary.get("comparison")
+  if comparison:
+    first, second = comparison["methods"]
+    lines += ["", f"## Paired Wilcoxon signed-rank: {first} vs {second}", "",
+              "| Class | Metric | n | z | p | effect size z/√(n1+n2) |", "|---|---|---|---|---|---|"]
+    for cls, by_metric in comparison["tests"].items():
+      for metric, w in by_metric.items():
+        lines.append(f"| {CLASS_TITLES[cls]} | {metric} | {w['n']} | {_f(w['z'], 2)} | "
+                     f"{_p(w['p'])} | {_f(w['effect_size'])} |")
+  figures = summary.get("figures", [])
+  if figures:
+    lines += ["", "## Figures", ""] + [f"![{f}]({f})" for f in figures]
+  if summary.get("messages"):
+    lines += ["", "## Notes", ""] + [f"- {m}" for m in summary["messages"]]
+  return "\n".join(lines) + "\n"
+
+
+def volume_scatter(path: pathlib.Path, volumes: Mapping[str, tuple[np.ndarray, np.ndarray]],
+                   fits: Mapping[str, Mapping[str, float]], unit: str, method: str) -> None:
+  """Automatic vs expert volume per class, with the fitted and the identity line (paper Fig. 5)."""
+  fig = Figure(figsize=(5 * len(volumes), 4.6))
+  axes = fig.subplots(1, len(volumes), squeeze=False)
+  for ax, (cls, (auto, expert)) in zip(axes[0], volumes.items()):
+    keep = np.isfinite(auto) & np.isfinite(expert)
+    auto, expert = auto[keep], expert[keep]
+    ax.scatter(expert, auto, s=22, alpha=0.8, label="subjects")
+    top = max(float(np.max(auto, initial=0)), float(np.max(expert, initial=0)), 1e-6) * 1.05
+    line = np.array([0.0, top])
+    ax.plot(line, line, "k--", lw=1, label="identity")
+    fit = fits[cls]
+    if math.isfinite(fit["slope"]):
+      ax.plot(line, fit["slope"] * line + fit["intercept"], "r-", lw=1.5,
+              label=f"fit {fit['slope']:.2f}x + {fit['intercept']:.2f} (R² {fit['r2']:.3f})")
+    ax.set(xlim=(0, top), ylim=(0, top), xlabel=f"expert volume ({unit})",
+           ylabel=f"automatic volume ({unit})", title=f"{CLASS_TITLES[cls]} ({method})")
+    ax.set_aspect("equal")
+    ax.legend(fontsize=8, loc="upper left")
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+
+
+def bland_altman_plot(path: pathlib.Path, volumes: Mapping[str, tuple[np.ndarray, np.ndarray]],
+                      stats: Mapping[str, Mapping[str, float]], unit: str, method: str) -> None:
+  """Difference vs mean of automatic and expert volumes, bias and bias ± RPC (paper Fig. 6)."""
+  fig = Figure(figsize=(5 * len(volumes), 4.2))
+  axes = fig.subplots(1, len(volumes), squeeze=False)
+  for ax, (cls, (auto, expert)) in zip(axes[0], volumes.items()):
+    keep = np.isfinite(auto) & np.isfinite(expert)
+    mean, diff = (auto[keep] + expert[keep]) / 2, auto[keep] - expert[keep]
+    ax.scatter(mean, diff, s=22, alpha=0.8)
+    s = stats[cls]
+    if math.isfinite(s["bias"]):
+      ax.axhline(s["bias"], color="r", lw=1.5, label=f"bias {s['bias']:.3f}")
+      for sign in (-1, 1):
+        ax.axhline(s["bias"] + sign * s["rpc"], color="r", ls="--", lw=1,
+                   label=f"bias ± RPC ({s['rpc']:.3f})" if sign > 0 else None)
+      ax.legend(fontsize=8)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set(xlabel=f"mean of automatic and expert ({unit})",
+           ylabel=f"automatic − expert ({unit})", title=f"{CLASS_TITLES[cls]} ({method})")
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+
+
+def overlays(path: pathlib.Path, examples: Sequence[tuple[str, np.ndarray | None, np.ndarray,
+                                                          np.ndarray]]) -> None:
+  """For each (subject, image, truth, prediction): the axial slice with the most expert WMH and the
+  one with the most expert stroke, expert contours green, predicted contours magenta (Fig. 8)."""
+  fig = Figure(figsize=(8, 4 * len(examples)))
+  axes = fig.subplots(len(examples), 2, squeeze=False)
+  for row, (subject, image, truth, pred) in zip(axes, examples):
+    for ax, (cls, label) in zip(row, (("wmh", 1), ("stroke", 2))):
+      counts = (truth == label).sum(axis=(0, 1))
+      if not counts.any():
+        counts = (pred == label).sum(axis=(0, 1))
+      z = int(np.argmax(counts))
+      background = image[:, :, z] if image is not None else np.zeros(truth.shape[:2])
+      ax.imshow(background.T, cmap="gray", origin="lower", interpolation="nearest")
+      for mask, color, width in ((truth == label, "lime", 1.8), (pred == label, "magenta", 0.8)):
+        if mask[:, :, z].any():
+          ax.contour(mask[:, :, z].T.astype(float), levels=[0.5], colors=color, linewidths=width)
+      if image is not None and (background > background.min()).any():
+        xs, ys = np.nonzero(background > background.min())  # crop to the head
+        ax.set_xlim(xs.min() - 2, xs.max() + 2)
+        ax.set_ylim(ys.min() - 2, ys.max() + 2)
+      ax.set_title(f"{subject} {CLASS_TITLES[cls]}, slice {z}: expert green, predicted magenta",
+                   fontsize=8)
+      ax.axis("off")
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+
+
+# ----------------------------------------------------------------------------- prediction runs
+
+QC_COLORS = {"wmh": "yellow", "stroke": "red"}
+
+
+def qc_slices(labels: np.ndarray, brain: np.ndarray, count: int) -> list[int]:
+  """`count` axial slices: evenly spread over the brain's central 80 %, each moved to the slice
+  with the most lesion within its share, and the slice with the most stroke when there is any."""
+  slices = np.flatnonzero(brain.any(axis=(0, 1)))
+  if slices.size == 0:
+    slices = np.arange(labels.shape[2])
+  lo, hi = slices[0] + 0.1 * (slices[-1] - slices[0]), slices[0] + 0.9 * (slices[-1] - slices[0])
+  edges = np.linspace(lo, hi + 1, count + 1)
+  lesion = (labels > 0).sum(axis=(0, 1))
+  chosen = []
+  for a, b in zip(edges[:-1], edges[1:]):
+    span = np.arange(int(np.floor(a)), max(int(np.floor(a)) + 1, int(np.floor(b))))
+    span = span[(span >= 0) & (span < labels.shape[2])]
+    if span.size:
+      best = span[np.argmax(lesion[span])] if lesion[span].any() else span[span.size // 2]
+      chosen.append(int(best))
+  stroke = (labels == labelling.STROKE).sum(axis=(0, 1))
+  if stroke.any() and int(np.argmax(stroke)) not in chosen:  # strokes are small: always show one
+    z = int(np.argmax(stroke))
+    chosen[int(np.argmin([abs(c - z) for c in chosen]))] = z
+  return sorted(set(chosen))
+
+
+def qc_image(path: pathlib.Path, title: str, image: np.ndarray, labels: np.ndarray,
+             brain: np.ndarray, count: int = 4) -> None:
+  """A row of axial slices (RAS arrays: anterior up, the patient's right on the left, radiological
+  view) of the FLAIR with WMH contours in yellow and stroke contours in red."""
+  chosen = qc_slices(labels, brain, count)
+  fig = Figure(figsize=(3.2 * len(chosen), 3.8))
+  axes = fig.subplots(1, len(chosen), squeeze=False)[0]
+  xs, ys = np.nonzero(brain.any(axis=2)) if brain.any() else np.nonzero(np.ones(labels.shape[:2]))
+  for ax, z in zip(axes, chosen):
+    ax.imshow(image[:, :, z].T, cmap="gray", origin="lower", interpolation="nearest")
+    for cls, label in (("wmh", 1), ("stroke", 2)):
+      mask = labels[:, :, z] == label
+      if mask.any():
+        ax.contour(mask.T.astype(float), levels=[0.5], colors=QC_COLORS[cls], linewidths=1.0)
+    ax.set_xlim(xs.max() + 2, xs.min() - 2)  # x grows to the patient's right: shown on the left
+    ax.set_ylim(ys.min() - 2, ys.max() + 2)
+    ax.set_title(f"slice {z}", fontsize=9)
+    ax.axis("off")
+  fig.suptitle(f"{title}   WMH: yellow, stroke: red (R on the left)", fontsize=9)
+  fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.86, wspace=0.03)
+  fig.savefig(path, dpi=90)
+
+
+def volume_histograms(path: pathlib.Path, volumes: Mapping[str, np.ndarray]) -> None:
+  """The distribution of each class's volume (mL) over the run's scans."""
+  fig = Figure(figsize=(4.5 * len(volumes), 3.6))
+  axes = fig.subplots(1, len(volumes), squeeze=False)[0]
+  for ax, (cls, values) in zip(axes, volumes.items()):
+    ax.hist(values, bins=min(30, max(5, len(values))), color=QC_COLORS[cls], edgecolor="k")
+    ax.set(xlabel=f"{CLASS_TITLES[cls]} volume (mL)", ylabel="scans", title=CLASS_TITLES[cls])
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+
+
+def prediction_markdown(rows: Sequence[Mapping], failures: Sequence[str], model: str,
+                        qc: Mapping[str, str], histogram: str | None) -> str:
+  """report.md of a predict run: volume distribution per class, per-scan volumes with QC links."""
+  lines = [f"# Segmentation of {len(rows)} scan(s)", "", f"Model: `{model}`", ""]
+  if failures:
+    lines += [f"{len(failures)} scan(s) failed and have no outputs:", ""]
+    lines += [f"- {f}" for f in failures] + [""]
+  if rows:
+    lines += ["## Volume distribution (mL)", "",
+              "| Class | n with lesion | min | 25 % | median | 75 % | max | mean |",
+              "|---|---|---|---|---|---|---|---|"]
+    for cls in CLASS_TITLES:
+      v = np.array([r[f"{cls}_ml"] for r in rows], float)
+      q = np.percentile(v, [0, 25, 50, 75, 100])
+      lines.append(f"| {CLASS_TITLES[cls]} | {int((v > 0).sum())} | "
+                   + " | ".join(f"{x:.2f}" for x in q) + f" | {v.mean():.2f} |")
+    if histogram:
+      lines += ["", f"![volume distribution]({histogram})"]
+    lines += ["", "## Scans", "",
+              "| Scan | WMH mL [interval] | WMH lesions | stroke mL [interval] | stroke lesions "
+              "| % ICV WMH | QC |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+      pct = _f(r["wmh_pct_icv"], 2) if r["wmh_pct_icv"] != "" else "–"
+      lines.append(
+          f"| {r['subject']} | {r['wmh_ml']:.2f} [{r['wmh_ml_low']:.2f}, {r['wmh_ml_high']:.2f}] | "
+          f"{r['wmh_lesions']} | {r['stroke_ml']:.2f} [{r['stroke_ml_low']:.2f}, "
+          f"{r['stroke_ml_high']:.2f}] | {r['stroke_lesions']} | {pct} | "
+          f"[QC]({qc[r['subject']]}) |")
+  return "\n".join(lines) + "\n"
+
+
+def loss_curves(path: pathlib.Path,
+                curves: Mapping[str, Mapping[str, Mapping[str, Sequence[tuple[float, float]]]]]
+                ) -> None:
+  """Mean Dice per class against epoch on training and held-out subjects, one panel per loss
+  (paper Fig. 3); `curves` is loss -> "training"/"held-out" -> class -> [(epoch, Dice)]."""
+  fig = Figure(figsize=(4.2 * len(curves), 3.8))
+  axes = fig.subplots(1, len(curves), squeeze=False, sharey=True)
+  colours = {"wmh": "tab:orange", "stroke": "tab:red"}
+  for ax, (loss, sets) in zip(axes[0], curves.items()):
+    for subset, style in (("training", "--"), ("held-out", "-")):
+      for cls, points in sets.get(subset, {}).items():
+        if points:
+          epochs, dice = zip(*points)
+          ax.plot(epochs, dice, style, marker="o", ms=3, color=colours.get(cls),
+                  label=f"{CLASS_TITLES.get(cls, cls)} {subset}")
+    ax.set(title=loss.replace("_", " "), xlabel="epoch", ylim=(0, 1))
+    ax.grid(alpha=0.3)
+  axes[0][0].set_ylabel("mean Dice")
+  axes[0][0].legend(fontsize=8, loc="lower right")
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)

@@ -1,0 +1,2 @@
+"""The network and what trains it: uResNet, losses, train state and steps, device placement, Orbax
+checkpoints."""

@@ -1,0 +1,239 @@
+"""Orbax checkpoints in <workdir>/checkpoints: the latest few, and the workdir's own bookkeeping.
+
+No checkpoint is chosen by held-out Dice: the model a run reports is its last one (the paper made
+every choice on the training fold only)."""
+import contextlib
+import fcntl
+import gc
+import json
+import logging
+import os
+import pathlib
+import sys
+import threading
+import time
+from typing import Any, Iterator
+
+import jax
+import ml_collections
+import orbax.checkpoint as ocp
+
+from uresnet_jax.common import atomic, distributed
+from uresnet_jax.common.errors import InputError
+from uresnet_jax.model import steps
+
+# Every setting that defines an experiment: a resume must match each (the epoch count may grow).
+EXPERIMENT_FIELDS = (
+    "seed", "data.channels", "data.num_folds", "data.eval_fold", "preprocess.inplane_mm",
+    "preprocess.clip_low", "sampling.patch_size", "sampling.wmh_rate", "sampling.stroke_rate",
+    "sampling.max_shift", "sampling.healthy_rate", "model.base_width", "model.num_classes", "model.residual_convs",
+    "model.norm", "model.dtype", "train.loss", "train.class_weights", "train.bootstrap_tau", "train.batch_size",
+    "train.learning_rate", "train.decay_epoch", "train.decay_factor", "train.random_flips",
+    "train.grad_clip_norm",
+)
+EXPERIMENT_FILE = "experiment.json"  # the cohort fingerprint and fold assignment a run trained on
+
+
+_all_finite = jax.jit(steps.all_finite)
+
+
+def create_checkpoint_manager(workdir: pathlib.Path, keep: int) -> ocp.CheckpointManager:
+  policy = ocp.checkpoint_managers.LatestN(n=keep)
+  options = ocp.CheckpointManagerOptions(preservation_policy=policy, cleanup_tmp_directories=True)
+  return ocp.CheckpointManager(pathlib.Path(workdir).absolute() / "checkpoints", options=options)
+
+
+def _has_checkpoints(workdir: pathlib.Path) -> bool:
+  folder = pathlib.Path(workdir) / "checkpoints"
+  return folder.is_dir() and any(p.name.isdigit() for p in folder.iterdir())
+
+
+def _get(tree: dict, dotted: str):
+  for part in dotted.split("."):
+    if not isinstance(tree, dict) or part not in tree:
+      return _MISSING
+    tree = tree[part]
+  return tree
+
+
+_MISSING = object()
+
+
+def flat_fields(tree: dict, prefix: str = "") -> dict:
+  """{"a": {"b": x}} -> {"a.b": x}, tuples as lists: a saved config.json and a live config compare."""
+  flat = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      flat.update(flat_fields(value, f"{prefix}{key}."))
+    else:
+      flat[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
+  return flat
+
+
+def check_compatible(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> None:
+  """Refuses to resume a workdir whose run had any other experiment setting (EXPERIMENT_FIELDS),
+  naming the first that differs; settings the saved config predates are not compared."""
+  saved_path = pathlib.Path(workdir) / "config.json"
+  if not saved_path.exists() or not _has_checkpoints(workdir):
+    return
+  saved = json.loads(saved_path.read_text())
+  current = config.to_dict()
+  for field in EXPERIMENT_FIELDS:
+    old, new = _get(saved, field), _get(current, field)
+    if old is _MISSING or new is _MISSING:
+      continue
+    if isinstance(new, (tuple, list)):
+      new, old = list(new), list(old or [])
+    if old != new:
+      raise InputError(
+          f"{workdir} holds a run trained with {field}={old!r}, not {new!r}; "
+          "use a new --workdir or the original setting")
+
+
+def check_experiment(workdir: pathlib.Path, fingerprint: str, fold_of: dict[str, int],
+                     data_order: str) -> None:
+  """Records the cohort's content fingerprint, fold assignment and data order (the input
+  pipeline's, `input_pipeline.DATA_ORDER`) in <workdir>/experiment.json on a fresh run, and refuses
+  a resume on other data, other folds, or batches another version of the pipeline ordered."""
+  path = pathlib.Path(workdir) / EXPERIMENT_FILE
+  record = {"cohort_fingerprint": fingerprint, "fold_of_subject": dict(sorted(fold_of.items())),
+            "data_order": data_order}
+  if path.is_file() and _has_checkpoints(workdir):
+    saved = json.loads(path.read_text())
+    saved_order = saved.get("data_order", "numpy-1")  # runs before the order was recorded
+    if saved_order != data_order:
+      raise InputError(f"{workdir} holds a run whose batches came in another data order "
+                       f"({saved_order}; this version's is {data_order}), which a resume cannot "
+                       "continue; use a new --workdir or the version that started it")
+    if saved.get("cohort_fingerprint") != fingerprint:
+      raise InputError(f"{workdir} holds a run trained on other data (cohort fingerprint "
+                       f"{saved.get('cohort_fingerprint')}, this cohort's is {fingerprint}); use "
+                       "a new --workdir or the original cohort")
+    if saved.get("fold_of_subject") != record["fold_of_subject"]:
+      raise InputError(f"{workdir} holds a run with another fold assignment; use a new --workdir")
+    return
+  atomic.write_text(path, json.dumps(record, indent=1))
+
+
+def read_experiment(workdir: pathlib.Path) -> dict | None:
+  """The run's cohort fingerprint and fold assignment, if it recorded them."""
+  path = pathlib.Path(workdir) / EXPERIMENT_FILE
+  return json.loads(path.read_text()) if path.is_file() else None
+
+
+@contextlib.contextmanager
+def workdir_lock(workdir: pathlib.Path) -> Iterator[None]:
+  """Holds <workdir>/.lock while a run trains in it: a second run started on the same workdir is
+  refused (the lock is the kernel's, so a killed run leaves none behind). A run that fails before
+  writing anything into a workdir it created leaves no workdir (nor parent it created) behind."""
+  workdir = pathlib.Path(workdir)
+  created = [d for d in (workdir, *workdir.parents) if not d.exists()]  # innermost first
+  workdir.mkdir(parents=True, exist_ok=True)
+  try:
+    with open(workdir / ".lock", "a+") as lock:
+      try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+      except BlockingIOError:
+        lock.seek(0)
+        holder = lock.read().strip() or "?"
+        raise InputError(f"{workdir}: another training run (pid {holder}) is using it; wait for "
+                         "it to finish or use another --workdir") from None
+      lock.seek(0)
+      lock.truncate()
+      lock.write(str(os.getpid()))
+      lock.flush()
+      yield
+  except BaseException:
+    if created and [p.name for p in workdir.iterdir()] == [".lock"]:
+      (workdir / ".lock").unlink()
+      for folder in created:
+        folder.rmdir()
+    raise
+
+
+def write_config(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> None:
+  """Writes the resolved config as config.json (atomically)."""
+  atomic.write_text(pathlib.Path(workdir) / "config.json",
+                    config.to_json_best_effort(indent=2, sort_keys=True))
+
+
+def restore_latest(manager: ocp.CheckpointManager, state: Any) -> Any:
+  """The newest readable checkpoint restored into `state`'s structure and shardings, or `state` if
+  there is none. A damaged checkpoint (files truncated or missing, or holding NaN/Inf) is reported
+  on one line, moved to <workdir>/damaged_checkpoints/ (by process 0 alone) and the previous one
+  tried, by every process together; if checkpoints exist but none is readable, training does not
+  silently start from scratch."""
+  target = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
+  steps_found = sorted(manager.all_steps(), reverse=True)
+  for step in steps_found:
+    restored, error = distributed.attempt(lambda: _restore_finite(manager, step, target))
+    if not distributed.any_process(error is not None):  # every process takes the same step
+      return restored
+    if error is None:
+      reason = "another process could not read it"
+    else:  # Orbax/TensorStore raise ValueError, OSError, KeyError, ... for damage
+      reason = " ".join(str(error).split())[:160] or type(error).__name__
+    print(f"warning: checkpoint step {step} in {manager.directory} is damaged ({reason}); "
+          "moved to damaged_checkpoints/, trying the previous one", file=sys.stderr)
+    distributed.once(f"setting aside checkpoint {step}", lambda: _set_aside(manager, step),
+                     manager.reload)  # process 0 moves it; the others then see it gone
+  if steps_found:
+    raise InputError(f"{manager.directory}: none of the {len(steps_found)} checkpoint(s) could be "
+                     "restored (moved to damaged_checkpoints/); rerun to start from scratch, or "
+                     "use another --workdir")
+  return state
+
+
+def _restore_finite(manager: ocp.CheckpointManager, step: int, target: Any) -> Any:
+  with quiet_tensorstore_errors():
+    restored = manager.restore(step, args=ocp.args.StandardRestore(target))
+  if not bool(_all_finite(restored)):
+    raise ValueError("it holds NaN or Inf")
+  return restored
+
+
+def _set_aside(manager: ocp.CheckpointManager, step: int) -> None:
+  source = pathlib.Path(manager.directory) / str(step)
+  damaged = pathlib.Path(manager.directory).parent / "damaged_checkpoints"
+  damaged.mkdir(exist_ok=True)
+  target = damaged / str(step)
+  suffix = 1
+  while target.exists():
+    target, suffix = damaged / f"{step}.{suffix}", suffix + 1
+  if source.exists():
+    os.replace(source, target)
+  manager.reload()
+
+
+@contextlib.contextmanager
+def quiet_tensorstore_errors():
+  """A damaged checkpoint makes TensorStore fail every array read, and each failure is reported
+  again by its callback threads (on a closed event loop) and, whenever its future is collected, by
+  asyncio's logger. The one line above is enough: the threads are silenced while they finish and,
+  once a checkpoint was found damaged, asyncio's logger for the rest of the process."""
+  logger = logging.getLogger("asyncio")
+  level, thread_hook, unraisable_hook = logger.level, threading.excepthook, sys.unraisablehook
+  logger.setLevel(logging.CRITICAL + 1)
+  threading.excepthook = lambda args: None
+  sys.unraisablehook = lambda args: None
+  try:
+    yield
+    logger.setLevel(level)
+  finally:
+    gc.collect()
+    time.sleep(0.2)  # TensorStore's callback threads finish failing
+    threading.excepthook, sys.unraisablehook = thread_hook, unraisable_hook
+
+
+def save(manager: ocp.CheckpointManager, step: int, state: Any) -> None:
+  """Saves `state` at `step` (asynchronously) unless that step is already saved; a state holding
+  a NaN or Inf is never written."""
+  if step in manager.all_steps():
+    return
+  if not bool(_all_finite(state)):
+    manager.wait_until_finished()
+    raise InputError(
+        f"step {step}: the parameters or optimiser state hold NaN or Inf; not checkpointed, "
+        f"training stopped (the last good checkpoint, step {manager.latest_step()}, is kept). "
+        "Lower --config.train.learning_rate or set --config.train.grad_clip_norm")
+  manager.save(step, args=ocp.args.StandardSave(state), force=True)

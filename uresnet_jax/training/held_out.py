@@ -1,0 +1,54 @@
+"""A training run's model on its own held-out fold or another labelled cohort (`evaluate --workdir`)."""
+import pathlib
+import sys
+
+import ml_collections
+import numpy as np
+
+from uresnet_jax.common.errors import InputError
+from uresnet_jax.data import nifti_io, patch_records
+from uresnet_jax.inference import predictor
+from uresnet_jax.model import checkpoints
+from uresnet_jax.training import scoring
+
+
+def predict_with_run(workdir: pathlib.Path, cohort: str | None, checkpoint: str = "latest"
+                     ) -> tuple[list[nifti_io.SubjectRecord], dict[str, np.ndarray], str]:
+  """A run's model applied to its own held-out fold, or to every labelled subject of `cohort`:
+  (records, subject -> labels on the native grid, the cohort scored). A `cohort` whose content is
+  the run's own (moved or copied) is scored on the held-out fold only, never on training subjects."""
+  config = predictor.read_run_config(workdir)
+  model, _ = predictor.from_workdir(workdir, checkpoint)
+  experiment = checkpoints.read_experiment(workdir)
+  held_out_only = cohort is None
+  cohort = cohort if cohort is not None else config.data.cohort
+  records = [r for r in nifti_io.read_cohort(cohort) if r.labels is not None]
+  if not held_out_only and experiment is not None:
+    own = patch_records.cohort_fingerprint(records, config.data.channels)
+    held_out_only = own == experiment["cohort_fingerprint"]
+  if held_out_only:
+    fold_of = experiment["fold_of_subject"] if experiment else _fold_assignment_of_records(config)
+    records = [r for r in records if fold_of.get(r.subject) == config.data.eval_fold]
+    if not records:
+      raise InputError(f"{workdir}: no held-out subjects of fold {config.data.eval_fold} in {cohort}")
+    subjects = scoring.load_eval_subjects(records, model.info)
+    return records, {s.prepared.subject: model.predict_labels(s.prepared) for s in subjects}, cohort
+  if not records:
+    raise InputError(f"{cohort}: no subject with expert labels to score")
+  predicted = {}
+  for record in records:  # another cohort: refuse scans that need a brain mask they lack
+    try:
+      predicted[record.subject] = model.predict_labels(model.load(record, require_stripped=True))
+    except InputError as e:
+      print(f"warning: {e}; subject skipped", file=sys.stderr)
+  return records, predicted, str(cohort)
+
+
+def _fold_assignment_of_records(config: ml_collections.ConfigDict) -> dict[str, int]:
+  """Folds of a run that predates experiment.json, read from its patch records."""
+  builder = patch_records.UresnetPatches(config=patch_records.patches_config_from(config),
+                                        data_dir=pathlib.Path(config.data.records_dir).expanduser())
+  if not builder.data_path.exists():  # read only: the fold assignment is the records' metadata
+    raise InputError(f"{builder.data_path}: the run's patch records are not built, so its "
+                     "held-out fold is unknown; score another cohort with --cohort")
+  return patch_records.get_fold_assignment(builder)

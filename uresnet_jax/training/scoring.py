@@ -1,0 +1,125 @@
+"""Scoring during training: whole-volume Dice per class of held-out (and training) subjects, with
+the one prediction path (`predictor.Predictor`), and the eval/<step> files of the run."""
+import csv
+import dataclasses
+import io
+import json
+import pathlib
+from typing import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from uresnet_jax.common import atomic, labelling
+from uresnet_jax.data import nifti_io, preprocess
+from uresnet_jax.evaluation import metrics
+from uresnet_jax.inference import predictor
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalSubject:
+  """A subject ready for inference, with its expert labels on the native grid."""
+  prepared: preprocess.Prepared
+  truth: np.ndarray
+  affine: np.ndarray  # the labels' voxel-to-world affine
+
+
+def load_eval_subjects(records: Sequence[nifti_io.SubjectRecord], info: predictor.ModelInfo
+                       ) -> list[EvalSubject]:
+  """Preprocessed as in training (a missing brain mask is derived from `flair > 0`)."""
+  subjects = []
+  for record in records:
+    volumes = nifti_io.load_subject(record, info.channels)
+    prepared = preprocess.prepare_subject(volumes, inplane_mm=info.inplane_mm,
+                                          clip_low=info.clip_low)
+    subjects.append(EvalSubject(prepared, volumes.labels.data, volumes.labels.affine))
+  return subjects
+
+
+def evaluate_subjects(model: predictor.Predictor, subjects: Sequence[EvalSubject]) -> list[dict]:
+  """One row per subject: Dice, predicted and expert volume (mL) per class, and on a subject
+  without stroke the stroke the model reports anyway (mL and 26-connected components)."""
+  rows = []
+  for subject in subjects:
+    predicted = model.predict_labels(subject.prepared)
+    row = {"subject": subject.prepared.subject}
+    for name, label in labelling.CLASSES.items():
+      row[f"{name}_dice"] = metrics.dice(subject.truth, predicted, label)
+      row[f"{name}_ml"] = labelling.volume_ml(predicted, label, subject.affine)
+      row[f"{name}_expert_ml"] = labelling.volume_ml(subject.truth, label, subject.affine)
+    row.update(false_stroke(subject.truth, predicted, subject.affine))
+    rows.append(row)
+  return rows
+
+
+def false_stroke(truth: np.ndarray, predicted: np.ndarray, affine: np.ndarray) -> dict:
+  """Stroke reported on a subject whose expert labels hold none (NaN for a subject with stroke):
+  a cohort of stroke-free brains must read ~0 mL, whatever the Dice on the others."""
+  stroke_code = labelling.STROKE
+  if (truth == stroke_code).any():
+    return {"false_stroke_ml": float("nan"), "false_stroke_components": float("nan")}
+  _, count = ndimage.label(predicted == stroke_code, structure=np.ones((3, 3, 3)))
+  return {"false_stroke_ml": labelling.volume_ml(predicted, stroke_code, affine),
+          "false_stroke_components": float(count)}
+
+
+def summarize(rows: Sequence[dict]) -> dict:
+  """Per class: mean and std of Dice over the subjects where it is defined (the class in the
+  expert labels or the prediction; NaN: in neither), and the mean over the subjects whose expert
+  labels hold it (`dice_mean_expert`); the false stroke (median and max mL, median components)
+  over the stroke-free subjects."""
+  summary = {}
+  for name in labelling.CLASSES:
+    values = np.array([r[f"{name}_dice"] for r in rows], float)
+    expert = np.array([r[f"{name}_expert_ml"] > 0 for r in rows], bool)
+    with_class = values[expert]
+    values = values[np.isfinite(values)]
+    summary[name] = {
+        "dice_mean": float(values.mean()) if values.size else float("nan"),
+        "dice_std": float(values.std()) if values.size else float("nan"),
+        "n_subjects": int(values.size),
+        "dice_mean_expert": float(with_class.mean()) if with_class.size else float("nan"),
+        "n_expert": int(with_class.size),
+    }
+  summary["false_stroke"] = summarize_false_stroke(rows)
+  return summary
+
+
+def summarize_false_stroke(rows: Sequence[dict]) -> dict:
+  ml = np.array([r.get("false_stroke_ml", np.nan) for r in rows], float)
+  parts = np.array([r.get("false_stroke_components", np.nan) for r in rows], float)
+  free = np.isfinite(ml)
+  nan = float("nan")
+  return {"median_ml": float(np.median(ml[free])) if free.any() else nan,
+          "max_ml": float(ml[free].max()) if free.any() else nan,
+          "median_components": float(np.median(parts[free])) if free.any() else nan,
+          "n_subjects": int(free.sum())}
+
+
+def write_results(rows: Sequence[dict], summary: dict, eval_dir: pathlib.Path, step: int,
+                  epoch: float | None = None) -> pathlib.Path:
+  """Writes <eval_dir>/<step>/{subjects.csv,summary.json} and refreshes <eval_dir>/latest."""
+  eval_dir = pathlib.Path(eval_dir)
+  eval_dir.mkdir(parents=True, exist_ok=True)
+  text = io.StringIO()
+  writer = csv.DictWriter(text, fieldnames=list(rows[0]))
+  writer.writeheader()
+  writer.writerows(rows)
+  for name in (str(step), "latest"):
+    with atomic.replacing(eval_dir / name) as tmp:
+      tmp.mkdir()
+      (tmp / "subjects.csv").write_text(text.getvalue())
+      (tmp / "summary.json").write_text(json.dumps({"step": step, "epoch": epoch, **summary},
+                                                      indent=2))
+  return eval_dir / str(step)
+
+
+def format_summary(summary: dict) -> str:
+  text = ", ".join(
+      f"{name} Dice {s['dice_mean']:.3f} ({s['dice_std']:.3f}) n={s['n_subjects']}"
+      for name, s in summary.items() if name in labelling.CLASSES)
+  f = summary.get("false_stroke")
+  if f and f["n_subjects"]:
+    text += (f", false stroke {f['median_ml']:.2f} mL median, {f['max_ml']:.2f} max "
+             f"n={f['n_subjects']}")
+  return text
