@@ -190,7 +190,10 @@ def write_card(workdir: str | pathlib.Path, artifact_dir: str | pathlib.Path) ->
       raise InputError(f"{path}: missing (a finished run with held-out domains, exported)")
   manifest = json.loads(needed[0].read_text())
   summary = json.loads(needed[1].read_text())
-  minutes = (needed[1].stat().st_mtime - needed[3].stat().st_mtime) / 60
+  # From the run's start (its first file; config.json is rewritten when its stroke threshold is
+  # calibrated) to its last evaluation.
+  start = min(p.stat().st_mtime for p in (needed[3], workdir / "experiment.json") if p.is_file())
+  minutes = (needed[1].stat().st_mtime - start) / 60
   size_mb = sum(f.stat().st_size for f in artifact_dir.iterdir() if f.name != CARD) / 1e6
   held_out = len((needed[1].parent / "subjects.csv").read_text().splitlines()) - 1  # a header
   calibration_file = workdir / "stroke_calibration.json"
