@@ -39,6 +39,7 @@ setuptools.setup(
         "numpy>=1.26,<3",
         "scipy>=1.13,<2",
         "matplotlib>=3.8,<4",
+        "pillow>=10",  # html_report: the slice images (matplotlib needs it too)
         "tqdm>=4.66",
         "threadpoolctl>=3.1",
         "statsmodels>=0.14",

@@ -134,6 +134,13 @@ def _existing_output(tmp, run):
   return [f"--input={_flair_of(run)}"]
 
 
+def _another_run(tmp, run):
+  """An output folder holding a run of another model or settings (its run.json says so)."""
+  arguments = _existing_output(tmp, run)
+  (tmp / "out" / "run.json").write_text('{"fingerprint": "another model"}')
+  return arguments
+
+
 CASES = {
     # phantom
     "phantom: zero subjects": Case("phantom", lambda t, r: [f"--out={t / 'out'}", "--subjects=0"],
@@ -183,6 +190,12 @@ CASES = {
         ("bids", "FLAIR")),
     "predict: output holds results": Case("predict", _predict(_existing_output),
                                           ("out", "--overwrite")),
+    "predict: output holds another run's results": Case("predict", _predict(_another_run),
+                                                        ("out", "another model", "--overwrite")),
+    "predict: output cannot be written": Case("predict", lambda t, r: [
+        f"--model={r[1]}", f"--input={_flair_of(r)}",
+        f"--output={(t / 'file').write_text('x') and t / 'file' / 'out'}"],
+        ("file/out", "cannot write")),
     "predict: artifact checksum": Case("predict", _bad_artifact("checksum"),
                                        ("weights.npz", "SHA-256")),
     "predict: artifact format version": Case("predict", _bad_artifact("version"),

@@ -6,6 +6,7 @@ import subprocess
 
 import numpy as np
 import pytest
+from browser import Browser, look_at_report
 from conftest import run_module
 
 from uresnet_jax.data import nifti_io
@@ -134,3 +135,16 @@ def test_workdir_model_is_scored_on_another_cohort_or_its_held_out_fold(tiny_run
   assert sorted(json.loads((tmp_path / "m" / "summary.json").read_text())["subjects"]) == held_out
   experiment = json.loads((workdir / "experiment.json").read_text())
   assert experiment["fold_of_subject"] == fold_of
+
+
+def test_evaluate_shows_the_expert_labels_beside_the_model(tmp_path):
+  cohort, preds = _tiny_cohort(tmp_path)
+  labelled_cohort.evaluate_cohort(str(cohort / "subjects.csv"), {"uresnet": preds}, tmp_path / "out")
+  with Browser() as browser:
+    seen = look_at_report(browser, tmp_path / "out" / "report.html")
+    views = browser.evaluate("[...document.querySelectorAll('section.scan figure')]"
+                             ".map(f => f.querySelectorAll('.view').length)")
+  assert [s["name"] for s in seen["scans"]] == ["s0", "s1", "s2"]
+  assert all(s["images"] > 0 and s["decoded"] == s["images"] for s in seen["scans"])
+  assert views and set(views) == {2}  # model and expert, side by side, on every slice
+  assert (seen["with_overlay"] != seen["without_overlay"]).any() and seen["errors"] == []

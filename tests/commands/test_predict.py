@@ -3,13 +3,17 @@ two orientations and bad ones, BIDS in and out, an exported artifact, refusals."
 import csv
 import json
 import pathlib
+import signal
 import subprocess
+import sys
+import time
 
 import nibabel as nib
 import numpy as np
 import pytest
 
-from conftest import run_module
+from browser import Browser, look_at_report
+from conftest import ROOT, run_module, subprocess_env
 from uresnet_jax.data import nifti_io, scan_inputs
 from uresnet_jax.inference import segment as predict_module
 
@@ -129,8 +133,23 @@ def test_volume_and_lesion_tables(folder_run):
   total = sum(float(r["volume_ml"]) for r in a_lesions if r["class"] == "wmh")
   assert total == pytest.approx(float(a["wmh_ml"]), rel=1e-3)
   assert not [r for r in lesion_rows if r["subject"] == "b"]
-  assert {p.name for p in (out / "qc").iterdir()} == {"a_ras.png", "a_lps.png", "b.png"}
+  assert {p.name for p in (out / "qc").glob("*.png")} == {"a_ras.png", "a_lps.png", "b.png"}
   assert "(qc/a_ras.png)" in (out / "report.md").read_text()
+  from PIL import Image
+  assert Image.open(out / "qc" / "a_ras.png").width >= 1600
+
+
+def test_report_html_shows_every_scan_in_a_browser(folder_run):
+  out, _ = folder_run
+  with open(out / "volumes.csv") as f:
+    names = [r["subject"] for r in csv.DictReader(f)]
+  with Browser() as browser:
+    seen = look_at_report(browser, out / "report.html")
+  assert [s["name"] for s in seen["scans"]] == names
+  assert all(s["images"] > 0 and s["decoded"] == s["images"] for s in seen["scans"])
+  assert (seen["with_overlay"] != seen["without_overlay"]).any()
+  assert seen["errors"] == []
+  assert not list(out.rglob(".partial")) and not list(out.parent.glob(".tmp-*"))
 
 
 def test_existing_output_is_refused_and_left_untouched(folder_run, tiny_run, scans):
@@ -198,3 +217,62 @@ def test_scan_names_cannot_escape_the_output_folder(tmp_path):
   names = [s.name for s in scan_inputs.find_scans(tmp_path / "subjects.csv")]
   assert names == ["_.._evil", "_abs_x"]
   assert all("/" not in n and not n.startswith(".") for n in names)
+
+
+def test_a_killed_run_resumes_and_skips_the_finished_scans(tiny_run, scans, tmp_path):
+  """SIGKILL after the first scan's result appears; the same command then segments only the rest.
+  A truncated result is redone, other settings are refused, --overwrite starts afresh."""
+  inputs = tmp_path / "in"
+  inputs.mkdir()
+  for k in range(4):
+    (inputs / f"s{k}.nii.gz").write_bytes((scans / "b.nii.gz").read_bytes())
+  out = tmp_path / "out"
+  args = (f"--model={tiny_run[1]}", f"--input={inputs}", f"--output={out}")
+  proc = subprocess.Popen([sys.executable, "-m", "uresnet_jax.predict", *args], cwd=ROOT,
+                          env=subprocess_env(), stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+  deadline = time.monotonic() + 600
+  while not list(out.glob("scans/*.json")) and proc.poll() is None and time.monotonic() < deadline:
+    time.sleep(0.02)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  done = {p: p.stat().st_mtime_ns for p in out.glob("scans/*.json")}
+  assert 1 <= len(done) < 4 and not (out / "report.html").exists()
+
+  rerun = _cli("predict", *args)
+  assert rerun.returncode == 0, rerun.stderr
+  assert f"{len(done)} of 4 scan(s) already done" in rerun.stdout
+  assert rerun.stdout.count(" mL, stroke ") == 4 - len(done)
+  assert {p: p.stat().st_mtime_ns for p in done} == done  # the finished scans were not redone
+  with open(out / "volumes.csv") as f:
+    assert sorted(r["subject"] for r in csv.DictReader(f)) == [f"s{k}" for k in range(4)]
+  assert (out / "report.html").is_file() and not (out / ".partial").exists()
+  assert not list(tmp_path.glob(".tmp-*")) and not list(out.rglob(".tmp-*"))
+
+  labels = out / "s1_labels.nii.gz"
+  labels.write_bytes(labels.read_bytes()[:200])  # a damaged earlier result is not trusted
+  again = _cli("predict", *args)
+  assert again.returncode == 0 and "3 of 4 scan(s) already done" in again.stdout
+  assert again.stdout.count(" mL, stroke ") == 1 and "s1: WMH" in again.stdout
+  assert nib.load(labels).shape == nib.load(inputs / "s1.nii.gz").shape
+
+  before = sorted(p.name for p in out.rglob("*"))
+  other = _cli("predict", *args, "--tta")
+  assert other.returncode == 1 and other.stderr.strip().count("\n") == 0
+  assert "another model, settings or input" in other.stderr and "--overwrite" in other.stderr
+  assert sorted(p.name for p in out.rglob("*")) == before
+  fresh = _cli("predict", *args, "--tta", "--overwrite")
+  assert fresh.returncode == 0 and fresh.stdout.count(" mL, stroke ") == 4
+  assert "already done" not in fresh.stdout
+
+
+def test_no_scan_segmented_leaves_no_report_and_no_folder(tiny_run, scans, tmp_path):
+  inputs = tmp_path / "in"
+  inputs.mkdir()
+  for name in ("bad_nan", "bad_zero"):
+    (inputs / f"{name}.nii.gz").write_bytes((scans / f"{name}.nii.gz").read_bytes())
+  result = _cli("predict", f"--model={tiny_run[1]}", f"--input={inputs}",
+                f"--output={tmp_path / 'out'}")
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines()[-1].startswith("error: no scan could be segmented")
+  assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".tmp-*"))

@@ -108,7 +108,8 @@ def _load_prediction(path: pathlib.Path, truth: nifti_io.Volume, subject: str) -
 
 
 def _write_outputs(output: pathlib.Path, methods: dict[str, list[dict]], summary: dict,
-                   scatter: dict, examples: list) -> None:
+                   scatter: dict, examples: list,
+                   review: Callable[[pathlib.Path], list[dict]]) -> None:
   """Everything into a temporary folder beside `output`, then swapped in whole."""
   from uresnet_jax.evaluation import report
   output.parent.mkdir(parents=True, exist_ok=True)
@@ -138,6 +139,11 @@ def _write_outputs(output: pathlib.Path, methods: dict[str, list[dict]], summary
     summary = {**summary, "figures": figures}
     (tmp / "summary.json").write_text(json.dumps(summary, indent=2, allow_nan=True))
     (tmp / "report.md").write_text(report.markdown(summary))
+    from uresnet_jax.evaluation import html_report
+    (tmp / "report.html").write_text(html_report.render(
+        review(tmp), [m for m in summary["messages"] if m.endswith("skipped")],
+        f"{first} (model, first overlay) beside the expert labels (second)",
+        (tmp / "volumes.png").read_bytes()))
 
 
 def prediction_dirs(flag_values: Sequence[str | None]) -> dict[str, pathlib.Path]:
@@ -177,7 +183,7 @@ def evaluate_cohort(cohort: str, prediction_dirs: dict[str, pathlib.Path] | None
   for name, arrays in (predicted or {}).items():
     sources[name] = lambda r, t, arrays=arrays: arrays[r.subject]
   methods = {name: [] for name in sources}
-  scored, icvs, kept = [], {}, {}
+  scored, icvs, kept, affines = [], {}, {}, {}
   for record in records:
     if record.labels is None:
       messages.append(f"{record.subject}: no expert labels in the cohort; skipped")
@@ -196,6 +202,7 @@ def evaluate_cohort(cohort: str, prediction_dirs: dict[str, pathlib.Path] | None
                                    challenge_mode)
     scored.append(record)
     kept[record.subject] = (truth.data, next(iter(predictions.values())))
+    affines[record.subject] = truth.affine
   if not scored:
     for m in messages:
       print(f"warning: {m}", file=sys.stderr)
@@ -220,10 +227,51 @@ def evaluate_cohort(cohort: str, prediction_dirs: dict[str, pathlib.Path] | None
   scatter = {name: {c: (_column(rows, c, f"volume_{suffix}"), _column(rows, c, f"expert_volume_{suffix}"))
                     for c in labelling.CLASSES} for name, rows in methods.items()}
   examples = _overlay_examples(scored, kept, num_overlays)
-  _write_outputs(pathlib.Path(output), methods, summary, scatter, examples)
+  first = next(iter(methods.values()))
+  _write_outputs(pathlib.Path(output), methods, summary, scatter, examples,
+                 lambda folder: _review_records(folder, scored, kept, affines, first, icvs))
   for m in messages:
     print(f"warning: {m}", file=sys.stderr)
   return summary
+
+
+def _review_records(folder: pathlib.Path, records: Sequence[nifti_io.SubjectRecord], kept: dict,
+                    affines: dict, rows: Sequence[dict], icvs: dict) -> list[dict]:
+  """report.html's scan records: the first method's labels beside the expert's on the FLAIR (blank
+  when unreadable), slice images written to folder/qc/<subject>/, volumes and Dice per class."""
+  from scipy import ndimage
+  from uresnet_jax.data import preprocess
+  from uresnet_jax.evaluation import html_report
+  connectivity = np.ones((3, 3, 3), bool)  # 26-connected, as inference.lesions counts lesions
+  out = []
+  for record in records:
+    truth, prediction = kept[record.subject]
+    affine = affines[record.subject]
+    try:
+      image = nifti_io.load_nifti(record.flair, kind="image", subject=record.subject).data
+    except InputError:
+      image = None
+    if image is None or image.shape != truth.shape:
+      image = np.zeros(truth.shape, np.float32)
+    canonical_affine = preprocess.to_canonical(truth, affine)[1]
+    image, truth, prediction, brain = (preprocess.to_canonical(a, affine)[0] for a in (
+        image, truth, prediction, image > 0 if image.any() else np.ones(truth.shape, bool)))
+    slices = html_report.slice_images(folder / "qc" / record.subject, image, prediction, brain, 4,
+                                      expert=truth)
+    volumes = {"subject": record.subject, "icv_ml": icvs.get(record.subject),
+               "icv_source": "manifest or brain mask", "input": str(record.flair)}
+    for row in rows:
+      if row["subject"] == record.subject:
+        c = row["class"]
+        volumes.update({f"{c}_ml": row["volume_ml"], f"expert_{c}_ml": row["expert_volume_ml"],
+                        f"{c}_dice": row["dice"], f"{c}_pct_icv": row["volume_pct_icv"],
+                        f"{c}_lesions": ndimage.label(prediction == labelling.CLASSES[c],
+                                                      connectivity)[1]})
+    out.append({"volumes": volumes, "lesions": [], "review": {
+        "slices": [{**s, **{k: f"qc/{record.subject}/{s[k]}"
+                            for k in ("image", "overlay", "expert")}} for s in slices],
+        "lesion_slices": {}, "warnings": html_report.scan_warnings(brain, canonical_affine, 0.0)}})
+  return out
 
 
 def _overlay_examples(records: Sequence[nifti_io.SubjectRecord], kept: dict, count: int) -> list:

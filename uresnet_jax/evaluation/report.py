@@ -168,7 +168,8 @@ def overlays(path: pathlib.Path, examples: Sequence[tuple[str, np.ndarray | None
 
 # ----------------------------------------------------------------------------- prediction runs
 
-QC_COLORS = {"wmh": "yellow", "stroke": "red"}
+QC_COLORS = {"wmh": "#0072B2", "stroke": "#E69F00"}  # Okabe-Ito blue, orange: colour-blind safe
+QC_WIDTH_PX = 1640  # a QC image's width, whatever the number of slices: readable in a paper
 
 
 def qc_slices(labels: np.ndarray, brain: np.ndarray, count: int) -> list[int]:
@@ -197,9 +198,11 @@ def qc_slices(labels: np.ndarray, brain: np.ndarray, count: int) -> list[int]:
 def qc_image(path: pathlib.Path, title: str, image: np.ndarray, labels: np.ndarray,
              brain: np.ndarray, count: int = 4) -> None:
   """A row of axial slices (RAS arrays: anterior up, the patient's right on the left, radiological
-  view) of the FLAIR with WMH contours in yellow and stroke contours in red."""
+  view, each marked R/L/A/P) of the FLAIR with WMH contours in blue and stroke in orange."""
   chosen = qc_slices(labels, brain, count)
-  fig = Figure(figsize=(3.2 * len(chosen), 3.8))
+  dpi = 100
+  width = QC_WIDTH_PX / dpi
+  fig = Figure(figsize=(width, 1.15 * width / max(len(chosen), 1)))
   axes = fig.subplots(1, len(chosen), squeeze=False)[0]
   xs, ys = np.nonzero(brain.any(axis=2)) if brain.any() else np.nonzero(np.ones(labels.shape[:2]))
   for ax, z in zip(axes, chosen):
@@ -207,14 +210,18 @@ def qc_image(path: pathlib.Path, title: str, image: np.ndarray, labels: np.ndarr
     for cls, label in (("wmh", 1), ("stroke", 2)):
       mask = labels[:, :, z] == label
       if mask.any():
-        ax.contour(mask.T.astype(float), levels=[0.5], colors=QC_COLORS[cls], linewidths=1.0)
+        ax.contour(mask.T.astype(float), levels=[0.5], colors=QC_COLORS[cls], linewidths=1.5)
     ax.set_xlim(xs.max() + 2, xs.min() - 2)  # x grows to the patient's right: shown on the left
     ax.set_ylim(ys.min() - 2, ys.max() + 2)
-    ax.set_title(f"slice {z}", fontsize=9)
+    ax.set_title(f"slice {z}", fontsize=11)
     ax.axis("off")
-  fig.suptitle(f"{title}   WMH: yellow, stroke: red (R on the left)", fontsize=9)
-  fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.86, wspace=0.03)
-  fig.savefig(path, dpi=90)
+    for text, x, y in (("R", 0.02, 0.5), ("L", 0.98, 0.5), ("A", 0.5, 0.97), ("P", 0.5, 0.03)):
+      ax.text(x, y, text, transform=ax.transAxes, color="white", fontsize=12, weight="bold",
+              ha="center", va="center")
+  fig.suptitle(f"{title}   WMH: blue, stroke: orange (radiological view: R on the left)",
+               fontsize=11)
+  fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.88, wspace=0.03)
+  fig.savefig(path, dpi=dpi)
 
 
 def volume_histograms(path: pathlib.Path, volumes: Mapping[str, np.ndarray]) -> None:

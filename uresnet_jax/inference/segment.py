@@ -3,13 +3,18 @@
 Run: python -m uresnet_jax.predict --model=WORKDIR|ARTIFACT --input=FILE|FOLDER|MANIFEST|BIDS_ROOT
          --output=DIR [--brain_mask=...] [--exclusion_mask=...] [--tta] [--bids] [--overwrite]
 
-Everything is written into a temporary folder beside DIR and moved into place at the end, so DIR
-holds a complete run or nothing. A scan that cannot be read is reported and skipped; the exit
-status is then 1.
+Each scan's files are written into DIR/.partial/<scan> and moved into place when it finishes, then
+its record DIR/scans/<scan>.json (rows, files, the run's fingerprint) is written: a rerun of the
+same command after a kill skips the scans whose record and files are whole and segments the rest;
+the cohort files (volumes.csv, lesions.csv, report.md, report.html) are rebuilt from the records.
+DIR/run.json names the model and settings; a rerun with others is refused. A scan that cannot be
+read is reported and skipped; the exit status is then 1.
 """
 import csv
 import dataclasses
+import hashlib
 import json
+import os
 import pathlib
 import shutil
 import sys
@@ -23,12 +28,15 @@ from tqdm import tqdm
 from uresnet_jax.common import atomic, labelling, progress
 from uresnet_jax.common.errors import InputError
 from uresnet_jax.data import nifti_io, preprocess, scan_inputs
-from uresnet_jax.evaluation import report
+from uresnet_jax.evaluation import html_report, report
 from uresnet_jax.inference import config as predict_config, lesions, predictor
 
 VOLUME_COLUMNS = ("subject", "wmh_ml", "wmh_ml_low", "wmh_ml_high", "wmh_lesions", "wmh_pct_icv",
                   "stroke_ml", "stroke_ml_low", "stroke_ml_high", "stroke_lesions",
                   "stroke_pct_icv", "icv_ml", "icv_source", "excluded_ml", "seconds", "input")
+RUN_FILE = "run.json"  # the fingerprint (model checksum, settings, inputs) of a folder's results
+SCANS_DIR = "scans"  # <scan>.json per finished scan: written last, so it marks a whole result
+PARTIAL_DIR = ".partial"  # a scan's files while it is being segmented
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +44,32 @@ class ScanResult:
   volumes: dict
   lesions: list[dict]
   files: list[str]  # written, relative to the output folder
+  review: dict  # what report.html shows: slice images, lesion -> slice, warnings
+
+
+def model_checksum(path: os.PathLike | str, checkpoint: str = "latest") -> str:
+  """sha256 of a model's files (an exported folder; a run's config.json and checkpoint), so a
+  resumed run can tell that its earlier results came from the same model."""
+  path = pathlib.Path(path)
+  if (path / "config.json").is_file() and (path / "checkpoints").is_dir():
+    steps = [int(p.name) for p in (path / "checkpoints").iterdir() if p.name.isdigit()]
+    step = checkpoint if checkpoint.isdigit() else str(max(steps, default=-1))
+    files = [path / "config.json", *sorted((path / "checkpoints" / step).rglob("*"))]
+  else:
+    files = sorted(path.rglob("*"))
+  digest = hashlib.sha256()
+  for f in files:
+    if f.is_file() and "__pycache__" not in f.parts:
+      digest.update(str(f.relative_to(path)).encode() + b"\0" + f.read_bytes())
+  return digest.hexdigest()
+
+
+def run_fingerprint(checksum: str, options: ml_collections.ConfigDict,
+                    scans: Sequence[scan_inputs.Scan], probabilities: bool, bids: bool) -> str:
+  """One hash of everything a scan's result depends on: the model, the options, the inputs."""
+  settings = {"model": checksum, "options": options.to_dict(), "probabilities": probabilities,
+              "bids": bids, "scans": [[s.name, dataclasses.asdict(s.record)] for s in scans]}
+  return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def _exclusion(record: nifti_io.SubjectRecord, reference: nifti_io.Volume) -> np.ndarray | None:
@@ -109,7 +143,7 @@ def segment_scan(model: predictor.Predictor, scan: scan_inputs.Scan, out: pathli
                         like=reference)
     files.append(prob_file)
   qc_file = qc_dir / f"{scan.name}.png"
-  canonical_image = preprocess.to_canonical(reference.data, reference.affine)[0]
+  canonical_image, canonical_affine = preprocess.to_canonical(reference.data, reference.affine)
   canonical_labels = preprocess.to_canonical(labels, reference.affine)[0]
   canonical_brain = preprocess.to_canonical(
       volumes.brain_mask.data if volumes.brain_mask is not None else reference.data > 0,
@@ -118,13 +152,21 @@ def segment_scan(model: predictor.Predictor, scan: scan_inputs.Scan, out: pathli
                   f"{row['stroke_ml']:.1f} mL", canonical_image, canonical_labels,
                   canonical_brain, options.qc_slices)
   files.append(qc_file)
+  slices = html_report.slice_images(qc_dir / scan.name, canonical_image, canonical_labels,
+                                    canonical_brain, options.qc_slices)
+  files += [qc_dir / scan.name / s[k] for s in slices for k in ("image", "overlay")]
+  review = {"slices": [{**s, **{k: f"qc/{scan.name}/{s[k]}" for k in ("image", "overlay")}}
+                       for s in slices],
+            "lesion_slices": html_report.lesion_slices(lesion_rows, canonical_affine),
+            "warnings": html_report.scan_warnings(canonical_brain, canonical_affine,
+                                                  row["excluded_ml"])}
   row["seconds"] = time.perf_counter() - start
-  return ScanResult(row, lesion_rows, [str(f.relative_to(out)) for f in files])
+  return ScanResult(row, lesion_rows, [str(f.relative_to(out)) for f in files], review)
 
 
 def _write_csv(path: pathlib.Path, rows: Sequence[dict], columns: Sequence[str],
                delimiter: str = ",") -> None:
-  with open(path, "w", newline="") as f:
+  with atomic.replacing(path) as tmp, open(tmp, "w", newline="") as f:
     writer = csv.DictWriter(f, fieldnames=columns, delimiter=delimiter, extrasaction="ignore")
     writer.writeheader()
     for row in rows:
@@ -133,7 +175,7 @@ def _write_csv(path: pathlib.Path, rows: Sequence[dict], columns: Sequence[str],
 
 def _bids_description(out: pathlib.Path, model: str) -> None:
   from importlib import metadata
-  (out / "dataset_description.json").write_text(json.dumps({
+  atomic.write_text(out / "dataset_description.json", json.dumps({
       "Name": "uresnet_jax WMH and stroke segmentation", "BIDSVersion": "1.9.0",
       "DatasetType": "derivative",
       "GeneratedBy": [{"Name": "uresnet_jax", "Version": metadata.version("uresnet_jax"),
@@ -141,55 +183,139 @@ def _bids_description(out: pathlib.Path, model: str) -> None:
   }, indent=2))
   _write_csv(out / "desc-uresnet_dseg.tsv", [{"index": i, "name": n} for i, n in enumerate(labelling.CLASS_NAMES)],
              ("index", "name"), "\t")
-  (out / ".bidsignore").write_text("qc/\n*.csv\n*.md\n*.png\n")
+  atomic.write_text(out / ".bidsignore",
+                    f"qc/\n{SCANS_DIR}/\n{RUN_FILE}\n*.csv\n*.md\n*.png\n*.html\n")
+
+
+def check_output(output: pathlib.Path, overwrite: bool) -> None:
+  """Refuses, before the model loads, a folder holding files that are not a run's (no run.json):
+  atomic.check_output_folder, except that a folder with a run.json may be resumed (open_output
+  then compares its fingerprint)."""
+  if output.is_dir() and (output / RUN_FILE).is_file():
+    return
+  atomic.check_output_folder(output, overwrite)
+
+
+def open_output(output: pathlib.Path, fingerprint: str, overwrite: bool) -> None:
+  """Makes `output` ready for this run: emptied with `overwrite`, resumed when its run.json has the
+  same fingerprint, refused when it holds another run's or other files."""
+  check_output(output, overwrite)
+  run_file = output / RUN_FILE
+  if overwrite and output.is_dir():
+    shutil.rmtree(output)
+  if run_file.is_file():
+    try:
+      recorded = json.loads(run_file.read_text())["fingerprint"]
+    except (ValueError, KeyError, TypeError):
+      recorded = None
+    if recorded != fingerprint:
+      raise InputError(f"{output}: holds results of another model, settings or input (see "
+                       f"{run_file}); pass --overwrite to replace them, or choose another --output")
+  try:
+    output.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(output / PARTIAL_DIR, ignore_errors=True)  # a scan a kill interrupted
+    atomic.write_text(run_file, json.dumps({"fingerprint": fingerprint}))
+  except OSError as e:
+    raise InputError(f"{output}: cannot write the results there ({e.strerror})") from None
+
+
+def _sidecar(out: pathlib.Path, name: str) -> pathlib.Path:
+  return out / SCANS_DIR / f"{name}.json"
+
+
+def finished(out: pathlib.Path, name: str, fingerprint: str) -> dict | None:
+  """A scan's earlier result when its record is whole, of this run's fingerprint, and every file it
+  lists is there at its recorded size; None (segment it again) otherwise."""
+  try:
+    record = json.loads(_sidecar(out, name).read_text())
+    if record["fingerprint"] != fingerprint:
+      return None
+    if all((out / f).stat().st_size == size for f, size in record["files"].items()):
+      return record
+  except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    pass
+  return None
+
+
+def _commit(out: pathlib.Path, stage: pathlib.Path, result: ScanResult, fingerprint: str) -> dict:
+  """Moves a finished scan's files from `stage` into `out`, then writes its record (last)."""
+  sizes = {}
+  for rel in result.files:
+    target = out / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(stage / rel, target)
+    sizes[rel] = target.stat().st_size
+  record = {"fingerprint": fingerprint, "volumes": result.volumes, "lesions": result.lesions,
+            "review": result.review, "files": sizes}
+  (out / SCANS_DIR).mkdir(exist_ok=True)
+  atomic.write_text(_sidecar(out, result.volumes["subject"]), json.dumps(
+      record, default=lambda value: value.item()))  # numpy scalars
+  shutil.rmtree(stage, ignore_errors=True)
+  return record
 
 
 def _segment_all(model: predictor.Predictor, scans: Sequence[scan_inputs.Scan],
                  out: pathlib.Path, options: ml_collections.ConfigDict, probabilities: bool,
-                 bids: bool, single: bool) -> tuple[list[dict], list[dict], list[str]]:
-  """Segments `scans` into `out`; a bad scan is skipped with one line unless it is the only one."""
-  rows, lesion_rows, failures = [], [], []
-  qc_dir = out / "qc"
-  qc_dir.mkdir(parents=True, exist_ok=True)
+                 bids: bool, single: bool, fingerprint: str) -> tuple[list[dict], list[str]]:
+  """Segments the `scans` that `out` does not already hold whole; returns every scan's record (in
+  the input's order) and the failures. A bad scan is skipped with one line unless it is the only
+  one."""
+  records, failures = [], []
+  done = {s.name: r for s in scans if (r := finished(out, s.name, fingerprint)) is not None}
+  if done:
+    print(f"{len(done)} of {len(scans)} scan(s) already done in {out}: skipped")
   with progress.bar(scans, unit="scan", desc="predict") as bar:
     for scan in bar:
+      if scan.name in done:
+        records.append(done[scan.name])
+        continue
+      stage = out / PARTIAL_DIR / scan.name
+      (stage / "qc").mkdir(parents=True, exist_ok=True)
       try:
-        result = segment_scan(model, scan, out, options, probabilities, bids, qc_dir)
+        result = segment_scan(model, scan, stage, options, probabilities, bids, stage / "qc")
       except InputError as e:
+        shutil.rmtree(stage, ignore_errors=True)
         if single:
           raise
         failures.append(str(e))
         tqdm.write(f"error: {e}; scan skipped", file=sys.stderr)
         continue
-      rows.append(result.volumes)
-      lesion_rows += result.lesions
+      records.append(_commit(out, stage, result, fingerprint))
       tqdm.write(f"{scan.name}: WMH {result.volumes['wmh_ml']:.2f} mL, stroke "
                  f"{result.volumes['stroke_ml']:.2f} mL ({result.volumes['seconds']:.2f} s)")
-  return rows, lesion_rows, failures
+  shutil.rmtree(out / PARTIAL_DIR, ignore_errors=True)
+  return records, failures
 
 
-def _write_tables(out: pathlib.Path, rows: Sequence[dict], lesion_rows: Sequence[dict],
-                  failures: Sequence[str], model_name: str, bids: bool) -> None:
-  """volumes.csv, lesions.csv, the BIDS description, volumes.png and report.md of a whole run."""
-  if not rows:
+def _write_tables(out: pathlib.Path, records: Sequence[dict], failures: Sequence[str],
+                  model_name: str, bids: bool) -> None:
+  """volumes.csv, lesions.csv, the BIDS description, volumes.png, report.md and report.html of a
+  whole run, from the scans' records; each file is written whole or not at all."""
+  if not records:
     raise InputError(f"no scan could be segmented ({len(failures)} failed, listed above)")
+  rows = [r["volumes"] for r in records]
   _write_csv(out / "volumes.csv", rows, VOLUME_COLUMNS)
-  _write_csv(out / "lesions.csv", lesion_rows, lesions.LESION_COLUMNS)
+  _write_csv(out / "lesions.csv", [l for r in records for l in r["lesions"]],
+             lesions.LESION_COLUMNS)
   if bids:
     _bids_description(out, model_name)
     _write_csv(out / "volumes.tsv", rows, VOLUME_COLUMNS, "\t")
-  report.volume_histograms(out / "volumes.png", {
-      c: np.array([r[f"{c}_ml"] for r in rows]) for c in labelling.CLASSES})
-  (out / "report.md").write_text(report.prediction_markdown(
+  with atomic.replacing(out / "volumes.png") as tmp:
+    report.volume_histograms(tmp, {c: np.array([r[f"{c}_ml"] for r in rows])
+                                   for c in labelling.CLASSES})
+  atomic.write_text(out / "report.md", report.prediction_markdown(
       rows, failures, model_name, {r["subject"]: f"qc/{r['subject']}.png" for r in rows},
       "volumes.png"))
+  atomic.write_text(out / "report.html", html_report.render(
+      records, failures, model_name, (out / "volumes.png").read_bytes()))
 
 
 def predict_scans(model: predictor.Predictor, scans: Sequence[scan_inputs.Scan],
                   output: pathlib.Path, options: ml_collections.ConfigDict, model_name: str,
-                  probabilities: bool = False, bids: bool = False, overwrite: bool = False
-                  ) -> tuple[list[dict], list[str]]:
-  """Segments every scan into a fresh `output` folder; returns (volume rows, failure messages).
+                  probabilities: bool = False, bids: bool = False, overwrite: bool = False,
+                  checksum: str = "") -> tuple[list[dict], list[str]]:
+  """Segments every scan into `output`, resuming a run of the same fingerprint (`checksum` of the
+  model, options, inputs) that was stopped; returns (volume rows, failure messages).
 
   In a multi-process run (`distributed`) each process segments its share of the scans (every
   process_count-th) into a staging folder beside `output`; process 0 then gathers them into one
@@ -197,42 +323,49 @@ def predict_scans(model: predictor.Predictor, scans: Sequence[scan_inputs.Scan],
   import jax
   from uresnet_jax.common import distributed
   output = pathlib.Path(output)
-  atomic.check_output_folder(output, overwrite)
-  output.parent.mkdir(parents=True, exist_ok=True)
+  fingerprint = run_fingerprint(checksum, options, scans, probabilities, bids)
   index, count = jax.process_index(), jax.process_count()
   if count == 1:
-    with atomic.replacing(output) as tmp:
-      rows, lesion_rows, failures = _segment_all(model, scans, tmp, options, probabilities, bids,
-                                                 single=len(scans) == 1)
-      _write_tables(tmp, rows, lesion_rows, failures, model_name, bids)
-    return rows, failures
+    fresh = overwrite or not output.exists()
+    open_output(output, fingerprint, overwrite)
+    try:
+      records, failures = _segment_all(model, scans, output, options, probabilities, bids,
+                                       len(scans) == 1, fingerprint)
+      _write_tables(output, records, failures, model_name, bids)
+    except InputError:
+      if fresh and not any((output / SCANS_DIR).glob("*.json")):  # nothing done: leave no folder
+        shutil.rmtree(output, ignore_errors=True)
+      raise
+    return [r["volumes"] for r in records], failures
+  check_output(output, overwrite)
+  output.parent.mkdir(parents=True, exist_ok=True)
   staging = output.parent / f".parts-{output.name}"
   part = staging / f"process-{index}"
 
   def segment_share() -> tuple[list[dict], list[str]]:
     if part.exists():
       shutil.rmtree(part)
-    rows, lesion_rows, failures = _segment_all(model, scans[index::count], part, options,
-                                               probabilities, bids, single=False)
-    atomic.write_text(part / "rows.json", json.dumps(
-        {"rows": rows, "lesions": lesion_rows, "failures": failures},
-        default=lambda value: value.item()))  # numpy scalars
-    return rows, failures
+    part.mkdir(parents=True)
+    records, failures = _segment_all(model, scans[index::count], part, options, probabilities,
+                                     bids, False, fingerprint)
+    atomic.write_text(part / "rows.json", json.dumps({"records": records, "failures": failures}))
+    return [r["volumes"] for r in records], failures
 
   try:
     share = distributed.everywhere("segmenting its share of the scans", segment_share)
     if index != 0:
       return share
-    return _gather(staging, count, scans, output, model_name, bids)
+    return _gather(staging, count, scans, output, model_name, bids, fingerprint)
   finally:
     if index == 0:  # the chief removes the staging folder, whatever happened
       shutil.rmtree(staging, ignore_errors=True)
 
 
 def _gather(staging: pathlib.Path, count: int, scans: Sequence[scan_inputs.Scan],
-            output: pathlib.Path, model_name: str, bids: bool) -> tuple[list[dict], list[str]]:
-  """Process 0: every process's files and rows into one output folder, in the input's order."""
-  rows, lesion_rows, failures = [], [], []
+            output: pathlib.Path, model_name: str, bids: bool, fingerprint: str
+            ) -> tuple[list[dict], list[str]]:
+  """Process 0: every process's files and records into one output folder, in the input's order."""
+  records, failures = [], []
   with atomic.replacing(output) as tmp:
     tmp.mkdir()
     for k in range(count):
@@ -241,16 +374,15 @@ def _gather(staging: pathlib.Path, count: int, scans: Sequence[scan_inputs.Scan]
         raise InputError(f"{source}: process {k}'s results are not there; --output must be on a "
                          "filesystem every host shares")
       gathered = json.loads((source / "rows.json").read_text())
-      rows += gathered["rows"]
-      lesion_rows += gathered["lesions"]
+      records += gathered["records"]
       failures += gathered["failures"]
       (source / "rows.json").unlink()
       shutil.copytree(source, tmp, dirs_exist_ok=True)
     order = {scan.name: i for i, scan in enumerate(scans)}  # the input's order, as one process
-    rows.sort(key=lambda r: order[r["subject"]])
-    lesion_rows.sort(key=lambda r: order[r["subject"]])
-    _write_tables(tmp, rows, lesion_rows, failures, model_name, bids)
-  return rows, failures
+    records.sort(key=lambda r: order[r["volumes"]["subject"]])
+    atomic.write_text(tmp / RUN_FILE, json.dumps({"fingerprint": fingerprint}))
+    _write_tables(tmp, records, failures, model_name, bids)
+  return [r["volumes"] for r in records], failures
 
 
 def run() -> None:
@@ -263,7 +395,8 @@ def run() -> None:
                               "trained on the domain-randomised phantom; see its MODEL_CARD.md).")
   input_ = flags.DEFINE_string("input", None, "A NIfTI scan, a folder of them, a manifest CSV "
                                "(subject, flair[, brain_mask, exclusion, t1, wm]) or a BIDS root.")
-  output = flags.DEFINE_string("output", None, "Folder for the results (created whole).")
+  output = flags.DEFINE_string("output", None, "Folder for the results; a rerun of the same "
+                               "command resumes it, skipping the scans already done.")
   checkpoint = flags.DEFINE_string("checkpoint", "latest",
                                  "Checkpoint: latest, or a saved step number.")
   extra = {
@@ -277,7 +410,8 @@ def run() -> None:
   }
   probabilities = flags.DEFINE_bool("probabilities", False, "Also write class probabilities.")
   bids = flags.DEFINE_bool("bids", False, "Write a BIDS-derivatives dataset.")
-  overwrite = flags.DEFINE_bool("overwrite", False, "Replace an output folder that holds files.")
+  overwrite = flags.DEFINE_bool("overwrite", False, "Empty an output folder that holds files "
+                                  "(another run's, or one to redo from the start) first.")
   defaults = predict_config.get_config()
   knobs = {}
   for key, value in defaults.items():
@@ -292,7 +426,7 @@ def run() -> None:
     for name, holder in (("input", input_), ("output", output)):
       if not holder.value:
         raise InputError(f"--{name} is required")
-    atomic.check_output_folder(pathlib.Path(output.value), overwrite.value)
+    check_output(pathlib.Path(output.value), overwrite.value)
     scans = scan_inputs.find_scans(input_.value, **{k: h.value for k, h in extra.items()})
     loaded = predictor.load_model(model.value, checkpoint.value)
     options = ml_collections.ConfigDict(loaded.options.to_dict())
@@ -301,9 +435,10 @@ def run() -> None:
         options[key] = holder.value
     loaded = loaded.with_options(options)
     start = time.perf_counter()
-    rows, failures = predict_scans(loaded, scans, pathlib.Path(output.value), options,
-                                   str(predictor.model_path(model.value)),
-                                   probabilities.value, bids.value, overwrite.value)
+    path = predictor.model_path(model.value)
+    rows, failures = predict_scans(loaded, scans, pathlib.Path(output.value), options, str(path),
+                                   probabilities.value, bids.value, overwrite.value,
+                                   model_checksum(path, checkpoint.value))
     seconds = [r["seconds"] for r in rows]
     if seconds:
       where = output.value if jax.process_index() == 0 else f"process 0's {output.value}"
