@@ -43,10 +43,10 @@ def test_false_stroke_counts_stroke_on_stroke_free_subjects_only():
   predicted[0, 0, 0] = 2
   predicted[4:6, 4:6, 2:4] = 2  # a second, separate component of 8 voxels
   affine = np.diag([1.0, 1.0, 2.0, 1.0])
-  free = scoring.false_stroke(truth, predicted, affine)
+  free = metrics.false_stroke(truth, predicted, affine)
   assert free == {"false_stroke_ml": pytest.approx(9 * 2 / 1000), "false_stroke_components": 2}
   truth[3, 3, 3] = 2
-  with_stroke = scoring.false_stroke(truth, predicted, affine)
+  with_stroke = metrics.false_stroke(truth, predicted, affine)
   assert np.isnan(with_stroke["false_stroke_ml"])
   rows = [{"false_stroke_ml": 0.1, "false_stroke_components": 1},
           {"false_stroke_ml": 3.0, "false_stroke_components": 5},

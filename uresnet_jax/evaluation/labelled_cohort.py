@@ -19,7 +19,8 @@ from uresnet_jax.evaluation import metrics
 
 
 METRICS_COLUMNS = ("subject", "class", "dice", "hd95_mm", "avd_pct", "lesion_recall", "lesion_f1",
-                   "volume_ml", "expert_volume_ml", "volume_pct_icv", "expert_volume_pct_icv")
+                   "volume_ml", "expert_volume_ml", "volume_pct_icv", "expert_volume_pct_icv",
+                   "false_stroke_ml", "false_stroke_components")
 PREDICTION_SUFFIX = "_labels.nii.gz"
 WILCOXON_METRICS = ("dice", "hd95_mm", "avd_pct", "lesion_f1")
 
@@ -32,6 +33,8 @@ def metric_rows(subject: str, truth: np.ndarray, prediction: np.ndarray, affine:
     row = {"subject": subject, "class": name, **{k: m[k] for k in METRICS_COLUMNS[2:9]}}
     row["volume_pct_icv"] = labelling.percent_of_icv(m["volume_ml"], icv_ml)
     row["expert_volume_pct_icv"] = labelling.percent_of_icv(m["expert_volume_ml"], icv_ml)
+    nan = {"false_stroke_ml": float("nan"), "false_stroke_components": float("nan")}
+    row.update(metrics.false_stroke(truth, prediction, affine) if name == "stroke" else nan)
     rows.append(row)
   return rows
 
@@ -73,6 +76,12 @@ def cohort_summary(methods: dict[str, list[dict]], clinical: dict[str, np.ndarra
           **volume_stats(auto, cls),
       }
       out["expert"][cls] = volume_stats(expert, cls)
+    false_ml = _column(ordered, "stroke", "false_stroke_ml")
+    false_ml = false_ml[np.isfinite(false_ml)]
+    out["methods"][name]["stroke"]["false_stroke"] = {  # on the subjects without expert stroke
+        "n": int(false_ml.size),
+        "median_ml": float(np.median(false_ml)) if false_ml.size else float("nan"),
+        "max_ml": float(false_ml.max()) if false_ml.size else float("nan")}
   if len(methods) == 2:
     (first, a), (second, b) = methods.items()
     key = lambda rows: sorted((r for r in rows if r["subject"] in set(subjects)),

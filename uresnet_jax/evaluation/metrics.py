@@ -7,7 +7,7 @@ difference (%), and lesion-wise recall / F1 over 26-connected components.
 import numpy as np
 from scipy import ndimage, spatial
 
-from uresnet_jax.common.labelling import CLASSES, voxel_volume_ml
+from uresnet_jax.common.labelling import CLASSES, STROKE, voxel_volume_ml
 
 METRICS = ("dice", "hd95_mm", "avd_pct", "lesion_recall", "lesion_precision", "lesion_f1")
 _INPLANE = np.ones((3, 3, 1), bool)  # the challenge's in-plane erosion element
@@ -109,3 +109,13 @@ def subject_metrics(truth: np.ndarray, prediction: np.ndarray, affine: np.ndarra
     out[name] = class_metrics(truth, pred, label, affine)
   return out
 
+
+def false_stroke(truth: np.ndarray, predicted: np.ndarray, affine: np.ndarray) -> dict:
+  """Stroke reported on a subject whose expert labels hold none (NaN for a subject with stroke):
+  a cohort of stroke-free brains must read ~0 mL, whatever the Dice on the others."""
+  stroke_code = STROKE
+  if (truth == stroke_code).any():
+    return {"false_stroke_ml": float("nan"), "false_stroke_components": float("nan")}
+  _, count = ndimage.label(predicted == stroke_code, structure=np.ones((3, 3, 3)))
+  return {"false_stroke_ml": float((predicted == stroke_code).sum()) * voxel_volume_ml(affine),
+          "false_stroke_components": float(count)}

@@ -12,7 +12,8 @@ from matplotlib.figure import Figure  # figures without pyplot: no backend is ch
 from uresnet_jax.common import labelling
 from uresnet_jax.common.formatting import mean_std as _ms, number as _f, p_value as _p
 
-CLASS_TITLES = {"wmh": "WMH", "stroke": "Stroke"}
+CLASS_TITLES = {"wmh": "WMH", "stroke": "Stroke",
+                "stroke_candidate": "Stroke candidate (below the stroke threshold)"}
 _METRIC_TITLES = {"dice": "Dice", "hd95_mm": "HD95 (mm)", "avd_pct": "AVD (%)",
                   "lesion_recall": "Lesion recall", "lesion_f1": "Lesion F1"}
 
@@ -50,6 +51,10 @@ def markdown(summary: Mapping) -> str:
     for cls, s in method.items():
       cells = [f"{_ms(s['metrics'][k], 1, 3)} n={s['metrics'][k]['n']}" for k in _METRIC_TITLES]
       lines.append(f"| {CLASS_TITLES[cls]} | " + " | ".join(cells) + " |")
+    false = method.get("stroke", {}).get("false_stroke")
+    if false and false["n"]:
+      lines += ["", f"False stroke on the {false['n']} subjects without expert stroke: "
+                f"{_f(false['median_ml'])} mL median, {_f(false['max_ml'])} mL max."]
     lines += ["", f"### {name}: automatic vs expert volume ({unit})", "",
               "| Class | n | R² | slope | intercept | bias | bias p | RPC | CV (%) |",
               "|---|---|---|---|---|---|---|---|---|"]

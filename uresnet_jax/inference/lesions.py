@@ -106,14 +106,22 @@ def _location(n: int, periventricular: int, juxtacortical: int, infratentorial: 
   return "deep"
 
 
+STROKE_CANDIDATE = "stroke_candidate"  # lesions.csv class of a stroke below the stroke threshold
+
+
 def lesion_rows(subject: str, labels: np.ndarray, probabilities: np.ndarray, zones: np.ndarray,
-                affine: np.ndarray, ambiguity_margin: float) -> list[dict]:
-  """One row per 26-connected lesion of each class (columns LESION_COLUMNS), ids from 1 per subject."""
+                affine: np.ndarray, ambiguity_margin: float,
+                stroke_candidates: np.ndarray | None = None) -> list[dict]:
+  """One row per 26-connected lesion of each class (columns LESION_COLUMNS), ids from 1 per
+  subject; `stroke_candidates` (voxels of strokes below the threshold) as class stroke_candidate."""
   rows = []
   voxel_ml = labelling.voxel_volume_ml(affine)
   affine = np.asarray(affine, float)
-  for name, label in labelling.CLASSES.items():
-    components, count = ndimage.label(labels == label, CONNECTIVITY)
+  masks = [(name, labels == label) for name, label in labelling.CLASSES.items()]
+  if stroke_candidates is not None:
+    masks.append((STROKE_CANDIDATE, stroke_candidates))
+  for name, mask in masks:
+    components, count = ndimage.label(mask, CONNECTIVITY)
     if not count:
       continue
     ids = components.ravel()

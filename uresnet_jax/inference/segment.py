@@ -109,11 +109,14 @@ def segment_scan(model: predictor.Predictor, scan: scan_inputs.Scan, out: pathli
   min_voxels = options.min_lesion_mm3 / 1000.0 / voxel_ml
   labels = lesions.postprocess(prediction.labels, exclusion, min_voxels)
   zones = np.zeros(labels.shape, np.uint8)  # the distance maps are only needed for lesions
-  if labels.any():
+  candidates = prediction.stroke_candidates & (labels == 0)
+  if exclusion is not None:
+    candidates &= ~exclusion
+  if labels.any() or candidates.any():
     zones = preprocess.to_native(lesions.location_zones(
         prepared.image, prepared.mask, prepared.geometry.grid_zooms, options), prepared.geometry)
   lesion_rows = lesions.lesion_rows(scan.name, labels, prediction.probabilities, zones,
-                                    reference.affine, options.ambiguity_margin)
+                                    reference.affine, options.ambiguity_margin, candidates)
   icv_ml, icv_source = _icv(record, volumes, prepared)
   row = {"subject": scan.name}
   for name, label in labelling.CLASSES.items():

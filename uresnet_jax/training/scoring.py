@@ -8,7 +8,6 @@ import pathlib
 from typing import Sequence
 
 import numpy as np
-from scipy import ndimage
 
 from uresnet_jax.common import atomic, labelling
 from uresnet_jax.data import nifti_io, preprocess
@@ -47,20 +46,9 @@ def evaluate_subjects(model: predictor.Predictor, subjects: Sequence[EvalSubject
       row[f"{name}_dice"] = metrics.dice(subject.truth, predicted, label)
       row[f"{name}_ml"] = labelling.volume_ml(predicted, label, subject.affine)
       row[f"{name}_expert_ml"] = labelling.volume_ml(subject.truth, label, subject.affine)
-    row.update(false_stroke(subject.truth, predicted, subject.affine))
+    row.update(metrics.false_stroke(subject.truth, predicted, subject.affine))
     rows.append(row)
   return rows
-
-
-def false_stroke(truth: np.ndarray, predicted: np.ndarray, affine: np.ndarray) -> dict:
-  """Stroke reported on a subject whose expert labels hold none (NaN for a subject with stroke):
-  a cohort of stroke-free brains must read ~0 mL, whatever the Dice on the others."""
-  stroke_code = labelling.STROKE
-  if (truth == stroke_code).any():
-    return {"false_stroke_ml": float("nan"), "false_stroke_components": float("nan")}
-  _, count = ndimage.label(predicted == stroke_code, structure=np.ones((3, 3, 3)))
-  return {"false_stroke_ml": labelling.volume_ml(predicted, stroke_code, affine),
-          "false_stroke_components": float(count)}
 
 
 def summarize(rows: Sequence[dict]) -> dict:
