@@ -66,6 +66,13 @@ def test_lesion_rows_measure_each_component():
   assert stroke["location"] == "deep"
   assert wmh["location"] == "periventricular" and not wmh["ambiguous"]
   assert wmh["mean_probability"] == pytest.approx(0.9)
+  # A stroke below the threshold, set to background, is listed as a candidate of its own class.
+  candidates = labels == 2
+  demoted = np.where(candidates, 0, labels)
+  rows = lesions.lesion_rows("s1", demoted, p, zones, affine, 0.2, stroke_candidates=candidates)
+  assert [r["class"] for r in rows] == ["stroke_candidate", "wmh"]
+  assert rows[0]["volume_ml"] == pytest.approx(18 / 1000)
+  assert rows[0]["mean_probability"] == pytest.approx(0.48)
 
 
 def test_location_zones_follow_the_documented_rule():

@@ -7,6 +7,7 @@ import numpy as np
 BACKGROUND, WMH, STROKE = 0, 1, 2
 CLASS_NAMES = ("background", "wmh", "stroke")  # indexed by label code: the model's output channels
 CLASSES = {"wmh": WMH, "stroke": STROKE}  # the lesion classes every table reports, by name
+STROKE_CANDIDATE = "stroke_candidate"  # lesions.csv class of a stroke below the stroke threshold
 
 
 def voxel_volume_ml(affine: np.ndarray) -> float:

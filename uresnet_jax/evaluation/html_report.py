@@ -21,6 +21,9 @@ from PIL import Image
 from uresnet_jax.common import labelling
 from uresnet_jax.evaluation import report
 
+_LESION_TITLES = {**report.CLASS_TITLES,
+                  labelling.STROKE_CANDIDATE: "Stroke candidate (below the stroke threshold)"}
+
 # report.QC_COLORS (colour-blind safe) as the overlay's RGBA, a little transparent
 OVERLAY_RGBA = {c: tuple(int(round(255 * v)) for v in to_rgb(colour)) + (210,)
                 for c, colour in report.QC_COLORS.items()}
@@ -252,7 +255,7 @@ def _scan_section(record: Mapping, reasons: Sequence[str]) -> str:
       z = lesion_slices[str(lesion["lesion_id"])]
       ambiguous = " (ambiguous WMH/stroke)" if lesion["ambiguous"] else ""
       parts.append(
-          f"<tr><td>{lesion['lesion_id']}</td><td>{report.CLASS_TITLES[lesion['class']]}</td>"
+          f"<tr><td>{lesion['lesion_id']}</td><td>{_LESION_TITLES[lesion['class']]}</td>"
           f"<td>{lesion['volume_ml']:.3f}</td><td>{e(lesion['location'])}</td>"
           f"<td>{lesion['mean_probability']:.2f}{ambiguous}</td>"
           f'<td><a href="#{_anchor(name, z)}">slice {z}</a></td></tr>')

@@ -12,8 +12,7 @@ from matplotlib.figure import Figure  # figures without pyplot: no backend is ch
 from uresnet_jax.common import labelling
 from uresnet_jax.common.formatting import mean_std as _ms, number as _f, p_value as _p
 
-CLASS_TITLES = {"wmh": "WMH", "stroke": "Stroke",
-                "stroke_candidate": "Stroke candidate (below the stroke threshold)"}
+CLASS_TITLES = {"wmh": "WMH", "stroke": "Stroke"}
 _METRIC_TITLES = {"dice": "Dice", "hd95_mm": "HD95 (mm)", "avd_pct": "AVD (%)",
                   "lesion_recall": "Lesion recall", "lesion_f1": "Lesion F1"}
 

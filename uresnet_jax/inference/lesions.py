@@ -106,9 +106,6 @@ def _location(n: int, periventricular: int, juxtacortical: int, infratentorial: 
   return "deep"
 
 
-STROKE_CANDIDATE = "stroke_candidate"  # lesions.csv class of a stroke below the stroke threshold
-
-
 def lesion_rows(subject: str, labels: np.ndarray, probabilities: np.ndarray, zones: np.ndarray,
                 affine: np.ndarray, ambiguity_margin: float,
                 stroke_candidates: np.ndarray | None = None) -> list[dict]:
@@ -119,7 +116,7 @@ def lesion_rows(subject: str, labels: np.ndarray, probabilities: np.ndarray, zon
   affine = np.asarray(affine, float)
   masks = [(name, labels == label) for name, label in labelling.CLASSES.items()]
   if stroke_candidates is not None:
-    masks.append((STROKE_CANDIDATE, stroke_candidates))
+    masks.append((labelling.STROKE_CANDIDATE, stroke_candidates))
   for name, mask in masks:
     components, count = ndimage.label(mask, CONNECTIVITY)
     if not count:
