@@ -51,8 +51,11 @@ def test_checkpoints_artifacts_records_and_scans_load_without_pickle(tiny_run, t
   model = artifact.load(tmp_path / "art")  # jax.export module, npz weights, JSON
   assert model(np.zeros((1, 16, 16, 1), np.float32)).shape == (1, 16, 16, 3)
   import tensorflow_datasets as tfds
-  (records,) = [p for p in (data / "tfds").rglob("1.0.0") if p.is_dir()]
-  source = tfds.builder_from_directory(str(records)).as_data_source(split="fold0")
-  assert source[0]["image"].shape[-1] == 1  # array_record patches
+  # every records folder under data/tfds (other tests build theirs beside the tiny run's)
+  folders = [p for p in (data / "tfds").rglob("1.0.0") if p.is_dir()]
+  assert folders
+  for records in folders:
+    source = tfds.builder_from_directory(str(records)).as_data_source(split="fold0")
+    assert source[0]["image"].shape[-1] == 1  # array_record patches
   scan = nifti_io.load_nifti(data / "cohort" / "sub-000" / "flair.nii.gz")
   assert scan.data.ndim == 3

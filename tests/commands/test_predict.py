@@ -232,11 +232,12 @@ def test_a_killed_run_resumes_and_skips_the_finished_scans(tiny_run, scans, tmp_
                           env=subprocess_env(), stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL)
   deadline = time.monotonic() + 600
-  while not list(out.glob("scans/*.json")) and proc.poll() is None and time.monotonic() < deadline:
+  records = "scans/[!.]*.json"  # a scan's record, not an atomic write's temporary name
+  while not list(out.glob(records)) and proc.poll() is None and time.monotonic() < deadline:
     time.sleep(0.02)
   proc.send_signal(signal.SIGKILL)
   proc.wait()
-  done = {p: p.stat().st_mtime_ns for p in out.glob("scans/*.json")}
+  done = {p: p.stat().st_mtime_ns for p in out.glob(records)}
   assert 1 <= len(done) < 4 and not (out / "report.html").exists()
 
   rerun = _cli("predict", *args)

@@ -57,7 +57,8 @@ def test_a_resume_must_match_the_experiment(tmp_path):
   checkpoints.save(manager, 1, _state(1.0))
   manager.wait_until_finished()
   for field, value in (("seed", 1), ("data.eval_fold", 0), ("sampling.max_shift", 0),
-                       ("train.batch_size", 16), ("train.loss", "pseudo_dice")):
+                       ("sampling.bright_share", 0.9), ("train.batch_size", 16),
+                       ("train.loss", "pseudo_dice")):
     changed = tiny.get_config()
     section, _, name = field.rpartition(".")
     (changed[section] if section else changed)[name] = value

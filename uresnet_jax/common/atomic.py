@@ -32,6 +32,15 @@ def replacing(path: os.PathLike | str) -> Iterator[pathlib.Path]:
     raise
 
 
+def remove_leftovers(folder: pathlib.Path) -> None:
+  """Removes the temporary names that a killed `replacing` left anywhere under `folder`."""
+  for leftover in [*folder.rglob(".tmp-*"), *folder.rglob(".old-*")]:
+    if leftover.is_dir():
+      shutil.rmtree(leftover, ignore_errors=True)
+    else:
+      leftover.unlink(missing_ok=True)
+
+
 def write_text(path: os.PathLike | str, text: str) -> None:
   with replacing(path) as tmp:
     tmp.write_text(text)

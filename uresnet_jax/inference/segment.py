@@ -217,6 +217,7 @@ def open_output(output: pathlib.Path, fingerprint: str, overwrite: bool) -> None
   try:
     output.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(output / PARTIAL_DIR, ignore_errors=True)  # a scan a kill interrupted
+    atomic.remove_leftovers(output)  # and a write it interrupted
     atomic.write_text(run_file, json.dumps({"fingerprint": fingerprint}))
   except OSError as e:
     raise InputError(f"{output}: cannot write the results there ({e.strerror})") from None
