@@ -1,8 +1,11 @@
 """Shared test set-up: XLA's persistent compilation cache (this process and every subprocess), the
 one way a test starts a subprocess, the `slow` tier, and one tiny training run for the tests that
 need a trained model (the main job, evaluate --workdir, predict, export)."""
+import fcntl
+import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -46,12 +49,22 @@ def run_main(workdir, data, *overrides, timeout=600, **kwargs) -> tuple[int, str
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> tuple[pathlib.Path, pathlib.Path, str, str]:
-  """(data folder with cohort/ and tfds/, workdir, stdout, stderr) of one finished tiny run."""
-  data = tmp_path_factory.mktemp("data")
-  workdir = tmp_path_factory.mktemp("run")
-  code, out, err = run_main(workdir, data)
-  assert code == 0, err[-3000:]
-  return data, workdir, out, err
+  """(data folder with cohort/ and tfds/, workdir, stdout, stderr) of one finished tiny run, made
+  once per test session: pytest-xdist's workers share it (the first makes it, the others wait)."""
+  base = tmp_path_factory.getbasetemp()
+  if os.environ.get("PYTEST_XDIST_WORKER"):
+    base = base.parent  # the folder above every worker's own
+  root = base / "tiny_run"
+  with open(base / "tiny_run.lock", "a") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not (root / "logs.json").exists():
+      shutil.rmtree(root, ignore_errors=True)
+      (root / "data").mkdir(parents=True)
+      code, out, err = run_main(root / "run", root / "data")
+      assert code == 0, err[-3000:]
+      (root / "logs.json").write_text(json.dumps({"stdout": out, "stderr": err}))
+  logs = json.loads((root / "logs.json").read_text())
+  return root / "data", root / "run", logs["stdout"], logs["stderr"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

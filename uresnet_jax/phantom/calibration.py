@@ -5,6 +5,8 @@ from typing import Callable
 
 import numpy as np
 
+from uresnet_jax.common.labelling import BACKGROUND, WMH
+
 
 @dataclasses.dataclass(frozen=True)
 class FlairParts:
@@ -72,12 +74,12 @@ def calibrate(parts: FlairParts, labels: np.ndarray, mean_z: float, p10_z: float
   gets 99th percentile p99_z (halo gain, as far as the faint halo can). parts and labels (0/1/2)
   cover the brain voxels. Exact: only lesion and halo voxels change; the rest is summarised once.
   """
-  wmh = labels == 1
+  wmh = labels == WMH
   if wmh.sum() < 10:
     return 1.5, 1.0, 0.0
   n = labels.size
   noise_var = float(np.var(parts.noise[0]))
-  k99 = int(0.99 * (int((labels == 0).sum()) - 1))
+  k99 = int(0.99 * (int((labels == BACKGROUND).sum()) - 1))
   moving = (parts.seen > 0) | (parts.infarct > 0) | (parts.halo > 0) | wmh
   fixed_parts = parts.subset(~moving)
   fixed_clean = fixed_parts.clean(1.0, 0.0)[0].astype(np.float64)

@@ -6,6 +6,7 @@ import ml_collections
 import numpy as np
 from scipy import ndimage
 
+from uresnet_jax.common.labelling import BACKGROUND, WMH, STROKE
 from uresnet_jax.phantom.anatomy import FAR_MM, Anatomy, Canvas
 from uresnet_jax.phantom.fields import clipped_box, rotation_matrix
 from uresnet_jax.phantom.knobs import uniform
@@ -206,14 +207,14 @@ def rater_labels(wmh: np.ndarray, stroke: np.ndarray, csf: np.ndarray, max_csf: 
   hyperintense and stays unlabelled.
   """
   wmh = np.where(csf <= max_csf, wmh, 0)
-  mixed = np.where(stroke + wmh >= 0.5, np.where(stroke >= wmh, 2, 1), 0)
-  labels = np.where(stroke >= 0.5, 2, np.where(wmh >= 0.5, 1, mixed))
+  mixed = np.where(stroke + wmh >= 0.5, np.where(stroke >= wmh, STROKE, WMH), BACKGROUND)
+  labels = np.where(stroke >= 0.5, STROKE, np.where(wmh >= 0.5, WMH, mixed))
   return (labels * brain).astype(np.uint8)
 
 
 def drop_specks(labels: np.ndarray, min_voxels: float) -> np.ndarray:
   """Unlabels WMH components (26-connected) under min_voxels: raters do not outline specks."""
-  components, count = ndimage.label(labels == 1, structure=np.ones((3, 3, 3)))
+  components, count = ndimage.label(labels == WMH, structure=np.ones((3, 3, 3)))
   small = np.flatnonzero(np.bincount(components.ravel(), minlength=count + 1) < min_voxels)
   labels = labels.copy()
   labels[np.isin(components, small[small > 0])] = 0

@@ -5,6 +5,8 @@ from typing import Sequence
 import numpy as np
 from scipy import ndimage
 
+from uresnet_jax.common.labelling import BACKGROUND, WMH
+
 
 def realism_stats(flair: np.ndarray, labels: np.ndarray, brain: np.ndarray,
                   zooms: Sequence[float]) -> dict[str, float]:
@@ -14,14 +16,14 @@ def realism_stats(flair: np.ndarray, labels: np.ndarray, brain: np.ndarray,
   brain = brain > 0
   flair = np.asarray(flair, np.float64)
   z = (flair - flair[brain].mean()) / flair[brain].std()
-  wmh = (labels == 1) & brain
+  wmh = (labels == WMH) & brain
   components, count = ndimage.label(wmh, structure=np.ones((3, 3, 3)))
   sizes_mm3 = np.bincount(components.ravel())[1:] * float(np.prod(zooms))
   nan = float("nan")
   return {
       "wmh_mean_z": float(z[wmh].mean()) if count else nan,
       "wmh_p10_z": float(np.percentile(z[wmh], 10)) if count else nan,
-      "brain_p99_z": float(np.percentile(z[brain & (labels == 0)], 99)),
+      "brain_p99_z": float(np.percentile(z[brain & (labels == BACKGROUND)], 99)),
       "load_pct": float(100 * wmh.sum() / brain.sum()),
       "components": count,
       "median_component_mm3": float(np.median(sizes_mm3)) if count else nan,
@@ -42,12 +44,12 @@ def edge_stats(flair: np.ndarray, labels: np.ndarray, brain: np.ndarray,
   the edge), and the WMH median and 10th percentile on the same scale."""
   brain = np.asarray(brain) > 0
   flair = np.asarray(flair, np.float64)
-  healthy = brain & (labels == 0)
+  healthy = brain & (labels == BACKGROUND)
   z = (flair - flair[healthy].mean()) / flair[healthy].std()
   # In-plane distance: slices far apart, so the nearest background is always in the same slice.
   depth = ndimage.distance_transform_edt(brain, sampling=(zooms[0], zooms[1], 1e4))
   edge, deep = z[healthy & (depth <= EDGE_MM)], z[healthy & (depth > DEEP_MM)]
-  wmh = z[(labels == 1) & brain]
+  wmh = z[(labels == WMH) & brain]
   nan = float("nan")
   wmh_p10 = float(np.percentile(wmh, 10)) if wmh.size else nan
   return {

@@ -6,6 +6,7 @@ import ml_collections
 import numpy as np
 import threadpoolctl  # installed with nilearn (via scikit-learn)
 
+from uresnet_jax.common.labelling import WMH, STROKE
 from uresnet_jax.phantom.acquisition import (artefacts, protocol_name, reorient, thick_slices,
                                              upsample_inplane)
 from uresnet_jax.phantom import bright_tissue
@@ -154,7 +155,7 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
     thick["tissue"] = thick["tissue"] + real["dura"] * band
 
   # FLAIR: lesion intensity, border profile and halo calibrated to the realism table (or drawn).
-  parts = FlairParts(bias=bias, noise=noise[:2], lift=labels == 1, **thick)
+  parts = FlairParts(bias=bias, noise=noise[:2], lift=labels == WMH, **thick)
   if config.calibrate:
     targets = [uniform(rng_img, r) for r in (config.wmh_mean_z, config.wmh_p10_z,
                                              config.brain_p99_z)]
@@ -192,8 +193,8 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
 
   voxel_ml = float(np.prod(geo.zooms)) / 1000
   icv_ml = float(brain.sum()) * voxel_ml
-  wmh_ml = float((labels == 1).sum()) * voxel_ml
-  stroke_ml = float((labels == 2).sum()) * voxel_ml
+  wmh_ml = float((labels == WMH).sum()) * voxel_ml
+  stroke_ml = float((labels == STROKE).sum()) * voxel_ml
   wmh_pct = 100 * wmh_ml / icv_ml
   mm = config.mmse_model
   mmse = (mm.intercept + mm.wmh_pct * wmh_pct + mm.age_per_decade * (risk["age"] - 70) / 10
