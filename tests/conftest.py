@@ -67,6 +67,12 @@ def tiny_run(tmp_path_factory) -> tuple[pathlib.Path, pathlib.Path, str, str]:
   return root / "data", root / "run", logs["stdout"], logs["stderr"]
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+  """`-n auto` (pytest.ini): one worker per core, at most 4, since every worker's JAX already
+  spreads its convolutions over all cores and holds its own compiled programs in memory."""
+  return max(1, min(4, len(os.sched_getaffinity(0))))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
   """End-to-end tests belong to the slow tier: the commands run as a user runs them
   (tests/commands/), and every test that needs the tiny training run."""

@@ -76,7 +76,7 @@ def _top_ops(trace_dir: pathlib.Path, steps_traced: int, step_ms: float,
   for event in events:  # XLA ops are named in lower case; host-side spans are not
     if event.get("ph") == "X" and re.fullmatch(r"[a-z][\w.\-]*", event.get("name", "")):
       totals[re.sub(r"\.\d+$", "", event["name"])] += event["dur"] / 1e3 / steps_traced
-  ops = {name: round(ms, 1) for name, ms in totals.most_common(top)}
+  ops = {name: round(ms, 2) for name, ms in totals.most_common(top) if round(ms, 2) > 0}
   ops["unattributed"] = round(max(0.0, step_ms - sum(totals.values())), 1)
   return ops
 
