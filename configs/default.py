@@ -41,6 +41,8 @@ def get_config() -> ml_collections.ConfigDict:
   #                                     centres off any lesion (0: none, as in the paper)
   config.sampling.bright_share = 0.0  # share of those centred on healthy voxels brighter than
   config.sampling.bright_z = 1.0  # this z-score (cortex, choroid plexus): "bright is not lesion"
+  config.sampling.slice_share = 0.0  # share of them on a slice drawn uniformly: the top and
+  #                                    bottom slices, where the cortex is cut tangentially
 
   # Phantom cohort generator: every randomisation knob, with documented ranges.
   config.phantom = phantom_config.get_config()
@@ -66,6 +68,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.eval_train_subjects = True  # also Dice on the training subjects (paper Fig. 3/4)
   config.train.keep_checkpoints = 3  # latest checkpoints kept; the model is the last one
   config.train.grad_clip_norm = 0.0  # clip gradients to this global norm; 0: off (the paper)
+  config.train.init_from = ""  # start from this model's weights (a training workdir or an
+  #                               exported model folder) instead of random ones; "": random
 
   # The classical baseline (crossval's comparison rows, in the role of the paper's LPA/LGA): FLAIR
   # z-score > threshold inside white matter, the threshold chosen on the training fold.

@@ -179,14 +179,16 @@ def test_config_name_follows_settings(cohort, tmp_path):
   base = patch_records.patches_config_from(_config(cohort, tmp_path))
   assert base.name == patch_records.patches_config_from(_config(cohort, tmp_path / "x")).name
   names = {base.name}
-  for overrides in ({"max_shift": 0}, {"wmh_rate": 0.2}, {"patch_size": 32}, {"healthy_rate": 0.5}):
+  for overrides in ({"max_shift": 0}, {"wmh_rate": 0.2}, {"patch_size": 32}, {"healthy_rate": 0.5},
+                    {"healthy_rate": 0.5, "slice_share": 0.3}):
     names.add(patch_records.patches_config_from(_config(cohort, tmp_path, **overrides)).name)
   seeded = _config(cohort, tmp_path)
   seeded.seed = 4
   names.add(patch_records.patches_config_from(seeded).name)
-  assert len(names) == 6
+  assert len(names) == 7
   # no healthy-tissue patches: the same records as before the setting existed
   assert patch_records.patches_config_from(_config(cohort, tmp_path, healthy_rate=0.0)).name == base.name
+  assert patch_records.patches_config_from(_config(cohort, tmp_path, slice_share=0.0)).name == base.name
 
 
 def test_generator_error_leaves_no_leftovers(cohort, tmp_path, monkeypatch):
@@ -238,6 +240,9 @@ def test_bad_inputs(cohort, tmp_path):
     patch_records.build_patches(_config(tmp_path / "nowhere", tmp_path / "r"))
   with pytest.raises(InputError, match="wmh_rate"):
     patch_records.patches_config_from(_config(cohort, tmp_path / "r", wmh_rate=1.5))
+  with pytest.raises(InputError, match=r"config.sampling.slice_share: must be in \[0, 1 - "):
+    patch_records.patches_config_from(_config(cohort, tmp_path / "r", bright_share=0.7,
+                                              slice_share=0.4))
   # A corrupt image propagates nifti_io's InputError naming subject and file.
   broken = _make_cohort(tmp_path / "broken", {"a": SUBJECTS["s0"], "b": SUBJECTS["s2"]})
   (broken / "b_flair.nii.gz").write_bytes(b"not a nifti")

@@ -179,3 +179,28 @@ def test_bright_share_centres_that_share_of_healthy_patches_on_bright_tissue():
     sampling.sample_centres(labels, wmh_rate=0.5, stroke_rate=1.0, max_shift=4,
                             rng=np.random.default_rng(7), brain=brain, healthy_rate=1.0,
                             bright=bright, bright_share=1.5)
+
+
+def test_slice_share_draws_slices_uniformly_not_voxels():
+  labels = _labels(200, 40, shape=(40, 40, 10))
+  brain = np.zeros(labels.shape, bool)
+  brain[2:38, 2:38, 1:9] = True
+  brain[18:22, 18:22, 0] = brain[18:22, 18:22, 9] = True  # top and bottom: 16 voxels each
+  kwargs = dict(wmh_rate=1.0, stroke_rate=1.0, max_shift=4, brain=brain, healthy_rate=4.0)
+  plain = sampling.sample_centres(labels, rng=np.random.default_rng(3), **kwargs)
+  none = sampling.sample_centres(labels, rng=np.random.default_rng(3), slice_share=0.0, **kwargs)
+  np.testing.assert_array_equal(plain.centre, none.centre)  # a share of 0 changes nothing
+  uniform = sampling.sample_centres(labels, rng=np.random.default_rng(3), slice_share=1.0, **kwargs)
+  healthy = uniform.centre[uniform.lesion_class == 0]
+  assert len(healthy) == len(plain.centre[plain.lesion_class == 0]) == 960
+  assert brain[tuple(healthy.T)].all() and np.all(labels[tuple(healthy.T)] == 0)
+  per_slice = np.bincount(healthy[:, 2], minlength=10)
+  assert per_slice.min() > 960 / 10 / 2  # every slice about 96, the 16-voxel ones included
+  random_edges = np.isin(plain.centre[plain.lesion_class == 0][:, 2], (0, 9)).sum()
+  assert per_slice[[0, 9]].sum() > 10 * max(random_edges, 1)
+  half = sampling.sample_centres(labels, rng=np.random.default_rng(3), slice_share=0.5,
+                                 bright=brain, bright_share=0.5, **kwargs)
+  assert (half.lesion_class == 0).sum() == 960
+  with pytest.raises(ValueError, match="slice_share"):
+    sampling.sample_centres(labels, rng=np.random.default_rng(3), slice_share=0.6,
+                            bright=brain, bright_share=0.5, **kwargs)

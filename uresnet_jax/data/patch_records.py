@@ -53,6 +53,7 @@ class PatchesConfig(tfds.core.BuilderConfig):
   healthy_rate: float = 0.0
   bright_share: float = 0.0
   bright_z: float = 1.0
+  slice_share: float = 0.0
   num_folds: int = 2
   inplane_mm: float = 1.0
   clip_low: float = -3.0
@@ -73,7 +74,7 @@ def make_patches_config(**settings) -> PatchesConfig:
   settings = config.settings()
   # A moved cohort keeps its records; so do records made before healthy-tissue patches existed.
   identity = {k: v for k, v in settings.items()
-              if k != "cohort" and not (k in ("healthy_rate", "bright_share") and v == 0)
+              if k != "cohort" and not (k in ("healthy_rate", "bright_share", "slice_share") and v == 0)
               and not (k == "bright_z" and settings["bright_share"] == 0)}
   digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
   return dataclasses.replace(
@@ -91,6 +92,8 @@ def _check_settings(config: PatchesConfig) -> None:
       ("sampling.max_shift", config.max_shift >= 0, "must be >= 0"),
       ("sampling.healthy_rate", config.healthy_rate >= 0, "must be >= 0"),
       ("sampling.bright_share", 0.0 <= config.bright_share <= 1.0, "must be in [0, 1]"),
+      ("sampling.slice_share", 0.0 <= config.slice_share <= 1.0 - config.bright_share,
+       "must be in [0, 1 - sampling.bright_share]"),
       ("data.num_folds", config.num_folds >= 1, "must be >= 1"),
       ("preprocess.inplane_mm", config.inplane_mm > 0, "must be > 0"),
   ]
@@ -135,6 +138,7 @@ def patches_config_from(config: ml_collections.ConfigDict) -> PatchesConfig:
       healthy_rate=float(config.sampling.get("healthy_rate", 0.0)),
       bright_share=float(config.sampling.get("bright_share", 0.0)),
       bright_z=float(config.sampling.get("bright_z", 1.0)),
+      slice_share=float(config.sampling.get("slice_share", 0.0)),
       num_folds=int(config.data.num_folds),
       inplane_mm=float(config.preprocess.inplane_mm),
       clip_low=float(config.preprocess.clip_low),
@@ -257,7 +261,8 @@ def subject_examples(record: nifti_io.SubjectRecord, settings: dict) -> list[tup
       max_shift=settings["max_shift"], rng=subject_rng(settings["seed"], record.subject),
       brain=prepared.mask, healthy_rate=settings["healthy_rate"],
       bright=prepared.image[..., 0] > settings.get("bright_z", 1.0),
-      bright_share=settings.get("bright_share", 0.0))
+      bright_share=settings.get("bright_share", 0.0),
+      slice_share=settings.get("slice_share", 0.0))
   patches, patch_labels = sampling.extract_patches(
       prepared.image, prepared.labels, centres.centre, settings["patch_size"],
       settings["clip_low"])

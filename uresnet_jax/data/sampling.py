@@ -46,6 +46,7 @@ def sample_centres(
     healthy_rate: float = 0.0,
     bright: np.ndarray | None = None,
     bright_share: float = 0.0,
+    slice_share: float = 0.0,
 ) -> Centres:
   """Picks round(rate * n) voxels of each lesion class and shifts each in-plane; then, with
   `healthy_rate` > 0, round(healthy_rate * lesion patches) (at least one) random voxels of `brain`
@@ -57,7 +58,11 @@ def sample_centres(
   The lesion centres do not depend on `healthy_rate`: they are drawn first.
   With `bright_share` > 0, that share of the healthy patches is centred on `bright` voxels (healthy
   tissue as bright as a lesion: cortex, choroid plexus, a loose skull strip), where a model
-  otherwise learns "bright = lesion".
+  otherwise learns "bright = lesion". With `slice_share` > 0, that share picks its slice uniformly
+  among the slices holding healthy brain, then a healthy voxel in it: the top and bottom slices,
+  where an axial cut grazes the cortex and a loose skull strip leaves dura and CSF, hold few voxels
+  and are otherwise rarely seen. The three draws are made in that order (random, bright, slice), so
+  shares of 0 leave the others' centres as they were.
   """
   if labels.ndim != 3:
     raise ValueError(f"labels must be 3D (X, Y, Z), got shape {labels.shape}")
@@ -82,6 +87,9 @@ def sample_centres(
       raise ValueError("healthy-tissue patches need a brain mask shaped as the labels")
     if not 0 <= bright_share <= 1:
       raise ValueError(f"bright_share must be in [0, 1], got {bright_share}")
+    if not 0 <= slice_share <= 1 - bright_share:
+      raise ValueError(f"slice_share must be in [0, 1 - bright_share = {1 - bright_share:g}], "
+                       f"got {slice_share}")
     healthy_mask = brain.astype(bool) & (labels == 0)
     candidates = np.argwhere(healthy_mask)
     k = min(len(candidates), max(1, round(healthy_rate * len(lesion_voxel))))
@@ -91,15 +99,28 @@ def sample_centres(
         raise ValueError("bright healthy-tissue patches need a bright mask shaped as the labels")
       bright_candidates = np.argwhere(healthy_mask & bright)
       k_bright = min(len(bright_candidates), round(bright_share * k))
-    healthy = candidates[np.sort(rng.choice(len(candidates), size=k - k_bright, replace=False))]
+    k_slice = round(slice_share * k) if len(candidates) else 0
+    size = k - k_bright - k_slice
+    healthy = candidates[np.sort(rng.choice(len(candidates), size=size, replace=False))]
     if k_bright:
       chosen = np.sort(rng.choice(len(bright_candidates), size=k_bright, replace=False))
       healthy = np.concatenate([healthy, bright_candidates[chosen]])
+    if k_slice:
+      healthy = np.concatenate([healthy, _slice_uniform(candidates, k_slice, rng)])
     lesion_voxel = np.concatenate([lesion_voxel, healthy.astype(np.int64)])
     centre = np.concatenate([centre, healthy.astype(np.int64)])
     offset = np.concatenate([offset, np.zeros((k, 2), offset.dtype)])
     classes = np.concatenate([classes, np.zeros(k, np.uint8)])
   return Centres(lesion_voxel, classes, offset.astype(np.int64), centre)
+
+
+def _slice_uniform(candidates: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+  """k voxels of `candidates` (M, 3): a slice drawn uniformly among theirs, then a voxel in it."""
+  order = np.argsort(candidates[:, 2], kind="stable")
+  slices, first, count = np.unique(candidates[order, 2], return_index=True, return_counts=True)
+  picked = rng.integers(len(slices), size=k)
+  within = rng.integers(count[picked])
+  return candidates[order[first[picked] + within]]
 
 
 def extract_patches(
