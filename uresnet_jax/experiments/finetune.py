@@ -8,27 +8,22 @@ model's own settings (patch sampling, loss, preprocessing) and a smaller learnin
 the pretrained and the adapted model are scored on the held-out subjects (DIR/finetune.json) and
 the adapted model is exported to DIR/export. Rerunning resumes an interrupted run.
 """
-import hashlib
 import json
 import pathlib
 from typing import Sequence
 
-import jax
 import ml_collections
-import numpy as np
 
 from uresnet_jax.common import atomic
 from uresnet_jax.common.errors import InputError
 from uresnet_jax.data import nifti_io, patch_records
 from uresnet_jax.inference import export, predictor
-from uresnet_jax.model import checkpoints, steps, uresnet
-from uresnet_jax.training import loop, prepare_data, scoring
+from uresnet_jax.training import loop, prepare_data, scoring, warm_start
 
 RESULT_FILE = "finetune.json"
 # The paper's sampling rates: a handful of scans should give every patch it can, whatever rates the
 # pretrained model's large cohort was sampled at (the bundled model's are 0.01 and 0.3).
 WMH_RATE, STROKE_RATE = 0.2, 0.8
-SOURCE_FILE = "pretrained.json"  # the model a run began at, and a digest of its weights
 HELD_OUT_FOLD = 0
 
 
@@ -51,6 +46,7 @@ def finetune_config(pretrained: ml_collections.ConfigDict, cohort: str, workdir:
   config.sampling.stroke_rate = stroke_rate
   config.train.eval_every = epochs
   config.train.eval_train_subjects = False
+  config.train.init_from = ""  # step 0 is seeded from the weights given (any --checkpoint)
   return config
 
 
@@ -60,59 +56,6 @@ def _score(config: ml_collections.ConfigDict, variables: dict,
   model = predictor.from_variables(config, variables)
   subjects = scoring.load_eval_subjects(records, model.info)
   return scoring.summarize(scoring.evaluate_subjects(model, subjects))
-
-
-def weights_digest(variables: dict) -> str:
-  """SHA-256 of a model's weights (names, shapes and values): which pretrained model a run began at."""
-  digest = hashlib.sha256()
-  for name, value in sorted(export.flatten(variables).items()):
-    value = np.ascontiguousarray(value, np.float32)
-    digest.update(f"{name}{value.shape}".encode())
-    digest.update(value.tobytes())
-  return digest.hexdigest()
-
-
-def _seed_checkpoint(config: ml_collections.ConfigDict, variables: dict, model_path: str,
-                     workdir: pathlib.Path) -> None:
-  """Step 0 of the run holds the pretrained weights (and a fresh optimiser), so training starts
-  from them; a run that has checkpoints already is resumed instead, if it began at these weights."""
-  digest = weights_digest(variables)
-  source = workdir / SOURCE_FILE
-  manager = checkpoints.create_checkpoint_manager(workdir, config.train.keep_checkpoints)
-  try:
-    if manager.latest_step() is None:
-      state = _pretrained_state(config, variables)
-      atomic.write_text(source, json.dumps({"model": str(model_path), "weights_sha256": digest}))
-      checkpoints.save(manager, 0, state)
-      manager.wait_until_finished()
-      return
-  finally:
-    manager.close()
-  began = json.loads(source.read_text()) if source.exists() else {}
-  if began.get("weights_sha256") != digest:
-    raise InputError(f"{workdir} holds a fine-tuning of another pretrained model "
-                     f"({began.get('model', 'unknown')}); use a new --workdir")
-
-
-def _pretrained_state(config: ml_collections.ConfigDict, variables: dict) -> steps.TrainState:
-  """A fresh train state (optimiser included) holding the pretrained weights."""
-  model = uresnet.create_model(config.model)
-  state = steps.create_train_state(jax.random.key(config.seed), config, model, steps_per_epoch=1)
-
-  def fit(new, fresh):
-    new = jax.numpy.asarray(new, fresh.dtype)
-    if new.shape != fresh.shape:
-      raise ValueError(f"shape {new.shape}, the model's {fresh.shape}")
-    return new
-
-  try:
-    state = state.replace(params=jax.tree.map(fit, variables["params"], state.params),
-                          batch_stats=jax.tree.map(fit, variables["batch_stats"],
-                                                   state.batch_stats))
-  except (KeyError, ValueError, TypeError) as e:
-    raise InputError(f"the pretrained weights do not fit the model their config describes: "
-                     f"{e}") from None
-  return state
 
 
 def finetune(model: str, cohort: str, workdir: str | pathlib.Path, epochs: int = 10,
@@ -135,7 +78,7 @@ def finetune(model: str, cohort: str, workdir: str | pathlib.Path, epochs: int =
   fold_of = patch_records.get_fold_assignment(builder)
   held_out = [r for r in records if fold_of.get(r.subject) == HELD_OUT_FOLD]
   before = _score(config, variables, held_out)
-  _seed_checkpoint(config, variables, model, workdir)
+  warm_start.seed_checkpoint(config, variables, model, workdir)
   after = loop.train_and_evaluate(config, str(workdir))
   export.export_model(workdir, workdir / "export", overwrite=True)
   result = {"pretrained": str(model), "cohort": str(cohort), "epochs": epochs,

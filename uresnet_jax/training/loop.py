@@ -25,7 +25,7 @@ from uresnet_jax.common.errors import InputError
 from uresnet_jax.data import input_pipeline, nifti_io, patch_records
 from uresnet_jax.inference import predictor
 from uresnet_jax.model import checkpoints, losses, sharding, steps, uresnet
-from uresnet_jax.training import prepare_data, scoring
+from uresnet_jax.training import prepare_data, scoring, warm_start
 
 
 STOP_CHECK_EVERY = 10  # steps between multi-process checks for a stop request
@@ -106,6 +106,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
     raise InputError(
         f"config.data.eval_fold={config.data.eval_fold} must be in [0, {config.data.num_folds})"
     )
+  warm_start.source_path(config)  # a missing model is refused before any record is built
   mesh = sharding.create_mesh()
   sharding.check_batch_size(config.train.batch_size, mesh)
   checkpoints.check_compatible(workdir, config)
@@ -144,6 +145,8 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
   init_rng, step_rng = jax.random.split(jax.random.key(config.seed))
   state = steps.create_train_state(init_rng, config, model, per_epoch)
   state = jax.device_put(state, sharding.replicated(mesh))
+  distributed.everywhere("seeding step 0 from config.train.init_from",
+                         lambda: warm_start.seed_from_config(config, workdir))
   manager = checkpoints.create_checkpoint_manager(workdir, config.train.keep_checkpoints)
   held.callback(manager.close)
   state = checkpoints.restore_latest(manager, state)

@@ -1,0 +1,89 @@
+"""Step 0 of a run that starts from a trained model's weights instead of random ones: fine-tuning,
+and a release model trained in rounds (config.train.init_from)."""
+import hashlib
+import json
+import pathlib
+
+import jax
+import ml_collections
+import numpy as np
+
+from uresnet_jax.common import atomic
+from uresnet_jax.common.errors import InputError
+from uresnet_jax.inference import export, predictor
+from uresnet_jax.model import checkpoints, steps, uresnet
+
+SOURCE_FILE = "pretrained.json"  # the model a run began at, and a digest of its weights
+
+
+def weights_digest(variables: dict) -> str:
+  """SHA-256 of a model's weights (names, shapes and values): which pretrained model a run began at."""
+  digest = hashlib.sha256()
+  for name, value in sorted(export.flatten(variables).items()):
+    value = np.ascontiguousarray(value, np.float32)
+    digest.update(f"{name}{value.shape}".encode())
+    digest.update(value.tobytes())
+  return digest.hexdigest()
+
+
+def source_path(config: ml_collections.ConfigDict) -> pathlib.Path | None:
+  """config.train.init_from as a path (None: random weights); refused early when it is missing."""
+  source = config.train.get("init_from", "")
+  if not source:
+    return None
+  path = pathlib.Path(source).expanduser()
+  if not path.exists():
+    raise InputError(f"config.train.init_from={source}: no such model (a training workdir or an "
+                     "exported model folder)")
+  return path
+
+
+def seed_from_config(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> None:
+  """Seeds step 0 from config.train.init_from (a workdir's latest checkpoint or an exported model);
+  nothing when it is empty."""
+  path = source_path(config)
+  if path is not None:
+    seed_checkpoint(config, predictor.load_variables(path)[1], str(path), workdir)
+
+
+def seed_checkpoint(config: ml_collections.ConfigDict, variables: dict, model_path: str,
+                    workdir: pathlib.Path) -> None:
+  """Step 0 of the run holds the pretrained weights (and a fresh optimiser), so training starts
+  from them; a run that has checkpoints already is resumed instead, if it began at these weights."""
+  digest = weights_digest(variables)
+  source = workdir / SOURCE_FILE
+  manager = checkpoints.create_checkpoint_manager(workdir, config.train.keep_checkpoints)
+  try:
+    if manager.latest_step() is None:
+      state = _pretrained_state(config, variables)
+      atomic.write_text(source, json.dumps({"model": str(model_path), "weights_sha256": digest}))
+      checkpoints.save(manager, 0, state)
+      manager.wait_until_finished()
+      return
+  finally:
+    manager.close()
+  began = json.loads(source.read_text()) if source.exists() else {}
+  if began.get("weights_sha256") != digest:
+    raise InputError(f"{workdir} holds a run that began at another pretrained model "
+                     f"({began.get('model', 'random weights')}); use a new --workdir")
+
+
+def _pretrained_state(config: ml_collections.ConfigDict, variables: dict) -> steps.TrainState:
+  """A fresh train state (optimiser included) holding the pretrained weights."""
+  model = uresnet.create_model(config.model)
+  state = steps.create_train_state(jax.random.key(config.seed), config, model, steps_per_epoch=1)
+
+  def fit(new, fresh):
+    new = jax.numpy.asarray(new, fresh.dtype)
+    if new.shape != fresh.shape:
+      raise ValueError(f"shape {new.shape}, the model's {fresh.shape}")
+    return new
+
+  try:
+    state = state.replace(params=jax.tree.map(fit, variables["params"], state.params),
+                          batch_stats=jax.tree.map(fit, variables["batch_stats"],
+                                                   state.batch_stats))
+  except (KeyError, ValueError, TypeError) as e:
+    raise InputError(f"the pretrained weights do not fit the model their config describes: "
+                     f"{e}") from None
+  return state
