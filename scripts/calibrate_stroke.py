@@ -9,7 +9,7 @@ dropped, and the stroke Dice is averaged over the subjects where it is defined: 
 subject with any stroke left scores 0, so the average weighs missed strokes against false ones.
 The threshold with the highest average (the lowest on a tie) is chosen; --write stores it in the
 run's config.json, from which `export` copies it into the model. stroke_calibration.json in the
-run holds the whole table.
+run holds the whole table and the run's held-out fold scored at the chosen threshold.
 """
 import json
 import os
@@ -28,6 +28,8 @@ from uresnet_jax.common.errors import InputError
 from uresnet_jax.data import nifti_io
 from uresnet_jax.evaluation import metrics
 from uresnet_jax.inference import lesions, predictor
+from uresnet_jax.model import checkpoints
+from uresnet_jax.training import scoring
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The training run.")
 _SUBJECTS = flags.DEFINE_integer("subjects", 12, "Calibration subjects.")
@@ -74,13 +76,28 @@ def main() -> None:
     print(json.dumps(table[-1]))
   best = max(table, key=lambda row: (row["stroke_dice"], -row["threshold"]))
   print(f"chosen stroke_threshold: {best['threshold']}")
+  options.stroke_threshold = best["threshold"]
+  held_out = _held_out_fold(workdir, config, options)
+  print(f"held-out fold at {best['threshold']}: {scoring.format_summary(held_out)}")
   atomic.write_text(workdir / "stroke_calibration.json", json.dumps(
       {"cohort": str(manifest.parent), "seed": _SEED.value, "subjects": len(subjects),
-       "chosen": best["threshold"], "table": table}, indent=1))
+       "chosen": best["threshold"], "table": table, "held_out_fold": held_out}, indent=1))
   if _WRITE.value:
     stored = json.loads((workdir / "config.json").read_text())
     stored.setdefault("predict", config.predict.to_dict())["stroke_threshold"] = best["threshold"]
     atomic.write_text(workdir / "config.json", json.dumps(stored, indent=2))
+
+
+def _held_out_fold(workdir: pathlib.Path, config, options) -> dict:
+  """The run's held-out fold scored at the chosen threshold (training scored it without one)."""
+  experiment = checkpoints.read_experiment(workdir)
+  if experiment is None:
+    raise InputError(f"{workdir}: no experiment.json, so its held-out fold is unknown")
+  records = [r for r in nifti_io.read_cohort(config.data.cohort)
+             if experiment["fold_of_subject"].get(r.subject) == config.data.eval_fold]
+  model = predictor.load_model(workdir, options=options)
+  return scoring.summarize(scoring.evaluate_subjects(
+      model, scoring.load_eval_subjects(records, model.info)))
 
 
 if __name__ == "__main__":

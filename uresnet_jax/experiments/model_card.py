@@ -12,6 +12,7 @@ from uresnet_jax.experiments import domains
 from uresnet_jax.inference import artifact
 from uresnet_jax.model import checkpoints
 from uresnet_jax.phantom import config as phantom_config
+from uresnet_jax.training import warm_start
 
 CARD = "MODEL_CARD.md"
 
@@ -96,11 +97,45 @@ def _threshold(config: dict, calibration: dict | None) -> str:
              f"{none['stroke_dice']:.3f} without it, {chosen['stroke_dice']:.3f} with it; false "
              f"stroke median {none['false_stroke_median_ml']:.2f} → "
              f"{chosen['false_stroke_median_ml']:.2f} mL.")
+    fold = calibration.get("held_out_fold")
+    if fold:
+      text += (f" The held-out fold at this threshold: WMH Dice {_dice(fold, 'wmh')}; stroke Dice "
+               f"{_dice(fold, 'stroke')} (a stroke-free subject with no stroke left has none), "
+               f"{fold['stroke']['dice_mean_expert']:.3f} on the {fold['stroke']['n_expert']} "
+               f"subjects with a stroke; {_false_stroke(fold)}.")
   return text
 
 
+def _rounds(pretrained: dict | None, config: dict) -> str:
+  """What the run started from, when it did not start from random weights."""
+  if not pretrained:
+    return ""
+  text = (f" This run started from the weights of `{pretrained['model']}` (SHA-256 "
+          f"{pretrained['weights_sha256'][:12]}…), not from random ones")
+  before = pretrained.get("training_config")
+  if before:
+    train, sampling = before["train"], before["sampling"]
+    def cohort(c: dict) -> tuple:  # the worker count does not change the subjects
+      return c["seed"], c["data"]["phantom_subjects"], {
+          k: v for k, v in c["phantom"].items() if k != "num_workers"}
+    same = cohort(before) == cohort(config)
+    text += (f", themselves trained {train['epochs']} epochs from random weights on "
+             f"{'the same phantom cohort' if same else 'another cohort'} (learning rate {train['learning_rate']:g}, x{train['decay_factor']:g} from "
+             f"epoch {train['decay_epoch']}; {sampling['healthy_rate']:g} healthy-tissue patches "
+             f"per lesion patch, {sampling.get('bright_share', 0):g} of them on bright tissue)")
+  return text + "."
+
+
+def _healthy_shares(sampling: dict) -> str:
+  parts = [f"{sampling[key]:g} of them {what}" for key, what in (
+      ("bright_share", "on healthy tissue brighter than z = " + f"{sampling.get('bright_z', 1):g}"),
+      ("slice_share", "on a slice drawn uniformly")) if sampling.get(key)]
+  return f" ({', '.join(parts)})" if parts else ""
+
+
 def render(manifest: dict, size_mb: float, eval_summary: dict, eval_subjects: int,
-           domain_result: dict, train_minutes: float, calibration: dict | None = None) -> str:
+           domain_result: dict, train_minutes: float, calibration: dict | None = None,
+           pretrained: dict | None = None) -> str:
   """The card's Markdown."""
   config = manifest["training_config"]
   train, model, data = config["train"], config["model"], config["data"]
@@ -129,10 +164,12 @@ def render(manifest: dict, size_mb: float, eval_summary: dict, eval_subjects: in
       f"others trained on. Lesion-centred patches ({config['sampling']['patch_size']}², WMH rate "
       f"{config['sampling']['wmh_rate']:g}, stroke rate {config['sampling']['stroke_rate']:g}, "
       f"shifted by up to {config['sampling']['max_shift']} voxels) plus "
-      f"{config['sampling']['healthy_rate']:g} healthy-tissue patches per lesion patch. "
+      f"{config['sampling']['healthy_rate']:g} healthy-tissue patches per lesion patch"
+      f"{_healthy_shares(config['sampling'])}. "
       f"{train['epochs']} epochs of Adam (learning rate {train['learning_rate']:g}, x"
       f"{train['decay_factor']:g} from epoch {train['decay_epoch']}), batch {train['batch_size']}, "
-      f"{train['loss']} loss; {train_minutes:.0f} min of training on the machine it ran on.",
+      f"{train['loss']} loss; {train_minutes:.0f} min of training on the machine it ran on."
+      + _rounds(pretrained, config),
       "",
       "The phantom's ranges that differ from the paper's cohort (configs/default.py), each drawn "
       "uniformly per subject:",
@@ -200,9 +237,25 @@ def write_card(workdir: str | pathlib.Path, artifact_dir: str | pathlib.Path) ->
   calibration = (json.loads(calibration_file.read_text()) if calibration_file.is_file()
                  else None)
   card = render(manifest, size_mb, summary, held_out, json.loads(needed[2].read_text()), minutes,
-                calibration)
+                calibration, _pretrained(workdir))
   atomic.write_text(artifact_dir / CARD, card)
   return artifact_dir / CARD
+
+
+def _pretrained(workdir: pathlib.Path) -> dict | None:
+  """The model a run started from (warm_start's record), with its training config when it is
+  still where the run found it."""
+  path = workdir / warm_start.SOURCE_FILE
+  if not path.is_file():
+    return None
+  pretrained = json.loads(path.read_text())
+  source = pathlib.Path(pretrained["model"])
+  if (source / artifact.MANIFEST).is_file():
+    pretrained["training_config"] = json.loads(
+        (source / artifact.MANIFEST).read_text())["training_config"]
+  elif (source / "config.json").is_file():
+    pretrained["training_config"] = json.loads((source / "config.json").read_text())
+  return pretrained
 
 
 def run() -> None:
