@@ -1,5 +1,6 @@
-"""The bundled release model (uresnet_jax/release_model): small, trained with configs/release.py,
-documented, and what `predict` and `finetune` use without --model."""
+"""The bundled release model (uresnet_jax/release_model): small, trained with configs/release.py
+and then configs/release_round2.py, documented, and what `predict` and `finetune` use without
+--model."""
 import csv
 import json
 import os
@@ -12,13 +13,14 @@ import pytest
 
 from conftest import ROOT, subprocess_env
 from uresnet_jax.inference import artifact, predictor
-from uresnet_jax.experiments import finetune, model_card
+from uresnet_jax.experiments import model_card
+from uresnet_jax.training import warm_start
 from uresnet_jax.evaluation import metrics
 from uresnet_jax import phantom
 from uresnet_jax.common.errors import InputError
 
 sys.path.insert(0, str(ROOT))
-from configs import release  # noqa: E402  (configs/ is not a package on the path)
+from configs import release, release_round2  # noqa: E402  (configs/ is not a package on the path)
 
 
 def test_bundled_model_is_small_documented_and_the_release_run():
@@ -27,9 +29,12 @@ def test_bundled_model_is_small_documented_and_the_release_run():
   assert size <= 10e6, size
   manifest = artifact.load(folder).manifest  # checksums verified
   trained = manifest["training_config"]
-  expected = release.get_config()
+  expected = release_round2.get_config()
   assert trained["phantom"]["random_protocol_probability"] == 1.0
   assert trained["sampling"]["healthy_rate"] == expected.sampling.healthy_rate > 0
+  assert trained["sampling"]["slice_share"] == expected.sampling.slice_share > 0
+  assert 0 < trained["predict"]["stroke_threshold"] < 1  # calibrated
+  assert not os.path.isabs(trained["train"]["init_from"]) and trained["train"]["init_from"]
   assert set(trained["domains"]["held_out"]) == set(expected.domains.held_out)
   assert not os.path.isabs(manifest["source"]["workdir"])  # no machine's path in the repo
   card = (folder / model_card.CARD).read_text()
@@ -76,9 +81,9 @@ def test_finetune_without_model_adapts_the_bundled_one(tiny_run, tmp_path):
        f"--workdir={out}", "--epochs=1", "--wmh_rate=0.005", "--stroke_rate=0.02"], cwd=ROOT, env=subprocess_env(),
       capture_output=True, text=True, timeout=900)
   assert result.returncode == 0, result.stderr[-2000:]
-  began = json.loads((out / finetune.SOURCE_FILE).read_text())
+  began = json.loads((out / warm_start.SOURCE_FILE).read_text())
   assert began["model"] == str(predictor.BUNDLED_MODEL)
   bundled = artifact.load(predictor.BUNDLED_MODEL).weights
-  assert began["weights_sha256"] == finetune.weights_digest(bundled)
+  assert began["weights_sha256"] == warm_start.weights_digest(bundled)
   assert artifact.load(out / "export").manifest["training_config"]["model"]["base_width"] == (
       release.get_config().model.base_width)

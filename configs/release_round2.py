@@ -1,0 +1,29 @@
+"""The bundled release model's second round: configs/release.py's model, trained further on the same
+cohort with healthy-tissue patches on slices drawn uniformly.
+
+Round 1 (configs/release.py, 10 epochs from random weights) left stroke on the top and bottom
+slices of a loose skull strip, where an axial cut grazes the cortex: few voxels, so few patches.
+This round starts from round 1's weights (config.train.init_from) and trains 2 epochs at round 1's
+final learning rate, a share of its healthy-tissue patches centred on a slice drawn uniformly.
+
+Run: python -m uresnet_jax.main --config=configs/release.py --workdir=runs/release
+     python -m uresnet_jax.main --config=configs/release_round2.py --workdir=runs/release_round2
+     (round 1 elsewhere: --config.train.init_from=ITS_WORKDIR_OR_EXPORT)
+"""
+import ml_collections
+
+from configs import release
+
+
+def get_config(arg: str = "") -> ml_collections.ConfigDict:
+  """arg "tiny": the tests' tiny scale, as configs/release.py's."""
+  config = release.get_config(arg)
+  config.train.init_from = "runs/release"
+  config.sampling.healthy_rate = 0.75  # healthy patches per lesion patch ...
+  config.sampling.bright_share = 0.4  # ... as many on bright tissue as round 1's (0.5 x 0.6),
+  config.sampling.slice_share = 0.4  # ... as many on a slice drawn uniformly (top and bottom)
+  config.train.epochs = 2  # about 12 min on 2 CPU cores
+  config.train.decay_epoch = 2
+  config.train.eval_every = 2
+  config.train.learning_rate = 1e-4  # round 1's after its decay
+  return config
