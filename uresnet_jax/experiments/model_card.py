@@ -106,6 +106,12 @@ def _threshold(config: dict, calibration: dict | None) -> str:
   return text
 
 
+def _phantom_cohort(config: dict) -> tuple:
+  """What decides a phantom cohort's subjects (the worker count does not)."""
+  return config["seed"], config["data"]["phantom_subjects"], {
+      k: v for k, v in config["phantom"].items() if k != "num_workers"}
+
+
 def _rounds(pretrained: dict | None, config: dict) -> str:
   """What the run started from, when it did not start from random weights."""
   if not pretrained:
@@ -115,12 +121,10 @@ def _rounds(pretrained: dict | None, config: dict) -> str:
   before = pretrained.get("training_config")
   if before:
     train, sampling = before["train"], before["sampling"]
-    def cohort(c: dict) -> tuple:  # the worker count does not change the subjects
-      return c["seed"], c["data"]["phantom_subjects"], {
-          k: v for k, v in c["phantom"].items() if k != "num_workers"}
-    same = cohort(before) == cohort(config)
+    same = _phantom_cohort(before) == _phantom_cohort(config)
     text += (f", themselves trained {train['epochs']} epochs from random weights on "
-             f"{'the same phantom cohort' if same else 'another cohort'} (learning rate {train['learning_rate']:g}, x{train['decay_factor']:g} from "
+             f"{'the same phantom cohort' if same else 'another cohort'} (learning rate "
+             f"{train['learning_rate']:g}, x{train['decay_factor']:g} from "
              f"epoch {train['decay_epoch']}; {sampling['healthy_rate']:g} healthy-tissue patches "
              f"per lesion patch, {sampling.get('bright_share', 0):g} of them on bright tissue)")
   return text + "."
@@ -128,7 +132,7 @@ def _rounds(pretrained: dict | None, config: dict) -> str:
 
 def _healthy_shares(sampling: dict) -> str:
   parts = [f"{sampling[key]:g} of them {what}" for key, what in (
-      ("bright_share", "on healthy tissue brighter than z = " + f"{sampling.get('bright_z', 1):g}"),
+      ("bright_share", f"on healthy tissue brighter than z = {sampling.get('bright_z', 1):g}"),
       ("slice_share", "on a slice drawn uniformly")) if sampling.get(key)]
   return f" ({', '.join(parts)})" if parts else ""
 
