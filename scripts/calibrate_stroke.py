@@ -28,8 +28,7 @@ from uresnet_jax.common.errors import InputError
 from uresnet_jax.data import nifti_io
 from uresnet_jax.evaluation import metrics
 from uresnet_jax.inference import lesions, predictor
-from uresnet_jax.model import checkpoints
-from uresnet_jax.training import scoring
+from uresnet_jax.training import held_out, scoring
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "The training run.")
 _SUBJECTS = flags.DEFINE_integer("subjects", 12, "Calibration subjects.")
@@ -90,15 +89,9 @@ def main() -> None:
 
 def _held_out_fold(workdir: pathlib.Path, config, options) -> dict:
   """The run's held-out fold scored at the chosen threshold (training scored it without one)."""
-  experiment = checkpoints.read_experiment(workdir)
-  if experiment is None:
-    raise InputError(f"{workdir}: no experiment.json, so its held-out fold is unknown")
-  records = [r for r in nifti_io.read_cohort(config.data.cohort)
-             if experiment["fold_of_subject"].get(r.subject) == config.data.eval_fold]
   model = predictor.load_model(workdir, options=options)
   return scoring.summarize(scoring.evaluate_subjects(
-      model, scoring.load_eval_subjects(records, model.info)))
-
+      model, scoring.load_eval_subjects(held_out.held_out_records(workdir, config), model.info)))
 
 if __name__ == "__main__":
   run_cli(main)

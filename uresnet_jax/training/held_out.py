@@ -27,10 +27,7 @@ def predict_with_run(workdir: pathlib.Path, cohort: str | None, checkpoint: str 
     own = patch_records.cohort_fingerprint(records, config.data.channels)
     held_out_only = own == experiment["cohort_fingerprint"]
   if held_out_only:
-    fold_of = experiment["fold_of_subject"] if experiment else _fold_assignment_of_records(config)
-    records = [r for r in records if fold_of.get(r.subject) == config.data.eval_fold]
-    if not records:
-      raise InputError(f"{workdir}: no held-out subjects of fold {config.data.eval_fold} in {cohort}")
+    records = held_out_records(workdir, config, records, cohort)
     subjects = scoring.load_eval_subjects(records, model.info)
     return records, {s.prepared.subject: model.predict_labels(s.prepared) for s in subjects}, cohort
   if not records:
@@ -42,6 +39,22 @@ def predict_with_run(workdir: pathlib.Path, cohort: str | None, checkpoint: str 
     except InputError as e:
       print(f"warning: {e}; subject skipped", file=sys.stderr)
   return records, predicted, str(cohort)
+
+
+def held_out_records(workdir: pathlib.Path, config: ml_collections.ConfigDict,
+                     records: list[nifti_io.SubjectRecord] | None = None,
+                     cohort: str | None = None) -> list[nifti_io.SubjectRecord]:
+  """The run's held-out fold (config.data.eval_fold) among `records` (default: the labelled
+  subjects of the run's own cohort)."""
+  cohort = cohort or config.data.cohort
+  if records is None:
+    records = [r for r in nifti_io.read_cohort(cohort) if r.labels is not None]
+  experiment = checkpoints.read_experiment(workdir)
+  fold_of = experiment["fold_of_subject"] if experiment else _fold_assignment_of_records(config)
+  records = [r for r in records if fold_of.get(r.subject) == config.data.eval_fold]
+  if not records:
+    raise InputError(f"{workdir}: no held-out subjects of fold {config.data.eval_fold} in {cohort}")
+  return records
 
 
 def _fold_assignment_of_records(config: ml_collections.ConfigDict) -> dict[str, int]:
