@@ -64,14 +64,15 @@ def test_unknown_variant_on_the_command_line_is_one_line(tmp_path):
   assert "unknown variant 'nocc'" in result.stderr.strip().splitlines()[-1]
 
 
-def test_release_round2_continues_round1_with_slice_uniform_patches():
+def test_release_round2_continues_round1_with_slice_uniform_patches_and_predicts_with_flips():
   from configs import release, release_round2
   first, second = _flat(release.get_config()), _flat(release_round2.get_config())
   changed = {k for k in first if second[k] != first[k]}
   assert changed == {"train.init_from", "train.epochs", "train.decay_epoch", "train.eval_every",
                      "train.learning_rate", "sampling.healthy_rate", "sampling.bright_share",
-                     "sampling.slice_share"}
+                     "sampling.slice_share", "predict.tta"}
   assert second["train.init_from"] == "runs/release" and second["sampling.slice_share"] > 0
+  assert second["predict.tta"]  # its stroke threshold is calibrated on flip-averaged probabilities
   # as many bright-tissue patches per lesion patch as round 1, at round 1's last learning rate
   assert np.isclose(second["sampling.healthy_rate"] * second["sampling.bright_share"],
                     first["sampling.healthy_rate"] * first["sampling.bright_share"])

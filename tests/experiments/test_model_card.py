@@ -49,6 +49,7 @@ def test_card_of_a_second_round_names_both_rounds_and_the_thresholded_fold():
           "cohort") in card
   assert "0.5 healthy-tissue patches per lesion patch, 0.6 of them on bright tissue" in card
   assert "Stroke threshold 0.8" in card and "stroke Dice 0.238 without it, 0.328 with it" in card
+  assert "averaged over the 4 in-plane flips of each slice (`tta`" in card  # round 2 predicts so
   assert ("The held-out fold at this threshold: WMH Dice 0.700 (0.100), n=8; stroke Dice "
           "0.384 (0.300), n=4") in card
   assert "0.512 on the 3 subjects with a stroke" in card
@@ -62,6 +63,7 @@ def test_card_of_a_run_from_random_weights_says_nothing_of_rounds(tmp_path):
   domains = {"in_domain": {"changes": {}, "dice": _summary(0.65, 0.14, 0.2), "realism": REALISM}}
   card = model_card.render(manifest, 1.2, _summary(0.69, 0.19, 0.59), 8, domains, 6.0)
   assert "started from the weights" not in card and "Stroke threshold: none" in card
+  assert "in-plane flips" not in card
   assert "0.5 healthy-tissue patches per lesion patch (0.6 of them on healthy tissue" in card
   assert model_card._pretrained(tmp_path) is None
   (tmp_path / warm_start.SOURCE_FILE).write_text(json.dumps(

@@ -33,7 +33,9 @@ def test_bundled_model_is_small_documented_and_the_release_run():
   assert trained["phantom"]["random_protocol_probability"] == 1.0
   assert trained["sampling"]["healthy_rate"] == expected.sampling.healthy_rate > 0
   assert trained["sampling"]["slice_share"] == expected.sampling.slice_share > 0
-  assert 0 < trained["predict"]["stroke_threshold"] < 1  # calibrated
+  assert 0 < trained["predict"]["stroke_threshold"] < 1  # calibrated ...
+  assert trained["predict"]["tta"] == expected.predict.tta  # ... on flip-averaged probabilities
+  assert manifest["predict"] == trained["predict"]  # what predict applies
   assert not os.path.isabs(trained["train"]["init_from"]) and trained["train"]["init_from"]
   assert set(trained["domains"]["held_out"]) == set(expected.domains.held_out)
   assert not os.path.isabs(manifest["source"]["workdir"])  # no machine's path in the repo
