@@ -30,6 +30,6 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   # Probabilities averaged over the 4 in-plane flips (as training flips its patches), and the
   # stroke threshold calibrated on them: of two runs of this round with different sampling seeds,
   # one called 1.3 mL of false stroke on a loose skull strip without it, 0.13 mL with it
-  # (docs/sim_to_real.md). 4x the inference time; `predict --tta=false` turns it off.
+  # (docs/sim_to_real.md). 4 network passes per slice; `predict --tta=false` turns it off.
   config.predict.tta = True
   return config

@@ -13,7 +13,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.bucket = 16  # the brain's bounding box is padded up to multiples of this: one compilation per bucket
   c.crop_margin = 8  # voxels kept around the brain's bounding box (in-plane; 8 changed 4 of 236k
   # lesion voxels of the demo's held-out fold against whole slices, 16 none)
-  c.tta = False  # average the class probabilities over the 4 in-plane flips (4x the time)
+  c.tta = False  # average the class probabilities over the 4 in-plane flips (4 passes per slice)
   # Post-processing of the label map, on the scan's native grid.
   c.min_lesion_mm3 = 0.0  # connected lesions smaller than this are set to background
   # A stroke lesion counts as stroke only when its mean stroke probability reaches this; the others
