@@ -93,5 +93,6 @@ def _held_out_fold(workdir: pathlib.Path, config, options) -> dict:
   return scoring.summarize(scoring.evaluate_subjects(
       model, scoring.load_eval_subjects(held_out.held_out_records(workdir, config), model.info)))
 
+
 if __name__ == "__main__":
   run_cli(main)

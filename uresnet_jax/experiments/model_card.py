@@ -87,9 +87,9 @@ def _threshold(config: dict, calibration: dict | None) -> str:
   threshold = config.get("predict", {}).get("stroke_threshold", 0.0)
   flips = ""
   if config.get("predict", {}).get("tta"):
-    chosen = ", and the threshold was chosen on them: with `--tta=false` it is not calibrated."
+    calibrated = ", and the threshold was chosen on them: with `--tta=false` it is not calibrated."
     flips = (" The probabilities are averaged over the 4 in-plane flips of each slice (`tta`: 4 "
-             "network passes per slice)" + (chosen if threshold else "."))
+             "network passes per slice)" + (calibrated if threshold else "."))
   if not threshold:
     return "Stroke threshold: none (every argmax stroke lesion counts)." + flips
   text = (f"Stroke threshold {threshold:g}: a stroke lesion counts as stroke only when its mean "
