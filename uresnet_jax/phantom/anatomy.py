@@ -149,7 +149,9 @@ class Canvas:
   """A subject's anatomy on the fine grid: MNI coordinates of every voxel and tissue channels."""
 
   def __init__(self, rng: np.random.Generator, geo: Geometry, enlarge_mm: float,
-               anatomy: Anatomy, config: ml_collections.ConfigDict):
+               anatomy: Anatomy, config: ml_collections.ConfigDict, asymmetry: float = 0.0):
+    """asymmetry: the right lateral ventricle enlarged (1 + asymmetry) times, the left
+    (1 - asymmetry) times enlarge_mm, blended across the midline."""
     grid = self.grid = geo.fine
     self.geo = geo
     # Backward map fine voxel -> MNI: inverse pose, smooth random warp, ventricular enlargement.
@@ -158,6 +160,8 @@ class Canvas:
     ctrl_mni = np.einsum("ij,j...->i...", from_slice, ctrl - geo.offset[:, None, None, None])
     ctrl_voxel = ctrl_mni - anatomy.origin[:, None, None, None]
     push = [ndimage.map_coordinates(anatomy.push[a], ctrl_voxel, order=1) for a in range(3)]
+    if asymmetry:
+      push = [p * (1 + asymmetry * np.tanh(ctrl_mni[0] / 4.0)) for p in push]
     deform = self.deform_mm = uniform(rng, config.deformation_mm)
     warp = smooth_noise(rng, grid, config.deformation_smoothness_mm, 3)
     axes = [grid.axis(a) - geo.offset[a] for a in range(3)]

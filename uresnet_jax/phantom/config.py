@@ -91,6 +91,18 @@ def get_config() -> ml_collections.ConfigDict:
   c.old_infarct_probability = 0.7  # cavitated: CSF-dark core and a bright gliotic rim
   c.gliotic_rim_mm = (1.5, 3.5)
   c.infarct_intensity = (0.9, 1.2)  # recent infarct or rim, relative to the WMH intensity
+  # Strokes as real FLAIR shows them (docs/sim_to_real.md, round 3). Neutral defaults; drawn from a
+  # stream of their own, so that these defaults leave the paper's cohort as it was, bit for bit.
+  c.cortical_territory_weights = (1.0, 0.0, 0.0, 0.0)  # MCA branch, ACA, PCA, watershed wedges
+  c.cortical_extent = (1.0, 1.0)  # share of its full depth a cortical wedge keeps, from the
+  #                                 cortex in: < 1 gives small cortical infarcts
+  c.recent_swelling = (0.0, 0.0)  # a recent infarct takes in this share of the sulcal CSF inside
+  #                                 it (swelling effaces the sulci); old infarcts never do
+  c.thalamic_probability = 0.0  # a deep infarct in the thalamus instead of the striatum/capsule
+  c.recent_lacune_probability = 0.0  # a lacune that is recent: bright, not yet a CSF cavity
+  c.embolic_count = (0, 0)  # further small cortical or subcortical infarcts (integers, inclusive)
+  c.ventricle_asymmetry = (0.0, 0.0)  # the enlargement of one lateral ventricle over the
+  #                                     other's, relative (sign and side drawn)
 
   # Clinical generative model (ground truth for the risk-factor analysis).
   c.age_years = (50.0, 90.0)

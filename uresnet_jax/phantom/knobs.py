@@ -24,11 +24,13 @@ RANGE_KEYS = (
     "age_years", "head_aspect", "sulcal_widening_mm", "fov_extra_mm", "edge_rim", "edge_rim_mm",
     "ependymal", "ependymal_mm", "blur_mm", "ringing", "ghosting", "slice_gap_mm",
     "random_contrast", "edge_irregularity", "mask_margin_mm", "dura", "sulcal_csf",
-    "choroid_plexus", "choroid_plexus_mm", "csf_flow")
+    "choroid_plexus", "choroid_plexus_mm", "csf_flow", "cortical_extent", "recent_swelling",
+    "embolic_count", "ventricle_asymmetry")
 _PROBABILITY_KEYS = ("random_protocol_probability", "stroke_probability",
                      "extra_lacune_probability", "old_infarct_probability", "male_probability",
                      "diabetes_probability", "smoking_probability",
-                      "random_contrast_probability")
+                      "random_contrast_probability", "thalamic_probability",
+                      "recent_lacune_probability")
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
@@ -43,7 +45,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   if not config.protocols or any(len(p) != 3 or min(p) <= 0 for p in config.protocols):
     raise InputError(f"config.protocols={config.protocols}: expected (in-plane, in-plane, "
                      "thickness) triples in mm, all > 0")
-  for key, count in (("protocol_weights", len(config.protocols)), ("stroke_type_weights", 3)):
+  for key, count in (("protocol_weights", len(config.protocols)), ("stroke_type_weights", 3),
+                     ("cortical_territory_weights", 4)):
     weights = config[key]
     if len(weights) != count or min(weights) < 0 or sum(weights) <= 0:
       raise InputError(f"config.{key}={weights}: expected {count} weights >= 0, not all 0")
@@ -62,6 +65,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   if not 0 <= config.ringing[1] < 1:
     raise InputError(f"config.ringing={tuple(config.ringing)}: the share of k-space cut must be "
                      "in [0, 1)")
+  if not 0 < config.cortical_extent[0] <= config.cortical_extent[1] <= 1:
+    raise InputError(f"config.cortical_extent={tuple(config.cortical_extent)}: expected shares in "
+                     "(0, 1]")
   if config.slice_gap_mm[0] < 0 or config.choroid_plexus_mm[0] <= 0:
     raise InputError(f"config.slice_gap_mm={tuple(config.slice_gap_mm)} / choroid_plexus_mm="
                      f"{tuple(config.choroid_plexus_mm)}: a gap must be >= 0 and a radius > 0")

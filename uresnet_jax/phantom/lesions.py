@@ -101,10 +101,17 @@ def periventricular(rng: np.random.Generator, cv: Canvas, texture: np.ndarray, n
 
 
 def _paint_stroke(cv: Canvas, box: tuple[slice, ...], margin: np.ndarray, rim_mm: float | None,
-                  edge_mm: float, out: tuple[np.ndarray, np.ndarray]) -> None:
-  """Adds an infarct (margin: mm inside its border) to the stroke and, if old, cavity fractions."""
+                  edge_mm: float, out: tuple[np.ndarray, np.ndarray], swelling: float = 0.0) -> None:
+  """Adds an infarct (margin: mm inside its border) to the stroke and, if old, cavity fractions.
+
+  A recent infarct swells (swelling > 0): it takes in that share of the sulcal CSF inside it, as
+  effaced sulci do on FLAIR; the ventricles stay CSF.
+  """
   stroke, cavity = out
-  frac = _ramp(margin, edge_mm) * np.clip((cv.gm[box] + cv.wm[box] - 0.2) / 0.4, 0, 1)
+  tissue = np.clip((cv.gm[box] + cv.wm[box] - 0.2) / 0.4, 0, 1)
+  if swelling > 0 and rim_mm is None:
+    tissue = np.maximum(tissue, swelling * np.clip(cv.mask[box], 0, 1) * (cv.vdist[box] > 2))
+  frac = _ramp(margin, edge_mm) * tissue
   stroke[box] = np.maximum(stroke[box], frac)
   if rim_mm is not None:
     cavity[box] = np.maximum(cavity[box], np.minimum(_ramp(margin - rim_mm, edge_mm), frac))
@@ -112,31 +119,62 @@ def _paint_stroke(cv: Canvas, box: tuple[slice, ...], margin: np.ndarray, rim_mm
 
 def _ellipsoid_stroke(cv: Canvas, centre: np.ndarray, semi: np.ndarray, rotation: np.ndarray,
                       rim_mm: float | None, edge_mm: float,
-                      out: tuple[np.ndarray, np.ndarray]) -> None:
-  """Striatocapsular infarct or lacune: a rotated ellipsoid in MNI mm."""
+                      out: tuple[np.ndarray, np.ndarray], swelling: float = 0.0) -> None:
+  """Striatocapsular or thalamic infarct, or lacune: a rotated ellipsoid in MNI mm."""
   box = cv.mni_box(centre, float(semi.max()))
   if box is None:
     return
   rel = cv.mni[(slice(None),) + box] - centre[:, None, None, None]
   local = np.einsum("ij,j...->i...", rotation.T, rel)
   rho = np.sqrt(sum((local[a] / semi[a])**2 for a in range(3)))
-  _paint_stroke(cv, box, (1 - rho) * semi.min(), rim_mm, edge_mm, out)
+  _paint_stroke(cv, box, (1 - rho) * semi.min(), rim_mm, edge_mm, out, swelling)
+
+
+TERRITORIES = ("mca", "aca", "pca", "watershed")  # order of config.cortical_territory_weights
+
+
+def _territory_ray(rng: np.random.Generator, territory: str) -> tuple[np.ndarray, np.ndarray]:
+  """Apex (MNI mm, deep) and unit axis (out to the cortex) of an arterial territory's wedge."""
+  side = rng.choice([-1.0, 1.0])
+  if territory == "aca":  # medial frontal and parietal cortex, up along the midline
+    apex = np.array([side * rng.uniform(4, 10), rng.uniform(-20, 30), rng.uniform(10, 25)])
+    axis = np.array([side * rng.uniform(0.1, 0.4), rng.uniform(-0.3, 0.6), 1.0])
+  elif territory == "pca":  # occipital lobe and the medial temporal lobe, back from the thalamus
+    apex = np.array([side * rng.uniform(8, 18), rng.uniform(-45, -30), rng.uniform(-8, 10)])
+    axis = np.array([side * rng.uniform(0.1, 0.6), -1.0, rng.uniform(-0.4, 0.3)])
+  else:  # watershed: the superolateral convexity between the middle and anterior/posterior arteries
+    apex = np.array([side * rng.uniform(15, 24), rng.uniform(-55, 15), rng.uniform(15, 32)])
+    axis = np.array([side * rng.uniform(0.5, 1.0), rng.uniform(-0.4, 0.4), rng.uniform(0.6, 1.0)])
+  return apex, axis / np.linalg.norm(axis)
 
 
 def _cortical_stroke(rng: np.random.Generator, cv: Canvas, anatomy: Anatomy,
                      texture: np.ndarray, rim_mm: float | None, edge_mm: float,
-                     config: ml_collections.ConfigDict, out: tuple[np.ndarray, np.ndarray]) -> None:
-  """A wedge from a deep apex out to the lateral cortex: a middle cerebral artery branch infarct."""
-  side = rng.choice([-1.0, 1.0])
-  apex = np.array([side * rng.uniform(12, 22), rng.uniform(-40, 20), rng.uniform(-2, 30)])
-  axis = np.array([side, rng.uniform(-0.8, 0.8), rng.uniform(-0.3, 0.7)])
-  axis /= np.linalg.norm(axis)
+                     config: ml_collections.ConfigDict, out: tuple[np.ndarray, np.ndarray],
+                     ray: tuple[np.ndarray, np.ndarray] | None = None, extent: float = 1.0,
+                     swelling: float = 0.0) -> None:
+  """A wedge from a deep apex out to the cortex: a middle cerebral artery branch infarct, or the
+  territory of `ray` (apex, axis). `extent` < 1 scales the wedge down to that share of its
+  depth, towards the cortex: a small cortical infarct."""
+  if ray is None:
+    side = rng.choice([-1.0, 1.0])
+    apex = np.array([side * rng.uniform(12, 22), rng.uniform(-40, 20), rng.uniform(-2, 30)])
+    axis = np.array([side, rng.uniform(-0.8, 0.8), rng.uniform(-0.3, 0.7)])
+    axis /= np.linalg.norm(axis)
+  else:
+    apex, axis = ray
   steps = np.arange(1.0, 120.0)
-  ray = apex[:, None] + axis[:, None] * steps - anatomy.origin[:, None]
-  inside = ndimage.map_coordinates(anatomy.mask, ray, order=0) > 0.5
+  rays = apex[:, None] + axis[:, None] * steps - anatomy.origin[:, None]
+  inside = ndimage.map_coordinates(anatomy.mask, rays, order=0) > 0.5
   depth = float(steps[np.argmin(inside)]) if not inside.all() else 60.0
+  start = 8.0  # the wedge starts this far from its apex
+  if extent < 1:  # the same cone scaled down towards the cortex
+    apex = apex + axis * (1 - extent) * depth
+    depth, start = depth * extent, start * extent
   # Elliptical cone, wider superior-inferior than in the axial plane, irregular by the texture.
   across = np.cross(axis, [0.0, 0.0, 1.0])
+  if np.linalg.norm(across) < 0.3:  # a wedge pointing up: its "across" is left-right
+    across = np.cross(axis, [0.0, 1.0, 0.0])
   across /= np.linalg.norm(across)
   up = np.cross(across, axis)
   tan_a = math.tan(np.deg2rad(uniform(rng, config.cortical_half_angle_deg)))
@@ -148,14 +186,19 @@ def _cortical_stroke(rng: np.random.Generator, cv: Canvas, anatomy: Anatomy,
   t = np.maximum(np.einsum("i,i...->...", axis, rel), 1e-3)
   rho = np.hypot(np.einsum("i,i...->...", across, rel) / tan_a,
                  np.einsum("i,i...->...", up, rel) / tan_u) / t
-  margin = np.minimum((1 + 0.2 * texture[box] - rho) * t * tan_a, t - 8.0)
-  _paint_stroke(cv, box, margin, rim_mm, edge_mm, out)
+  margin = np.minimum((1 + 0.2 * texture[box] - rho) * t * tan_a, t - start)
+  _paint_stroke(cv, box, margin, rim_mm, edge_mm, out, swelling)
 
 
 def strokes(rng: np.random.Generator, cv: Canvas, anatomy: Anatomy, texture: np.ndarray,
-            edge_mm: float,
-            config: ml_collections.ConfigDict) -> tuple[np.ndarray, np.ndarray, str]:
-  """Stroke and cavity fractions and the stroke type ("none", "cortical+lacunar", ...)."""
+            edge_mm: float, config: ml_collections.ConfigDict,
+            rng_kind: np.random.Generator) -> tuple[np.ndarray, np.ndarray, str]:
+  """Stroke and cavity fractions and the stroke type ("none", "cortical+lacunar", ...).
+
+  rng_kind draws what the neutral defaults of the stroke-realism knobs leave out (territory,
+  extent, swelling, thalamic site, recent lacunes, embolic infarcts), so that those defaults
+  leave every draw of `rng` as it was.
+  """
   stroke = np.zeros(cv.grid.shape, np.float32)
   cavity = np.zeros(cv.grid.shape, np.float32)
   if rng.uniform() >= config.stroke_probability:
@@ -163,6 +206,7 @@ def strokes(rng: np.random.Generator, cv: Canvas, anatomy: Anatomy, texture: np.
   weights = np.asarray(config.stroke_type_weights, float)
   kind = ("cortical", "striatocapsular", "lacunar")[rng.choice(3, p=weights / weights.sum())]
   kinds = [kind]
+  swelling = uniform(rng_kind, config.recent_swelling)
 
   def rim() -> float | None:
     if rng.uniform() < config.old_infarct_probability:
@@ -170,14 +214,23 @@ def strokes(rng: np.random.Generator, cv: Canvas, anatomy: Anatomy, texture: np.
     return None
 
   if kind == "cortical":
-    _cortical_stroke(rng, cv, anatomy, texture, rim(), edge_mm, config, (stroke, cavity))
+    territory = _territory(rng_kind, config)
+    ray = None if territory == "mca" else _territory_ray(rng_kind, territory)
+    _cortical_stroke(rng, cv, anatomy, texture, rim(), edge_mm, config, (stroke, cavity), ray,
+                     uniform(rng_kind, config.cortical_extent), swelling)
+    kinds[0] = kind if territory == "mca" else f"cortical_{territory}"
   elif kind == "striatocapsular":
     side = rng.choice([-1.0, 1.0])
     centre = np.array([side * rng.uniform(20, 27), rng.uniform(-6, 10), rng.uniform(0, 12)])
     semi = np.array([uniform(rng, r) for r in config.striatocapsular_semi_axes_mm])
     rotation = rotation_matrix([rng.uniform(-25, 25), rng.uniform(-10, 10),
                                 side * rng.uniform(0, 25)])
-    _ellipsoid_stroke(cv, centre, semi, rotation, rim(), edge_mm, (stroke, cavity))
+    if rng_kind.uniform() < config.thalamic_probability:  # deep grey matter further back
+      centre = np.array([side * rng_kind.uniform(8, 16), rng_kind.uniform(-28, -12),
+                         rng_kind.uniform(0, 12)])
+      semi = semi * rng_kind.uniform(0.4, 0.8)
+      kinds[0] = "thalamic"
+    _ellipsoid_stroke(cv, centre, semi, rotation, rim(), edge_mm, (stroke, cavity), swelling)
   n_lacunes = 0
   if kind == "lacunar":
     n_lacunes = int(rng.integers(config.lacune_count[0], config.lacune_count[1] + 1))
@@ -186,17 +239,53 @@ def strokes(rng: np.random.Generator, cv: Canvas, anatomy: Anatomy, texture: np.
     kinds.append("lacunar")
   for _ in range(n_lacunes):
     radius = uniform(rng, config.lacune_diameter_mm) / 2
-    for _ in range(20):  # deep grey or white matter, clear of the ventricles
-      side = rng.choice([-1.0, 1.0])
-      centre = np.array([side * rng.uniform(10, 30), rng.uniform(-25, 20), rng.uniform(-5, 30)])
-      voxel = tuple(np.round(centre - anatomy.origin).astype(int))
-      if anatomy.vdist[voxel] > radius + 2 and anatomy.gm[voxel] + anatomy.wm[voxel] > 0.9:
-        break
+    centre = _deep_site(rng, anatomy, radius)
     semi = radius * rng.uniform(0.75, 1.25, 3)
     rim_mm = min(uniform(rng, config.gliotic_rim_mm) * 0.6, radius / 2)
+    if rng_kind.uniform() < config.recent_lacune_probability:  # recent: bright, not cavitated
+      rim_mm = None
     _ellipsoid_stroke(cv, centre, semi, rotation_matrix(rng.uniform(-30, 30, 3)), rim_mm, edge_mm,
-                      (stroke, cavity))
+                      (stroke, cavity), swelling)
+  n_emboli = int(rng_kind.integers(config.embolic_count[0], config.embolic_count[1] + 1))
+  for _ in range(n_emboli):  # small infarcts of an embolic shower, cortical or subcortical
+    old = rng_kind.uniform() < config.old_infarct_probability
+    rim_mm = uniform(rng_kind, config.gliotic_rim_mm) * 0.6 if old else None
+    if rng_kind.uniform() < 0.5:
+      ray = _territory_ray(rng_kind, str(rng_kind.choice(TERRITORIES[1:])))
+      if rng_kind.uniform() < 0.5:
+        ray = _territory_ray(rng_kind, "watershed")
+        ray = (ray[0] * [1.0, 1.0, 0.6], ray[1])  # lower on the convexity: the MCA's cortex
+      _cortical_stroke(rng_kind, cv, anatomy, texture, rim_mm, edge_mm, config, (stroke, cavity),
+                       ray, rng_kind.uniform(0.1, 0.3), swelling)
+    else:
+      radius = rng_kind.uniform(2.0, 8.0)
+      centre = _deep_site(rng_kind, anatomy, radius)
+      _ellipsoid_stroke(cv, centre, radius * rng_kind.uniform(0.7, 1.3, 3),
+                        rotation_matrix(rng_kind.uniform(-30, 30, 3)),
+                        None if rim_mm is None else min(rim_mm, radius / 2), edge_mm,
+                        (stroke, cavity), swelling)
+  if n_emboli:
+    kinds.append("embolic")
   return stroke, cavity, "+".join(kinds)
+
+
+def _territory(rng: np.random.Generator, config: ml_collections.ConfigDict) -> str:
+  """A cortical infarct's arterial territory, drawn by config.cortical_territory_weights."""
+  weights = np.asarray(config.cortical_territory_weights, float)
+  if weights[1:].sum() == 0:
+    return "mca"
+  return TERRITORIES[int(rng.choice(len(TERRITORIES), p=weights / weights.sum()))]
+
+
+def _deep_site(rng: np.random.Generator, anatomy: Anatomy, radius: float) -> np.ndarray:
+  """MNI mm of a site in deep grey or white matter, clear of the ventricles."""
+  for _ in range(20):
+    side = rng.choice([-1.0, 1.0])
+    centre = np.array([side * rng.uniform(10, 30), rng.uniform(-25, 20), rng.uniform(-5, 30)])
+    voxel = tuple(np.round(centre - anatomy.origin).astype(int))
+    if anatomy.vdist[voxel] > radius + 2 and anatomy.gm[voxel] + anatomy.wm[voxel] > 0.9:
+      break
+  return centre
 
 
 def rater_labels(wmh: np.ndarray, stroke: np.ndarray, csf: np.ndarray, max_csf: float,

@@ -40,9 +40,9 @@ def generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) -
 
 def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) -> dict[str, Any]:
   anatomy = load_anatomy()
-  streams = np.random.SeedSequence([seed, index]).spawn(8)
+  streams = np.random.SeedSequence([seed, index]).spawn(9)  # spawn(8)'s 8 and one more
   (rng_clin, rng_geo, rng_wmh, rng_stroke, rng_img, rng_mmse, rng_dr,
-   rng_real) = map(np.random.default_rng, streams)
+   rng_real, rng_kind) = map(np.random.default_rng, streams)
   # Domain randomisation draws from a stream of its own, always in this order, so that its
   # neutral defaults leave every other draw (and so the paper's cohort) as it was.
   dr = dict(aspect=np.array([uniform(rng_dr, config.head_aspect) for _ in range(3)]),
@@ -75,7 +75,8 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
   geo = geometry(rng_geo, risk["male"], anatomy, config, dr["aspect"], dr["fov"], real["gap"])
   enlarge = (uniform(rng_geo, config.ventricle_enlargement_mm)
              + config.ventricle_enlargement_per_decade_mm * max(risk["age"] - 50, 0) / 10)
-  cv = Canvas(rng_geo, geo, enlarge, anatomy, config)
+  asymmetry = uniform(rng_kind, config.ventricle_asymmetry) * rng_kind.choice([-1.0, 1.0])
+  cv = Canvas(rng_geo, geo, enlarge, anatomy, config, asymmetry)
   widen_sulci(cv, dr["sulci"])
 
   # Lesions: deep foci, then periventricular caps and rims up to the target volume, strokes.
@@ -88,7 +89,8 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
                                  int((1 - config.pv_min_fraction) * n_target), borders, config)
   n_pv = n_target - int((deep >= 0.5).sum())
   pv_seen, pv, halo = periventricular(rng_wmh, cv, pv_texture, n_pv, deep, borders, config)
-  stroke, cavity, stroke_type = strokes(rng_stroke, cv, anatomy, texture, borders.edge, config)
+  stroke, cavity, stroke_type = strokes(rng_stroke, cv, anatomy, texture, borders.edge, config,
+                                        rng_kind)
   seen = np.maximum(np.maximum(pv_seen, deep_seen), stroke)
   halo *= 1 - seen
   wmh_seen = seen - stroke
@@ -212,7 +214,7 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
                target_wmh_pct_icv=target_pct, generated_wmh_pct_icv=wmh_pct,
                periventricular_ml=pv_ml, deep_ml=deep_ml, lesion_intensity=intensity,
                lesion_profile=profile, halo_gain=halo_gain, strokes_placed=stroke_type,
-               ventricle_enlargement_mm=enlarge, flair_gm=flair_gm, flair_csf=flair_csf,
+               ventricle_enlargement_mm=enlarge, ventricle_asymmetry=asymmetry, flair_gm=flair_gm, flair_csf=flair_csf,
                deformation_mm=cv.deform_mm, noise_std=noise_std, bias_field_std=bias_std,
                **{f"dr_{k}": v.tolist() if isinstance(v, np.ndarray) else v
                   for k, v in dr.items()},
