@@ -1,4 +1,5 @@
-"""cli: every command line ends a stray argument or a bad flag in one `error:` line."""
+"""cli: every command line ends a stray argument or a bad flag in one `error:` line, and answers
+`-h` with its help and exit status 0."""
 
 import pytest
 
@@ -8,9 +9,24 @@ from uresnet_jax.common import cli
 
 def test_a_bad_flag_is_one_error_line():
   with pytest.raises(SystemExit) as stopped:
-    cli.parse_flags(["prog", "--no_such_flag=1"])
+    cli.parse_flags(["prog", "--no_such_flag=1"], cli)
   message = str(stopped.value)
   assert message.startswith("error: ") and "no_such_flag" in message and "\n" not in message
+
+
+def test_dash_h_prints_the_commands_help_and_exits_0(capsys):
+  with pytest.raises(SystemExit) as stopped:
+    cli.parse_flags(["prog", "-h"], cli)
+  assert stopped.value.code == 0
+  out = capsys.readouterr().out
+  assert out.startswith(cli.__doc__.strip()) and "Try --helpfull" in out
+
+
+def test_help_leaves_absls_flags_to_helpfull_and_waits_to_be_asked():
+  assert "--alsologtostderr" not in cli.help_text(["prog", "--help"], cli)
+  assert "--alsologtostderr" in cli.help_text(["prog", "--helpfull"], cli)
+  assert cli.help_text(["prog", "--flag=1"], cli) is None
+  assert cli.help_text(["prog", "--", "--help"], cli) is None
 
 
 @pytest.mark.slow  # every command started as a subprocess

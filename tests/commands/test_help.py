@@ -1,0 +1,46 @@
+"""Every console script's `--help` lists the command's own flags with their help and defaults, and
+none of absl's or the libraries' (those are `--helpfull`'s)."""
+import ast
+import concurrent.futures
+import pathlib
+import re
+
+from conftest import ROOT, run_module
+
+
+def console_scripts() -> dict[str, str]:
+  """setup.py's console scripts, name -> the module under uresnet_jax that `python -m` runs: a
+  script added there is tested without reinstalling the package."""
+  setup = ast.parse((ROOT / "setup.py").read_text())
+  entry_points = next(node.value for node in ast.walk(setup)
+                      if isinstance(node, ast.keyword) and node.arg == "entry_points")
+  targets = dict(s.replace(" ", "").split("=") for s in
+                 ast.literal_eval(entry_points)["console_scripts"])
+  return {name: target.split(":")[0].removesuffix(".__main__").removeprefix("uresnet_jax.")
+          for name, target in targets.items()}
+
+
+def own_sections(helpfull: str) -> list[str]:
+  """The module sections of `--helpfull` (a header line, then that module's flags) whose module is
+  this repository's: the command's own flags, each with its help text and default."""
+  sections = re.split(r"\n\n(?=\S)", helpfull.split("\nflags:\n", 1)[1].strip())
+  return [s for s in sections if s.startswith("uresnet_jax.")
+          or pathlib.Path(s.splitlines()[0].removesuffix(":")).is_relative_to(ROOT)]
+
+
+def test_help_lists_the_commands_own_flags_only():
+  scripts = console_scripts()
+  calls = [(module, flag) for module in scripts.values() for flag in ("--help", "--helpfull")]
+  with concurrent.futures.ThreadPoolExecutor() as pool:  # a few seconds of imports each
+    results = dict(zip(calls, pool.map(lambda call: run_module(*call, timeout=300), calls)))
+  for name, module in scripts.items():
+    help_, full = results[module, "--help"], results[module, "--helpfull"]
+    assert help_.returncode == 0 and full.returncode == 0, (name, help_.stderr[-2000:],
+                                                            full.stderr[-2000:])
+    own = own_sections(full.stdout)
+    assert own, (name, full.stdout[:2000])
+    for section in own:
+      assert section in help_.stdout, (name, section, help_.stdout)
+    assert "--alsologtostderr" not in help_.stdout and "--alsologtostderr" in full.stdout, name
+  assert all(f"  --{flag}: " in results["predict", "--help"].stdout
+             for flag in ("input", "output", "model"))
