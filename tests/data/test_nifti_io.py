@@ -311,3 +311,27 @@ def test_manifest_paths_outside_the_cohort_are_read_and_named_when_missing(tmp_p
   with pytest.raises(InputError, match=r"s1: .*cohort/\.\./elsewhere/gone\.nii\.gz: file not found"):
     nifti_io.read_manifest(cohort / "subjects.csv")
   assert sorted(outside.iterdir()) == before  # only read, never written
+
+
+def test_manifest_labelled_column_says_which_classes_the_labels_mark(tmp_path):
+  path = _manifest(tmp_path, "subject,flair,labels,labelled,age\n"
+                   "a,a_flair.nii.gz,a_labels.nii.gz,stroke,65\n"
+                   "b,b_flair.nii.gz,b_labels.nii.gz,,71\n")
+  a, b = nifti_io.read_manifest(path)
+  assert a.labelled == ("stroke",) and b.labelled == ("wmh", "stroke")
+  assert a.clinical == {"age": "65"}  # not a clinical column
+  (plain,) = nifti_io.read_manifest(_manifest(tmp_path, "subject,flair,labels\n"
+                                              "a,a_flair.nii.gz,a_labels.nii.gz\n"))
+  assert plain.labelled == ("wmh", "stroke")
+
+
+def test_bad_labelled_value_is_one_line_naming_manifest_row_and_value(tmp_path):
+  path = _manifest(tmp_path, "subject,flair,labels,labelled\n"
+                   "a,a_flair.nii.gz,a_labels.nii.gz,wmh\n"
+                   "b,b_flair.nii.gz,b_labels.nii.gz,lesions\n")
+  with pytest.raises(InputError) as info:
+    nifti_io.read_manifest(path)
+  message = str(info.value)
+  assert "\n" not in message
+  assert str(path) in message and "line 3" in message and "'lesions'" in message
+  assert "wmh+stroke, wmh, stroke" in message

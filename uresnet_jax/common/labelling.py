@@ -8,6 +8,9 @@ BACKGROUND, WMH, STROKE = 0, 1, 2
 CLASS_NAMES = ("background", "wmh", "stroke")  # indexed by label code: the model's output channels
 CLASSES = {"wmh": WMH, "stroke": STROKE}  # the lesion classes every table reports, by name
 STROKE_CANDIDATE = "stroke_candidate"  # lesions.csv class of a stroke below the stroke threshold
+# A manifest's `labelled` cell -> the classes its expert labels mark (an empty cell or no column:
+# the first). A class left out is unknown on that subject, not absent: it is never scored there.
+LABELLED = {"wmh+stroke": ("wmh", "stroke"), "wmh": ("wmh",), "stroke": ("stroke",)}
 
 
 def voxel_volume_ml(affine: np.ndarray) -> float:

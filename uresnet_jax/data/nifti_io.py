@@ -8,7 +8,7 @@ from typing import Mapping, Sequence
 import nibabel as nib
 import numpy as np
 
-from uresnet_jax.common import atomic
+from uresnet_jax.common import atomic, labelling
 from uresnet_jax.common.errors import InputError
 
 KINDS = ("image", "labels", "mask")
@@ -43,6 +43,7 @@ class SubjectRecord:
   brain_mask: pathlib.Path | None = None
   exclusion: pathlib.Path | None = None  # voxels never labelled as lesion (tumour, cavity, ...)
   clinical: Mapping[str, str] = dataclasses.field(default_factory=dict)  # other manifest columns
+  labelled: tuple[str, ...] = tuple(labelling.CLASSES)  # classes the expert labels mark
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,8 +159,9 @@ def save_nifti(path: os.PathLike | str, data: np.ndarray, affine: np.ndarray,
 
 
 def read_manifest(path: os.PathLike | str, require_labels: bool = True) -> list[SubjectRecord]:
-  """Reads subjects.csv: subject, flair, labels (+ optional t1, wm, brain_mask, exclusion), paths
-  relative to it; `labels` may be absent when `require_labels` is False (scans to segment)."""
+  """Reads subjects.csv: subject, flair, labels (+ optional t1, wm, brain_mask, exclusion, and
+  labelled: the classes the labels mark, labelling.LABELLED), paths relative to it; `labels` may be
+  absent when `require_labels` is False (scans to segment)."""
   path = pathlib.Path(path)
   if not path.is_file():
     raise InputError(f"{path}: manifest not found")
@@ -192,8 +194,13 @@ def read_manifest(path: os.PathLike | str, require_labels: bool = True) -> list[
     for column in PATH_COLUMNS:
       value = row.get(column, "")
       files[column] = _resolve(path.parent, value, subject) if value else None
-    clinical = {k: v for k, v in row.items() if k not in ("subject",) + PATH_COLUMNS}
-    records.append(SubjectRecord(subject=subject, clinical=clinical, **files))
+    labelled = row.get("labelled", "").lower() or next(iter(labelling.LABELLED))
+    if labelled not in labelling.LABELLED:
+      raise InputError(f"{path}: line {line} ({subject}): labelled {row['labelled']!r} is not one "
+                       f"of {', '.join(labelling.LABELLED)}")
+    clinical = {k: v for k, v in row.items() if k not in ("subject", "labelled") + PATH_COLUMNS}
+    records.append(SubjectRecord(subject=subject, clinical=clinical,
+                                 labelled=labelling.LABELLED[labelled], **files))
   if not records:
     raise InputError(f"{path}: manifest lists no subjects")
   return records
