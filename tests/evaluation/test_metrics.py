@@ -125,3 +125,21 @@ def test_subject_metrics_per_class_and_challenge_mode():
   assert challenge["wmh"]["lesion_f1"] == 1.0
   np.testing.assert_equal(challenge["stroke"], plain["stroke"])  # NaN == NaN here
 
+
+
+def test_called_pct_says_where_each_expert_class_went():
+  truth = np.zeros((10, 2, 1), np.uint8)
+  truth[:, 0, 0] = 2  # 10 stroke voxels
+  truth[:4, 1, 0] = 1  # 4 WMH voxels
+  pred = np.zeros_like(truth)
+  pred[:6, 0, 0] = 2  # stroke: 6 called stroke, 3 WMH, 1 nothing
+  pred[6:9, 0, 0] = 1
+  pred[:2, 1, 0] = 1  # WMH: 2 called WMH, 1 stroke, 1 nothing
+  pred[2, 1, 0] = 2
+  assert metrics.called_pct(truth, pred, 2) == pytest.approx(
+      {"called_wmh_pct": 30.0, "called_stroke_pct": 60.0, "called_none_pct": 10.0})
+  assert metrics.called_pct(truth, pred, 1) == pytest.approx(
+      {"called_wmh_pct": 50.0, "called_stroke_pct": 25.0, "called_none_pct": 25.0})
+  no_stroke = metrics.called_pct(np.where(truth == 2, 0, truth), pred, 2)
+  assert all(np.isnan(v) for v in no_stroke.values())  # no expert stroke: nothing to break down
+  assert metrics.subject_metrics(truth, pred, _affine((1, 1, 1)))["stroke"]["called_wmh_pct"] == 30

@@ -7,7 +7,7 @@ difference (%), and lesion-wise recall / F1 over 26-connected components.
 import numpy as np
 from scipy import ndimage, spatial
 
-from uresnet_jax.common.labelling import CLASSES, STROKE, voxel_volume_ml
+from uresnet_jax.common.labelling import BACKGROUND, CLASSES, STROKE, voxel_volume_ml
 
 METRICS = ("dice", "hd95_mm", "avd_pct", "lesion_recall", "lesion_precision", "lesion_f1")
 _INPLANE = np.ones((3, 3, 1), bool)  # the challenge's in-plane erosion element
@@ -73,6 +73,15 @@ def lesion_detection(truth: np.ndarray, prediction: np.ndarray) -> tuple[float, 
   return float(recall), float(precision), float(f1)
 
 
+def called_pct(truth: np.ndarray, prediction: np.ndarray, label: int) -> dict[str, float]:
+  """Of the expert's voxels of one class, the percent the prediction called each class or nothing:
+  where its misses went (stroke called WMH is not stroke missed outright); NaN when it has none."""
+  called = prediction[truth == label]
+  return {f"called_{name}_pct": 100.0 * np.count_nonzero(called == code) / called.size
+          if called.size else float("nan")
+          for name, code in (*CLASSES.items(), ("none", BACKGROUND))}
+
+
 def challenge_prediction(truth: np.ndarray, prediction: np.ndarray) -> np.ndarray:
   """The prediction with the truth's stroke (label 2) voxels set to background, as the WMH challenge
   ignores its 'other pathology' label when scoring WMH."""
@@ -81,7 +90,7 @@ def challenge_prediction(truth: np.ndarray, prediction: np.ndarray) -> np.ndarra
 
 def class_metrics(truth: np.ndarray, prediction: np.ndarray, label: int,
                   affine: np.ndarray) -> dict[str, float]:
-  """All per-subject metrics of one class, and both volumes (mL)."""
+  """All per-subject metrics of one class, both volumes (mL) and what its voxels were called."""
   t, p = truth == label, prediction == label
   recall, precision, f1 = lesion_detection(t, p)
   voxel = voxel_volume_ml(affine)
@@ -94,6 +103,7 @@ def class_metrics(truth: np.ndarray, prediction: np.ndarray, label: int,
       "lesion_f1": f1,
       "volume_ml": float(np.count_nonzero(p) * voxel),
       "expert_volume_ml": float(np.count_nonzero(t) * voxel),
+      **called_pct(truth, prediction, label),
   }
 
 
