@@ -43,8 +43,10 @@ def run() -> None:
       if not cohort.value:
         raise InputError("--predictions needs --cohort (the manifest with the expert labels)")
       summary = labelled_cohort.evaluate_cohort(cohort.value, dirs, pathlib.Path(output.value), challenge.value)
+    unlabelled = {c for c, s in summary["not_labelled"].items() if len(s) == summary["n_subjects"]}
     for name, method in summary["methods"].items():
       print(f"{name}: " + ", ".join(
+          f"{c} not labelled" if c in unlabelled else
           f"{c} Dice {s['metrics']['dice']['mean']:.3f} ({s['metrics']['dice']['std']:.3f})"
           for c, s in method.items()))
     print(f"wrote {output.value}")

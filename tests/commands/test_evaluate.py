@@ -43,6 +43,29 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
   return run_module("evaluate", *args)
 
 
+def _with_labelled_column(cohort: pathlib.Path, values: dict[str, str]) -> None:
+  """The manifest with a `labelled` column: `values` by subject, empty cells for the others."""
+  header, *rows = (cohort / "subjects.csv").read_text().splitlines()
+  rows = [f"{r},{values.get(r.split(',')[0], '')}" for r in rows]
+  (cohort / "subjects.csv").write_text("\n".join([f"{header},labelled", *rows]) + "\n")
+
+
+def _add_stroke_only_subject(cohort: pathlib.Path, preds: pathlib.Path) -> None:
+  """s3, as in a stroke data set (ISLES): 32 expert stroke voxels, its WMH unlabelled; the model
+  calls 16 of them stroke, 16 WMH, and WMH elsewhere."""
+  affine = np.diag([1.0, 1.0, 3.0, 1.0])
+  labels = np.zeros((16, 16, 4), np.uint8)
+  labels[4:8, 4:8, 1:3] = 2
+  pred = labels.copy()
+  pred[4:8, 6:8, 1:3] = 1
+  pred[1:3, 12:14, 0] = 1
+  nifti_io.save_nifti(cohort / "s3_flair.nii.gz", labels.astype(np.float32), affine)
+  nifti_io.save_nifti(cohort / "s3_labels.nii.gz", labels, affine)
+  nifti_io.save_nifti(preds / "s3_labels.nii.gz", pred, affine)
+  with open(cohort / "subjects.csv", "a") as f:
+    f.write("s3,s3_flair.nii.gz,s3_labels.nii.gz,75,F,1,1,27,1500\n")
+
+
 def test_cli_scores_a_tiny_cohort_and_writes_every_output(tmp_path):
   cohort, preds = _tiny_cohort(tmp_path)
   out = tmp_path / "out"
@@ -64,11 +87,64 @@ def test_cli_scores_a_tiny_cohort_and_writes_every_output(tmp_path):
   assert float(rows[0]["expert_volume_pct_icv"]) == pytest.approx(
       100 * s0["wmh"]["expert_volume_ml"] / 1400)
   assert rows[1]["hd95_mm"] == "nan"  # s0 has no stroke
+  assert {r["expert_labelled"] for r in rows} == {"yes"}  # no labelled column: both classes
+  assert rows[1]["called_stroke_pct"] == "nan" and float(rows[3]["called_stroke_pct"]) == 100.0
+  assert float(rows[0]["called_none_pct"]) == pytest.approx(100 * 4 / 40)  # s0: 4 of 40 missed
   summary = json.loads((out / "summary.json").read_text())
   assert summary["volume_unit"] == "% ICV" and summary["challenge_mode"]
+  assert summary["not_labelled"] == {"wmh": [], "stroke": []}
+  assert summary["methods"]["preds"]["stroke"]["metrics"]["called_stroke_pct"]["n"] == 2
   assert "comparison" in summary and "fazekas_total" in summary["expert"]["wmh"]["clinical"]
   report = (out / "report.md").read_text()
   assert "| Method | WMH Dice |" in report and "Wilcoxon" in report
+
+
+def test_a_stroke_only_subject_is_not_labelled_for_wmh_and_left_out_of_its_means(tmp_path):
+  cohort, preds = _tiny_cohort(tmp_path)
+  _add_stroke_only_subject(cohort, preds)
+  _with_labelled_column(cohort, {"s3": "stroke"})
+  out = tmp_path / "out"
+  result = _cli(f"--cohort={cohort}", f"--predictions={preds}", f"--output={out}")
+  assert result.returncode == 0, result.stderr
+  with open(out / "metrics.csv") as f:
+    rows = {(r["subject"], r["class"]): r for r in csv.DictReader(f)}
+  wmh, stroke = rows[("s3", "wmh")], rows[("s3", "stroke")]
+  assert wmh["expert_labelled"] == "no"
+  assert all(wmh[k] == "nan" for k in labelled_cohort.METRICS_COLUMNS[3:])  # never a Dice of 0
+  assert stroke["expert_labelled"] == "yes" and float(stroke["dice"]) == pytest.approx(2 / 3)
+  assert [float(stroke[f"called_{c}_pct"]) for c in ("stroke", "wmh", "none")] == [50, 50, 0]
+  assert stroke["false_stroke_ml"] == "nan"
+  summary = json.loads((out / "summary.json").read_text())
+  assert summary["subjects"] == ["s0", "s1", "s2", "s3"]
+  assert summary["not_labelled"] == {"wmh": ["s3"], "stroke": []}
+  method = summary["methods"]["preds"]
+  others = [float(rows[(s, "wmh")]["dice"]) for s in ("s0", "s1", "s2")]
+  assert method["wmh"]["metrics"]["dice"]["n"] == 3
+  assert method["wmh"]["metrics"]["dice"]["mean"] == pytest.approx(np.mean(others))
+  assert method["wmh"]["agreement"]["n"] == 3
+  assert method["stroke"]["metrics"]["dice"]["n"] == 3  # s1, s2 and s3 hold stroke
+  assert method["stroke"]["metrics"]["called_wmh_pct"]["mean"] == pytest.approx(50 / 3)
+  report = (out / "report.md").read_text()
+  assert "WMH not labelled on 1 subject(s) (s3)" in report
+  assert "| Stroke | " in report and "called nothing" in report
+  assert "(expert: not labelled)" in (out / "report.html").read_text()  # the model's WMH, shown
+
+
+def test_a_bad_labelled_value_is_refused_in_one_line(tmp_path):
+  cohort, preds = _tiny_cohort(tmp_path)
+  _with_labelled_column(cohort, {"s1": "WMH only"})
+  result = _cli(f"--cohort={cohort}", f"--predictions={preds}", f"--output={tmp_path / 'out'}")
+  assert result.returncode == 1 and "Traceback" not in result.stderr
+  assert result.stderr.strip().count("\n") == 0
+  assert result.stderr.startswith(f"error: {cohort / 'subjects.csv'}: line 3 (s1): labelled "
+                                  "'WMH only' is not one of wmh+stroke, wmh, stroke")
+  assert not (tmp_path / "out").exists()
+  _with_labelled_column(cohort, {"s1": "stroke"})  # s1's labels hold WMH: it is skipped
+  result = _cli(f"--cohort={cohort}", f"--predictions={preds}", f"--output={tmp_path / 'out'}")
+  assert result.returncode == 0, result.stderr
+  assert any(l.startswith("warning: s1: ") and "wmh (label 1)" in l and "labelled=stroke" in l
+             and l.endswith("subject skipped") for l in result.stderr.splitlines())
+  assert json.loads((tmp_path / "out" / "summary.json").read_text())["subjects"] == ["s0", "s2"]
 
 
 def test_cli_skips_bad_subjects_with_one_line_messages(tmp_path):

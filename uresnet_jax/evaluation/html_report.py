@@ -191,10 +191,12 @@ def _num(value, digits: int = 2) -> str:
 
 
 def _interval(row: Mapping, cls: str) -> str:
-  """Volume [interval] (predict), or volume (expert volume) where the expert's is known."""
+  """Volume [interval] (predict), or volume (expert volume) where the expert's is known (evaluate:
+  NaN where the expert leaves the class unlabelled)."""
   ml = row[f"{cls}_ml"]
-  extra = (f"[{row[f'{cls}_ml_low']:.2f}, {row[f'{cls}_ml_high']:.2f}]"
-           if f"{cls}_ml_low" in row else f"(expert {row[f'expert_{cls}_ml']:.2f})")
+  expert = row.get(f"expert_{cls}_ml")
+  extra = (f"[{row[f'{cls}_ml_low']:.2f}, {row[f'{cls}_ml_high']:.2f}]" if f"{cls}_ml_low" in row
+           else f"(expert {expert:.2f})" if math.isfinite(expert) else "(expert: not labelled)")
   return f'<td data-v="{ml:.6g}">{ml:.2f} {extra}</td>'
 
 

@@ -18,19 +18,29 @@ from uresnet_jax.data import nifti_io
 from uresnet_jax.evaluation import metrics
 
 
-METRICS_COLUMNS = ("subject", "class", "dice", "hd95_mm", "avd_pct", "lesion_recall", "lesion_f1",
-                   "volume_ml", "expert_volume_ml", "volume_pct_icv", "expert_volume_pct_icv",
-                   "false_stroke_ml", "false_stroke_components")
+CALLED_COLUMNS = ("called_wmh_pct", "called_stroke_pct", "called_none_pct")
+SUMMARY_METRICS = ("dice", "hd95_mm", "avd_pct", "lesion_recall", "lesion_f1") + CALLED_COLUMNS
+METRICS_COLUMNS = ("subject", "class", "expert_labelled", "dice", "hd95_mm", "avd_pct",
+                   "lesion_recall", "lesion_f1", "volume_ml", "expert_volume_ml", "volume_pct_icv",
+                   "expert_volume_pct_icv", "false_stroke_ml", "false_stroke_components",
+                   *CALLED_COLUMNS)
 PREDICTION_SUFFIX = "_labels.nii.gz"
 WILCOXON_METRICS = ("dice", "hd95_mm", "avd_pct", "lesion_f1")
 
 
 def metric_rows(subject: str, truth: np.ndarray, prediction: np.ndarray, affine: np.ndarray,
-                icv_ml: float | None, challenge_mode: bool = False) -> list[dict]:
-  """One metrics.csv row per class for a subject (columns METRICS_COLUMNS)."""
+                icv_ml: float | None, challenge_mode: bool = False,
+                labelled: Sequence[str] = tuple(labelling.CLASSES)) -> list[dict]:
+  """One metrics.csv row per class for a subject (columns METRICS_COLUMNS); a class its expert
+  labels do not mark (not in `labelled`) has NaN for every number: never a Dice of 0."""
   rows = []
   for name, m in metrics.subject_metrics(truth, prediction, affine, challenge_mode).items():
-    row = {"subject": subject, "class": name, **{k: m[k] for k in METRICS_COLUMNS[2:9]}}
+    if name not in labelled:
+      rows.append({"subject": subject, "class": name, "expert_labelled": "no",
+                   **{k: float("nan") for k in METRICS_COLUMNS[3:]}})
+      continue
+    row = {"subject": subject, "class": name, "expert_labelled": "yes",
+           **{k: m[k] for k in (*METRICS_COLUMNS[3:10], *CALLED_COLUMNS)}}
     row["volume_pct_icv"] = labelling.percent_of_icv(m["volume_ml"], icv_ml)
     row["expert_volume_pct_icv"] = labelling.percent_of_icv(m["expert_volume_ml"], icv_ml)
     nan = {"false_stroke_ml": float("nan"), "false_stroke_components": float("nan")}
@@ -47,13 +57,19 @@ def cohort_summary(methods: dict[str, list[dict]], clinical: dict[str, np.ndarra
                    subjects: Sequence[str], use_icv: bool) -> dict:
   """Cohort statistics of every method's metric rows (all over the same `subjects`, in order) and
   of the expert volumes: metric mean (std), volume agreement, Bland–Altman, clinical correlations,
-  WMH risk factors (log volume, adjusted for sex when known) and, for two methods, Wilcoxon tests."""
+  WMH risk factors (log volume, adjusted for sex when known) and, for two methods, Wilcoxon tests;
+  each over the subjects where it is defined; and per class the subjects whose expert leaves it
+  unlabelled (`not_labelled`)."""
   from uresnet_jax.evaluation import cohort_stats  # statsmodels is only needed here
   suffix = "pct_icv" if use_icv else "ml"
   male = clinical.get("male")
   factors = {k: clinical[k] for k in cohort_stats.RISK_FACTORS if k in clinical}
   out = {"volume_unit": "% ICV" if use_icv else "mL", "n_subjects": len(subjects), "methods": {},
          "expert": {}, "sex_adjusted": male is not None}
+  labelled = {(r["subject"], r["class"]): r["expert_labelled"]
+              for r in next(iter(methods.values()))}  # the same expert labels for every method
+  out["not_labelled"] = {cls: [s for s in subjects if labelled[(s, cls)] == "no"]
+                         for cls in labelling.CLASSES}
 
   def volume_stats(volumes: np.ndarray, cls: str) -> dict:
     s = {"clinical": cohort_stats.clinical_correlations(volumes, clinical)}
@@ -69,8 +85,7 @@ def cohort_summary(methods: dict[str, list[dict]], clinical: dict[str, np.ndarra
       auto = _column(ordered, cls, f"volume_{suffix}")
       expert = _column(ordered, cls, f"expert_volume_{suffix}")
       out["methods"][name][cls] = {
-          "metrics": {k: cohort_stats.mean_std(_column(ordered, cls, k))
-                      for k in ("dice", "hd95_mm", "avd_pct", "lesion_recall", "lesion_f1")},
+          "metrics": {k: cohort_stats.mean_std(_column(ordered, cls, k)) for k in SUMMARY_METRICS},
           "agreement": cohort_stats.volume_agreement(auto, expert),
           "bland_altman": cohort_stats.bland_altman(auto, expert),
           **volume_stats(auto, cls),
@@ -78,7 +93,7 @@ def cohort_summary(methods: dict[str, list[dict]], clinical: dict[str, np.ndarra
       out["expert"][cls] = volume_stats(expert, cls)
     false_ml = _column(ordered, "stroke", "false_stroke_ml")
     false_ml = false_ml[np.isfinite(false_ml)]
-    out["methods"][name]["stroke"]["false_stroke"] = {  # on the subjects without expert stroke
+    out["methods"][name]["stroke"]["false_stroke"] = {  # on those labelled free of stroke
         "n": int(false_ml.size),
         "median_ml": float(np.median(false_ml)) if false_ml.size else float("nan"),
         "max_ml": float(false_ml.max()) if false_ml.size else float("nan")}
@@ -108,6 +123,16 @@ def _icv_ml(record: nifti_io.SubjectRecord, messages: list[str]) -> float | None
     except InputError as e:
       messages.append(str(e))
   return None
+
+
+def _check_labelled(record: nifti_io.SubjectRecord, truth: np.ndarray) -> None:
+  """Refuses expert labels that mark a class the manifest says they leave unlabelled: an ISLES
+  stroke mask kept as 0/1 would be scored as WMH, and its stroke as missing."""
+  for name, code in labelling.CLASSES.items():
+    if name not in record.labelled and (truth == code).any():
+      raise InputError(f"{record.subject}: {record.labels}: the labels hold {name} (label {code}) "
+                       f"but its manifest row says labelled={'+'.join(record.labelled)} "
+                       f"(labels: 1 WMH, 2 stroke)")
 
 
 def _load_prediction(path: pathlib.Path, truth: nifti_io.Volume, subject: str) -> np.ndarray:
@@ -199,6 +224,7 @@ def evaluate_cohort(cohort: str, prediction_dirs: dict[str, pathlib.Path] | None
       continue
     try:
       truth = nifti_io.load_nifti(record.labels, kind="labels", subject=record.subject)
+      _check_labelled(record, truth.data)
       predictions = {name: load(record, truth) for name, load in sources.items()}
     except (InputError, KeyError) as e:
       text = str(e) if isinstance(e, InputError) else f"{record.subject}: no prediction"
@@ -208,7 +234,7 @@ def evaluate_cohort(cohort: str, prediction_dirs: dict[str, pathlib.Path] | None
     icvs[record.subject] = icv
     for name, prediction in predictions.items():
       methods[name] += metric_rows(record.subject, truth.data, prediction, truth.affine, icv,
-                                   challenge_mode)
+                                   challenge_mode, record.labelled)
     scored.append(record)
     kept[record.subject] = (truth.data, next(iter(predictions.values())))
     affines[record.subject] = truth.affine
@@ -247,7 +273,8 @@ def evaluate_cohort(cohort: str, prediction_dirs: dict[str, pathlib.Path] | None
 def _review_records(folder: pathlib.Path, records: Sequence[nifti_io.SubjectRecord], kept: dict,
                     affines: dict, rows: Sequence[dict], icvs: dict) -> list[dict]:
   """report.html's scan records: the first method's labels beside the expert's on the FLAIR (blank
-  when unreadable), slice images written to folder/qc/<subject>/, volumes and Dice per class."""
+  when unreadable), slice images written to folder/qc/<subject>/, volumes and Dice per class (the
+  model's volume even where the expert leaves the class unlabelled)."""
   from scipy import ndimage
   from uresnet_jax.data import preprocess
   from uresnet_jax.evaluation import html_report
@@ -272,8 +299,10 @@ def _review_records(folder: pathlib.Path, records: Sequence[nifti_io.SubjectReco
     for row in rows:
       if row["subject"] == record.subject:
         c = row["class"]
-        volumes.update({f"{c}_ml": row["volume_ml"], f"expert_{c}_ml": row["expert_volume_ml"],
-                        f"{c}_dice": row["dice"], f"{c}_pct_icv": row["volume_pct_icv"],
+        ml = labelling.volume_ml(prediction, labelling.CLASSES[c], canonical_affine)
+        volumes.update({f"{c}_ml": ml, f"expert_{c}_ml": row["expert_volume_ml"],
+                        f"{c}_dice": row["dice"],
+                        f"{c}_pct_icv": labelling.percent_of_icv(ml, icvs.get(record.subject)),
                         f"{c}_lesions": ndimage.label(prediction == labelling.CLASSES[c],
                                                       connectivity)[1]})
     out.append({"volumes": volumes, "lesions": [], "review": {

@@ -15,17 +15,32 @@ from uresnet_jax.common.formatting import mean_std as _ms, number as _f, p_value
 CLASS_TITLES = {"wmh": "WMH", "stroke": "Stroke"}
 _METRIC_TITLES = {"dice": "Dice", "hd95_mm": "HD95 (mm)", "avd_pct": "AVD (%)",
                   "lesion_recall": "Lesion recall", "lesion_f1": "Lesion F1"}
+_CALLED_TITLES = {"called_wmh_pct": "WMH", "called_stroke_pct": "Stroke",
+                  "called_none_pct": "nothing"}
+NOT_LABELLED = "not labelled"
 
 
 def markdown(summary: Mapping) -> str:
-  """The report: the paper-style table per method, then every metric, agreement, clinical
-  correlations, risk factors, the Wilcoxon comparison and the notes on what was skipped."""
+  """The report: the paper-style table per method, then every metric, what the expert's lesion
+  voxels were called, agreement, clinical correlations, risk factors, the Wilcoxon comparison and
+  the notes on what was skipped; a class the expert labels on no subject reads "not labelled"."""
   unit = summary["volume_unit"]
   methods = summary["methods"]
   lines = [f"# Evaluation of {summary['n_subjects']} subject(s)", ""]
   if summary.get("challenge_mode"):
     lines += ["Challenge mode: expert stroke voxels removed from the prediction before scoring WMH.",
               ""]
+  for cls, subjects in summary["not_labelled"].items():
+    if subjects:
+      lines += [f"{CLASS_TITLES[cls]} {NOT_LABELLED} on {len(subjects)} subject(s) "
+                f"({', '.join(subjects[:10])}{' ...' if len(subjects) > 10 else ''}): its "
+                "metrics there are NaN in metrics.csv (expert_labelled no) and left out of every "
+                "mean below.", ""]
+  unlabelled = {c for c, s in summary["not_labelled"].items() if len(s) == summary["n_subjects"]}
+
+  def stat(cls: str, s: Mapping, scale: float = 1.0, digits: int = 1) -> str:
+    return NOT_LABELLED if cls in unlabelled else f"{_ms(s, scale, digits)} n={s['n']}"
+
   lines += [
       f"## Summary (Dice ×100, mean (std); volumes in {unit}; CC = Pearson r of the volume)", "",
       "| Method | WMH Dice | Stroke Dice | WMH R² | WMH trend | CC Fazekas deep | CC Fazekas PV "
@@ -35,8 +50,8 @@ def markdown(summary: Mapping) -> str:
   rows = [(name, m) for name, m in methods.items()] + [("expert", summary["expert"])]
   for name, m in rows:
     wmh, stroke = m["wmh"], m["stroke"]
-    dice = (_ms(wmh["metrics"]["dice"], 100), _ms(stroke["metrics"]["dice"], 100)) \
-        if "metrics" in wmh else ("–", "–")
+    dice = tuple(NOT_LABELLED if c in unlabelled else _ms(m[c]["metrics"]["dice"], 100)
+                 for c in ("wmh", "stroke")) if "metrics" in wmh else ("–", "–")
     fit = wmh.get("agreement")
     trend = f"{_f(fit['slope'])}x + {_f(fit['intercept'])}" if fit else "–"
     cc = [_f(wmh.get("clinical", {}).get(c, {}).get("pearson_r"))
@@ -48,12 +63,19 @@ def markdown(summary: Mapping) -> str:
               "| Class | " + " | ".join(_METRIC_TITLES.values()) + " |",
               "|---|" + "---|" * len(_METRIC_TITLES)]
     for cls, s in method.items():
-      cells = [f"{_ms(s['metrics'][k], 1, 3)} n={s['metrics'][k]['n']}" for k in _METRIC_TITLES]
+      cells = [stat(cls, s["metrics"][k], 1, 3) for k in _METRIC_TITLES]
       lines.append(f"| {CLASS_TITLES[cls]} | " + " | ".join(cells) + " |")
     false = method.get("stroke", {}).get("false_stroke")
     if false and false["n"]:
-      lines += ["", f"False stroke on the {false['n']} subjects without expert stroke: "
+      lines += ["", f"False stroke on the {false['n']} subjects labelled free of stroke: "
                 f"{_f(false['median_ml'])} mL median, {_f(false['max_ml'])} mL max."]
+    lines += ["", f"### {name}: what the expert's lesion voxels were called (% of the class's "
+              "expert voxels, mean (std), n subjects with that class)", "",
+              "| Expert class | " + " | ".join(f"called {t}" for t in _CALLED_TITLES.values())
+              + " |", "|---|" + "---|" * len(_CALLED_TITLES)]
+    for cls, s in method.items():
+      lines.append(f"| {CLASS_TITLES[cls]} | "
+                   + " | ".join(stat(cls, s["metrics"][k]) for k in _CALLED_TITLES) + " |")
     lines += ["", f"### {name}: automatic vs expert volume ({unit})", "",
               "| Class | n | R² | slope | intercept | bias | bias p | RPC | CV (%) |",
               "|---|---|---|---|---|---|---|---|---|"]
