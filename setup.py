@@ -23,6 +23,7 @@ setuptools.setup(
         "uresnet-model-card=uresnet_jax.model_card:run",
         "uresnet-phantom=uresnet_jax.phantom.__main__:run",
         "uresnet-patches=uresnet_jax.patches_tfds:run",
+        "uresnet-release-gate=uresnet_jax.release_gate:run",
     ]},
     install_requires=[
         "jax>=0.10,<0.12",

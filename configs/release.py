@@ -92,6 +92,15 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.train.decay_epoch = 8
   config.train.eval_every = 10
 
+  # What a new bundled model must meet (python -m uresnet_jax.release_gate): on real labelled
+  # scans the user supplies, and on the phantom's held-out domains.
+  config.release_gate = ml_collections.ConfigDict()
+  config.release_gate.stroke_dice_min = 0.40  # each scan with expert stroke ...
+  config.release_gate.stroke_called_min_pct = 50.0  # ... with this much of its infarct called stroke
+  config.release_gate.false_stroke_max_ml = 1.0  # each stroke-free scan
+  config.release_gate.wmh_dice_mean_min = 0.45  # mean over the scans with expert WMH
+  config.release_gate.phantom_false_stroke_median_max_ml = 0.5  # each held-out domain
+
   d = config.domains
   d.subjects = 6
   d.held_out.thick_8mm = dict(random_thickness_mm=(8.0, 8.0))

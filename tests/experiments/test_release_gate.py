@@ -1,0 +1,86 @@
+"""Tests for the release gate: the checks on evaluate's rows and the domain scores, the ranking of
+two models, and the command end to end on the tiny run's cohort."""
+import json
+import math
+
+import ml_collections
+import pytest
+
+from conftest import run_module
+from uresnet_jax.experiments import release_gate
+
+GATE = ml_collections.ConfigDict(dict(stroke_dice_min=0.4, stroke_called_min_pct=50.0,
+                                      false_stroke_max_ml=1.0, wmh_dice_mean_min=0.45,
+                                      phantom_false_stroke_median_max_ml=0.5))
+
+
+def _row(subject, cls, labelled="yes", **values):
+  row = dict(subject=subject, **{"class": cls}, expert_labelled=labelled, dice=math.nan,
+             expert_volume_ml=0.0, false_stroke_ml=math.nan, called_stroke_pct=math.nan)
+  return row | values
+
+
+def test_real_checks_per_scan_and_class():
+  rows = [
+      _row("stroke1", "wmh", labelled="no"),  # an ISLES-like scan: WMH not labelled, not checked
+      _row("stroke1", "stroke", dice=0.45, expert_volume_ml=4.2, called_stroke_pct=48.0),
+      _row("ms1", "wmh", dice=0.3, expert_volume_ml=10.0),
+      _row("ms1", "stroke", false_stroke_ml=0.4),
+      _row("ms2", "wmh", dice=0.7, expert_volume_ml=3.0),
+      _row("ms2", "stroke", false_stroke_ml=1.6),
+      _row("ms3", "wmh", dice=math.nan, expert_volume_ml=0.0),  # no expert WMH: not in the mean
+      _row("ms3", "stroke", false_stroke_ml=math.nan),  # NaN never passes
+  ]
+  checks = {(c.name, c.where): c for c in release_gate.real_checks(rows, GATE)}
+  assert checks[("stroke Dice", "stroke1")].passed
+  assert not checks[("infarct called stroke, %", "stroke1")].passed
+  assert checks[("false stroke, mL", "ms1")].passed
+  assert not checks[("false stroke, mL", "ms2")].passed
+  assert not checks[("false stroke, mL", "ms3")].passed
+  mean = checks[("mean WMH Dice", "2 scans with expert WMH")]
+  assert mean.value == pytest.approx(0.5) and mean.passed
+  assert len(checks) == 6  # nothing for the unlabelled WMH of stroke1
+
+
+def test_phantom_checks_skip_domains_without_stroke_free_subjects():
+  result = {"in_domain": {"dice": {"false_stroke": {"median_ml": 0.2, "n_subjects": 4}}},
+            "loose": {"dice": {"false_stroke": {"median_ml": 0.7, "n_subjects": 3}}},
+            "all_stroke": {"dice": {"false_stroke": {"median_ml": math.nan, "n_subjects": 0}}}}
+  checks = release_gate.phantom_checks(result, GATE)
+  assert [(c.where, c.passed) for c in checks] == [("in_domain", True), ("loose", False)]
+
+
+def test_a_candidate_beats_by_checks_passed_then_by_margin():
+  check = release_gate.Check
+  current = [check("a", "x", 0.3, 0.4, True), check("b", "y", 2.0, 1.0, False)]
+  one_pass = [check("a", "x", 0.41, 0.4, True), check("b", "y", 5.0, 1.0, False)]
+  closer = [check("a", "x", 0.35, 0.4, True), check("b", "y", 1.5, 1.0, False)]
+  assert release_gate.beats(one_pass, current)  # more checks passed, however far the other
+  assert release_gate.beats(closer, current) and not release_gate.beats(current, closer)
+  assert not release_gate.beats(current, current)
+
+
+def test_gate_command_on_the_tiny_run(tiny_run, tmp_path):
+  data, workdir, _, _ = tiny_run
+  out = tmp_path / "gate"
+  result = run_module("release_gate", "--config=configs/release.py", f"--model={workdir}",
+                      f"--against={workdir}", f"--real={data / 'cohort' / 'subjects.csv'}",
+                      "--phantom=false", f"--output={out}")
+  gate = json.loads((out / "gate.json").read_text())
+  candidate = [release_gate.Check(**{k: v for k, v in c.items() if k != "passed"})
+               for c in gate["candidate"]["checks"]]
+  assert candidate and gate["candidate"]["checks"] == gate["current"]["checks"]  # the same model
+  assert result.returncode == (0 if all(c.passed for c in candidate) else 1), result.stderr
+  report = (out / "gate.md").read_text()
+  assert "does not beat" in report  # the same model never beats itself
+  assert report in result.stdout
+  assert (out / "candidate" / "real0" / "evaluation" / "metrics.csv").is_file()
+
+
+def test_gate_command_refuses_a_config_without_a_gate(tmp_path):
+  result = run_module("release_gate", "--config=configs/tiny.py", f"--output={tmp_path / 'g'}",
+                      "--phantom=false", "--real=x.csv")
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines()[-1] == (
+      "error: the config has no release_gate section (configs/release.py has one)")
+  assert not (tmp_path / "g").exists()
