@@ -70,3 +70,38 @@ def test_card_of_a_run_from_random_weights_says_nothing_of_rounds(tmp_path):
       {"model": str(tmp_path / "gone"), "weights_sha256": "0" * 64}))
   assert model_card._pretrained(tmp_path) == {"model": str(tmp_path / "gone"),
                                               "weights_sha256": "0" * 64}
+
+
+def _gate_rows(subject, wmh_dice, stroke, labelled_wmh="yes"):
+  nan = float("nan")
+  wmh = {"subject": subject, "class": "wmh", "expert_labelled": labelled_wmh, "dice": wmh_dice,
+         "expert_volume_ml": 5.0, "false_stroke_ml": nan}
+  return [wmh, {"subject": subject, "class": "stroke", "expert_labelled": "yes", **stroke}]
+
+
+def test_card_with_a_release_gate_reports_every_real_scan_and_what_fails():
+  from uresnet_jax.experiments import release_gate
+  nan = float("nan")
+  rows = (_gate_rows("ms1", 0.52, dict(dice=nan, expert_volume_ml=0.0, false_stroke_ml=0.3))
+          + _gate_rows("isles1", nan, dict(dice=0.45, expert_volume_ml=4.2, false_stroke_ml=nan,
+                                           called_stroke_pct=38.0, called_wmh_pct=12.0,
+                                           called_none_pct=50.0), labelled_wmh="no"))
+  gate_config = release.get_config().release_gate
+  checks = release_gate.real_checks(rows, gate_config)
+  candidate = {"model": "new", "rows": rows,
+               "checks": [dict(vars(c), passed=c.passed) for c in checks]}
+  gate = {"config": "configs/release_round3.py", "sources": "Datasets: A (CC-BY).",
+          "candidate": candidate, "current": candidate}
+  config = _config(release)
+  manifest = {"training_config": config, "jax_version": "0.x", "platforms": ["cpu"],
+              "source": {"step": 1}}
+  domains = {"in_domain": {"changes": {}, "dice": _summary(0.65, 0.14, 0.2), "realism": REALISM}}
+  card = model_card.render(manifest, 1.2, _summary(0.69, 0.19, 0.59), 8, domains, 6.0, gate=gate)
+  assert "## Results on real scans" in card and "Datasets: A (CC-BY)." in card
+  assert "--config=configs/release_round3.py" in card
+  assert "| ms1 | 0.520 | – | – | 0.30 |" in card
+  assert "| isles1 | not labelled | 0.450 | 38 / 12 / 50 | – |" in card
+  assert "infarct called stroke, % on isles1 38.00 (needs ≥ 50)" in card
+  assert "2 real scans checked it" in card and "No real scan was used for training or" not in card
+  without = model_card.render(manifest, 1.2, _summary(0.69, 0.19, 0.59), 8, domains, 6.0)
+  assert "Results on real scans" not in without and "No real scan was used for training or" in without

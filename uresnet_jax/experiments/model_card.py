@@ -16,12 +16,17 @@ from uresnet_jax.training import warm_start
 
 CARD = "MODEL_CARD.md"
 
-_LIMITS = """\
+_SYNTHETIC = """\
 - **Trained on synthetic scans only.** Every training subject is the MNI152 template, deformed and
-  re-rendered; the lesions, their labels and the artefacts come from the generator's models. No
-  real scan was used for training or checking, so Dice on real scans is unknown until you measure
-  it: score a few of your own labelled scans (`python -m uresnet_jax.evaluate`) before trusting
+  re-rendered; the lesions, their labels and the artefacts come from the generator's models. {checked}
+  Score a few of your own labelled scans (`python -m uresnet_jax.evaluate`) before trusting
   volumes, and adapt the model to them with `python -m uresnet_jax.finetune`.
+"""
+_UNCHECKED = "No real scan was used for training or checking, so Dice on real scans is unknown."
+_CHECKED = ("No real scan was used for training; {n} real scans checked it (above): a handful, "
+            "not a cohort.")
+
+_LIMITS = """\
 - **FLAIR only, skull-stripped.** Without a brain mask the brain is taken as `flair > 0`; pass
   `--brain_mask` for scans that are not skull-stripped. Tumours, oedema and other hyperintense
   pathologies were never seen: mask them out with `--exclusion_mask`.
@@ -128,7 +133,9 @@ def _rounds(pretrained: dict | None, config: dict) -> str:
   if before:
     train, sampling = before["train"], before["sampling"]
     same = _phantom_cohort(before) == _phantom_cohort(config)
-    text += (f", themselves trained {train['epochs']} epochs from random weights on "
+    start = (f"the weights of `{train['init_from']}`" if train.get("init_from")
+             else "random weights")
+    text += (f", themselves trained {train['epochs']} epochs from {start} on "
              f"{'the same phantom cohort' if same else 'another cohort'} (learning rate "
              f"{train['learning_rate']:g}, x{train['decay_factor']:g} from "
              f"epoch {train['decay_epoch']}; {sampling['healthy_rate']:g} healthy-tissue patches "
@@ -145,8 +152,8 @@ def _healthy_shares(sampling: dict) -> str:
 
 def render(manifest: dict, size_mb: float, eval_summary: dict, eval_subjects: int,
            domain_result: dict, train_minutes: float, calibration: dict | None = None,
-           pretrained: dict | None = None) -> str:
-  """The card's Markdown."""
+           pretrained: dict | None = None, gate: dict | None = None) -> str:
+  """The card's Markdown; `gate`, release_gate's result, adds the real scans' scores."""
   config = manifest["training_config"]
   train, model, data = config["train"], config["model"], config["data"]
   lines = [
@@ -221,14 +228,64 @@ def render(manifest: dict, size_mb: float, eval_summary: dict, eval_subjects: in
       "|---|---|---|---|---|---|---|",
       *_edge_rows(domain_result),
       "",
+      *(_real_section(gate) if gate else []),
       "## Known limits",
+      _SYNTHETIC.format(checked=_CHECKED.format(n=len(_real_subjects(gate))) if gate
+                        else _UNCHECKED),
       _LIMITS,
   ]
   return "\n".join(lines)
 
 
-def write_card(workdir: str | pathlib.Path, artifact_dir: str | pathlib.Path) -> pathlib.Path:
-  """Writes MODEL_CARD.md into the artifact folder, from the run in workdir."""
+def _real_subjects(gate: dict) -> list[str]:
+  return list(dict.fromkeys(r["subject"] for r in gate["candidate"]["rows"]))
+
+
+def _cell(row: dict | None, key: str, digits: int = 3) -> str:
+  if row is None or row["expert_labelled"] != "yes":
+    return "not labelled"
+  value = row[key]
+  return "–" if value != value else f"{value:.{digits}f}"  # NaN: not defined on this scan
+
+
+def _real_section(gate: dict) -> list[str]:
+  """Per real scan: WMH and stroke Dice, where the expert's stroke went, false stroke; then every
+  release-gate check, beside the model this one replaced."""
+  from uresnet_jax.experiments import release_gate
+  rows = {(r["subject"], r["class"]): r for r in gate["candidate"]["rows"]}
+  lines = ["## Results on real scans",
+           f"{len(_real_subjects(gate))} public real scans, labelled by experts, used to check this "
+           "model and never to train it or choose its threshold; scored as a user scores a model "
+           "(`predict`, then `evaluate`) by `python -m uresnet_jax.release_gate "
+           f"--config={gate.get('config', 'CONFIG')} --real=MANIFESTS --against=PREVIOUS_MODEL`. "
+           + gate.get("sources", ""),
+           "",
+           "| scan | WMH Dice | stroke Dice | expert stroke called stroke / WMH / nothing, % | "
+           "false stroke mL |",
+           "|---|---|---|---|---|"]
+  for subject in _real_subjects(gate):
+    wmh, stroke = rows.get((subject, "wmh")), rows.get((subject, "stroke"))
+    called = ("–" if stroke is None or stroke["expert_labelled"] != "yes"
+              or stroke["expert_volume_ml"] == 0 else
+              " / ".join(f"{stroke[k]:.0f}" for k in ("called_stroke_pct", "called_wmh_pct",
+                                                      "called_none_pct")))
+    lines.append(f"| {subject} | {_cell(wmh, 'dice')} | "
+                 f"{_cell(stroke, 'dice') if called != '–' else '–'} | {called} | "
+                 f"{_cell(stroke, 'false_stroke_ml', 2)} |")
+  lines += ["", "The release gate (`config.release_gate`), this model beside the one it replaced:",
+            "", release_gate.format_report(gate["candidate"], gate.get("current"))]
+  failed = [c for c in release_gate.checks_of(gate["candidate"]) if not c.passed]
+  if failed:
+    lines += ["What it still gets wrong on these scans: " + "; ".join(
+        f"{c.name} on {c.where} {c.value:.2f} (needs {'≥' if c.at_least else '≤'} {c.limit:g})"
+        for c in failed) + ".", ""]
+  return lines
+
+
+def write_card(workdir: str | pathlib.Path, artifact_dir: str | pathlib.Path,
+               gate: str | pathlib.Path | None = None) -> pathlib.Path:
+  """Writes MODEL_CARD.md into the artifact folder, from the run in workdir (and release_gate's
+  gate.json, when given)."""
   workdir, artifact_dir = pathlib.Path(workdir), pathlib.Path(artifact_dir)
   needed = [artifact_dir / artifact.MANIFEST, workdir / "eval" / "latest" / "summary.json",
             workdir / domains.RESULT_FILE, workdir / "config.json"]
@@ -246,8 +303,11 @@ def write_card(workdir: str | pathlib.Path, artifact_dir: str | pathlib.Path) ->
   calibration_file = workdir / "stroke_calibration.json"
   calibration = (json.loads(calibration_file.read_text()) if calibration_file.is_file()
                  else None)
+  if gate is not None and not pathlib.Path(gate).is_file():
+    raise InputError(f"{gate}: missing (release_gate's gate.json)")
   card = render(manifest, size_mb, summary, held_out, json.loads(needed[2].read_text()), minutes,
-                calibration, _pretrained(workdir))
+                calibration, _pretrained(workdir),
+                json.loads(pathlib.Path(gate).read_text()) if gate else None)
   atomic.write_text(artifact_dir / CARD, card)
   return artifact_dir / CARD
 
@@ -274,11 +334,12 @@ def run() -> None:
   from uresnet_jax.common import cli
   workdir = flags.DEFINE_string("workdir", None, "The training run (with domains.json).")
   artifact_dir = flags.DEFINE_string("artifact", None, "Its exported model folder.")
+  gate = flags.DEFINE_string("gate", None, "release_gate's gate.json: the real scans' scores.")
 
   def main() -> None:
     if not workdir.value or not artifact_dir.value:
       raise InputError("--workdir and --artifact are required")
-    print(f"wrote {write_card(workdir.value, artifact_dir.value)}")
+    print(f"wrote {write_card(workdir.value, artifact_dir.value, gate.value)}")
 
   cli.run_cli(main)
 

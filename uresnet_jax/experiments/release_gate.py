@@ -132,7 +132,8 @@ def gate_model(config: ml_collections.ConfigDict, model_arg: str | None, manifes
                                                        for c in checks]}
 
 
-def _checks(result: dict) -> list[Check]:
+def checks_of(result: dict) -> list[Check]:
+  """The checks of one model's gate result (gate.json's candidate or current)."""
   return [Check(**{k: v for k, v in c.items() if k != "passed"}) for c in result["checks"]]
 
 
@@ -141,25 +142,25 @@ def format_report(candidate: dict, current: dict | None) -> str:
   lines = ["| check | where | limit | candidate | current |" if current else
            "| check | where | limit | candidate |", "|---|---|---|---|---|" if current else
            "|---|---|---|---|"]
-  others = {(c.name, c.where): c for c in _checks(current)} if current else {}
+  others = {(c.name, c.where): c for c in checks_of(current)} if current else {}
 
   def cell(c: Check | None) -> str:
     return "–" if c is None else f"{c.value:.3f} {'pass' if c.passed else '**FAIL**'}"
 
-  for c in _checks(candidate):
+  for c in checks_of(candidate):
     sign = "≥" if c.at_least else "≤"
     row = [c.name, c.where, f"{sign} {c.limit:g}", cell(c)]
     if current:
       row.append(cell(others.get((c.name, c.where))))
     lines.append("| " + " | ".join(row) + " |")
-  passed, margin = score(_checks(candidate))
+  passed, margin = score(checks_of(candidate))
   lines.append(f"\ncandidate: {passed} of {len(candidate['checks'])} checks passed "
                f"(margin {margin:+.2f})")
   if current:
-    passed, margin = score(_checks(current))
+    passed, margin = score(checks_of(current))
+    verdict = "beats" if beats(checks_of(candidate), checks_of(current)) else "does not beat"
     lines.append(f"current: {passed} of {len(current['checks'])} checks passed "
-                 f"(margin {margin:+.2f}); the candidate "
-                 f"{'beats' if beats(_checks(candidate), _checks(current)) else 'does not beat'} it")
+                 f"(margin {margin:+.2f}); the candidate {verdict} it")
   return "\n".join(lines) + "\n"
 
 
@@ -177,6 +178,8 @@ def run() -> None:
   real = flags.DEFINE_list("real", [], "Manifests (subjects.csv) of real labelled cohorts.")
   output = flags.DEFINE_string("output", None, "Folder for gate.json, gate.md and the scores.")
   phantom = flags.DEFINE_bool("phantom", True, "Also score the phantom's held-out domains.")
+  sources = flags.DEFINE_string("sources", "", "Where the real scans come from (datasets, "
+                                "licences), for the model card.")
 
   def main() -> None:
     config = cli.get_config(config_flag)
@@ -187,7 +190,8 @@ def run() -> None:
     if not real.value and not phantom.value:
       raise InputError("nothing to check: give --real manifests, or leave --phantom on")
     out = pathlib.Path(output.value)
-    result = {"candidate": gate_model(config, model.value, real.value, out / "candidate",
+    result = {"config": flags.FLAGS["config"].config_filename, "sources": sources.value,
+              "candidate": gate_model(config, model.value, real.value, out / "candidate",
                                       phantom.value)}
     if against.value:
       result["current"] = gate_model(config, against.value, real.value, out / "current",
@@ -196,7 +200,7 @@ def run() -> None:
     atomic.write_text(out / RESULT_FILE, json.dumps(result, indent=1))
     atomic.write_text(out / REPORT_FILE, report)
     print(report, end="")
-    if not all(c.passed for c in _checks(result["candidate"])):
+    if not all(c.passed for c in checks_of(result["candidate"])):
       sys.exit(1)
 
   cli.run_cli(main)
