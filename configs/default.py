@@ -77,9 +77,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.baseline.thresholds = tuple(0.5 + 0.25 * i for i in range(15))  # z from 0.5 to 4.0
   config.baseline.wm_threshold = 0.5  # white-matter probability above which a voxel is WM
 
-  # Held-out phantom domains (uresnet_jax/domains.py): after training, `main` scores the model on
-  # phantom cohorts drawn with these changes to config.phantom, each outside the training ranges
-  # (checked before training), and on an in-domain cohort of the same subjects; domains.json.
+  # Held-out phantom domains (uresnet_jax/experiments/domains.py): after training, `main` scores
+  # the model on phantom cohorts drawn with these changes to config.phantom, each outside the
+  # training ranges (checked before training), and on an in-domain cohort of the same subjects;
+  # domains.json.
   config.domains = ml_collections.ConfigDict()
   config.domains.held_out = ml_collections.ConfigDict()  # name -> {phantom knob: value}; none here
   config.domains.subjects = 6  # subjects per domain cohort

@@ -1,5 +1,5 @@
 """The paper's ablations (Tables A.5 and B.6) as configs: a base config plus one variant
-(uresnet_jax/variants.py lists them).
+(uresnet_jax/experiments/variants.py lists them).
 
 Run: python -m uresnet_jax.main --config=configs/variants.py:noc --workdir=runs/noc
      python -m uresnet_jax.main --config=configs/variants.py:f_t1,demo --workdir=runs/demo_f_t1

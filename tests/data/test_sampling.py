@@ -1,4 +1,5 @@
-"""Tests for uresnet_jax.sampling: rates, shifts, extraction, padding, determinism, Fig. A.10."""
+"""Tests for uresnet_jax.data.sampling: rates, shifts, extraction, padding, determinism,
+Fig. A.10."""
 import numpy as np
 import pytest
 

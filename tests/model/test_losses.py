@@ -1,4 +1,4 @@
-"""Tests for uresnet_jax.losses against numbers worked out by hand."""
+"""Tests for uresnet_jax.model.losses against numbers worked out by hand."""
 import jax
 import jax.numpy as jnp
 import numpy as np

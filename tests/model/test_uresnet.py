@@ -1,4 +1,5 @@
-"""Tests for uresnet_jax.models: structure, the deconv rewrite, batch norm, whole-slice padding."""
+"""Tests for uresnet_jax.model.uresnet: structure, the deconv rewrite, batch norm, whole-slice
+padding."""
 import flax.linen as nn
 import jax
 import jax.numpy as jnp

@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # imported where used: importing grain defines absl flags (te
   import grain
 
 DATA_ORDER = "grain-1"  # names the order below; a change of order needs a new name (a resume
-# of a run begun under another order is refused: checkpointing.check_experiment)
+# of a run begun under another order is refused: model/checkpoints.check_experiment)
 _FIELDS = {"image": np.float32, "label": np.int32}  # what a host batch holds, as what dtype
 
 Batch = dict[str, np.ndarray]

@@ -2,7 +2,7 @@
 
 Run: python -m uresnet_jax.bench --config=configs/default.py [--json=FILE] [--torch] [--parts=...]
 Parts (all by default):
-  train     the very step `train.py` jits (`loop.jit_train_step`) on synthetic batches of the
+  train     the very step training jits (`training/loop.jit_train_step`) on synthetic batches of the
             config's size: compile seconds, steady-state step time, XLA's FLOP count;
   infer     whole-volume inference of a 256x256x40 scan (1x1x4 mm, the MNI152 brain), model only;
   predict   `predict`'s per-scan path on that scan, end to end (read, preprocess, infer, tables,

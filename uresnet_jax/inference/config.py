@@ -25,12 +25,13 @@ def get_config() -> ml_collections.ConfigDict:
   c.interval_low_p = 0.3
   c.interval_high_p = 0.7
   c.ambiguity_margin = 0.2  # a lesion is `ambiguous` when |mean p(WMH) - mean p(stroke)| < this
-  # Lesion location (a documented approximation without an atlas, README "Lesion location").
+  # Lesion location (an approximation without an atlas: docs/predict.md, "Lesion location").
   c.ventricle_z = -1.0  # FLAIR z-score below which deep brain voxels count as ventricular CSF
   c.ventricle_depth_mm = 15.0  # ventricular CSF lies at least this deep below the brain surface
   c.periventricular_mm = 10.0  # within this distance of the ventricles: periventricular
   c.juxtacortical_mm = 5.0  # within this depth below the brain surface: juxtacortical
-  c.infratentorial_fraction = 0.25  # centroid in the lowest fraction of the brain's height
+  c.infratentorial_fraction = 0.25  # a lesion with most of its voxels in this lowest fraction
+  # of the brain's height is infratentorial
   # Quality-control pictures.
   c.qc_slices = 4  # axial slices per QC image
   return c

@@ -1,8 +1,8 @@
 """Per-subject lesion measures of a prediction: post-processing, volumes with an interval, lesion
 tables and lesion locations. Pure functions of arrays (labels, probabilities, masks, affine).
 
-Location rule (an approximation without an atlas; the README states it): on the preprocessed grid,
-ventricular CSF is brain voxels darker than `ventricle_z` (FLAIR z-score) lying deeper than
+Location rule (an approximation without an atlas; docs/predict.md states it): on the preprocessed
+grid, ventricular CSF is brain voxels darker than `ventricle_z` (FLAIR z-score) lying deeper than
 `ventricle_depth_mm` below the brain surface; a lesion is
   - infratentorial when most of its voxels lie in the lowest `infratentorial_fraction` of the
     brain's inferior-superior extent, else

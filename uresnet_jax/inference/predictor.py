@@ -299,7 +299,7 @@ def model_path(model: str | pathlib.Path | None) -> pathlib.Path:
 
 
 def read_artifact(path: str | pathlib.Path):
-  """An exported artifact (`artifact.Loaded`), a damaged one as one InputError line."""
+  """An exported artifact (`artifact.Artifact`), a damaged one as one InputError line."""
   from uresnet_jax.inference import artifact
   try:
     return artifact.load(path)

@@ -1,4 +1,5 @@
-"""TrainState, optimiser, and the train and predict steps: pure functions, jitted by the caller."""
+"""TrainState, optimiser, learning-rate schedule and the train step: pure functions, jitted by the
+caller (prediction's forward pass is inference/predictor.flax_forward)."""
 import functools
 from typing import Any, Callable
 

@@ -5,7 +5,7 @@ height and width), `weights.npz` (plain arrays, read without pickle), `manifest.
 version, classes, input channels, preprocessing, training config, SHA-256 of every file) and a copy
 of this file, so the model also runs where the package is not installed:
 
-    import uresnet_artifact                    # or: from uresnet_jax import artifact
+    import uresnet_artifact                    # or: from uresnet_jax.inference import artifact
     model = uresnet_artifact.load("exported/")
     probabilities = model(images)              # (B, H, W, C) float32, H and W multiples of 8
 """
@@ -61,7 +61,8 @@ class Artifact:
       self.compilations += 1
       return exported.call(weights, images)
 
-    # XLA:CPU runs this network's forward pass ~1.6x faster without YNNPACK (models.py).
+    # XLA:CPU runs this network's forward pass ~1.6x faster without YNNPACK
+    # (uresnet_jax/model/uresnet.py, inference_compiler_options).
     cpu = jax.default_backend() == "cpu"
     self._call = jax.jit(call, compiler_options=(
         {"xla_cpu_experimental_ynn_fusion_type": ""} if cpu else None))

@@ -163,7 +163,8 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
   writer = tensorboardX.SummaryWriter(str(workdir / "tensorboard")) if is_chief else None
   if writer is not None:
     held.callback(writer.close)
-  # Async dispatch of collectives across fake CPU devices can hang XLA's rendezvous (DESIGN §6).
+  # Async dispatch of collectives across fake CPU devices can hang XLA's rendezvous
+  # (docs/measured.md, Software).
   block_each_step = jax.default_backend() == "cpu" and mesh.devices.size > 1
 
   def run_eval(step: int) -> dict | None:
