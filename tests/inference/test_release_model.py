@@ -2,8 +2,10 @@
 and then configs/release_round2.py, documented, and what `predict` and `finetune` use without
 --model."""
 import csv
+import hashlib
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -42,6 +44,15 @@ def test_bundled_model_is_small_documented_and_the_release_run():
   card = (folder / model_card.CARD).read_text()
   for name in (*expected.domains.held_out, "in_domain", "Known limits", "Intended use"):
     assert name in card
+
+
+def test_bundled_loader_is_the_packages_artifact_module_with_its_checksum():
+  """Export copies inference/artifact.py into every bundle: a fix there must reach the bundled copy,
+  and the manifest's SHA-256 must be the copy's, or the bundle no longer loads."""
+  bundled = predictor.BUNDLED_MODEL / artifact.LOADER
+  assert bundled.read_bytes() == pathlib.Path(artifact.__file__).read_bytes()
+  manifest = json.loads((predictor.BUNDLED_MODEL / artifact.MANIFEST).read_text())
+  assert manifest["files"][artifact.LOADER] == hashlib.sha256(bundled.read_bytes()).hexdigest()
 
 
 @pytest.mark.slow
