@@ -1,4 +1,5 @@
-"""Tests for nifti_io: loading, validation, atomic saving and the cohort readers."""
+"""Tests for nifti_io: loading, validation (of files and of arrays), atomic saving and the cohort
+readers."""
 import gzip
 import pathlib
 
@@ -53,6 +54,22 @@ def test_load_types_and_zooms(tmp_path):
 def test_trailing_singleton_dims_are_squeezed(tmp_path):
   volume = nifti_io.load_nifti(_write(tmp_path / "f.nii.gz", _image()[..., None]))
   assert volume.data.shape == SHAPE
+
+
+def test_an_array_is_checked_as_a_files_voxels_are():
+  volume = nifti_io.as_volume(_image().astype(np.float64)[..., None], AFFINE, where="flair")
+  assert volume.data.shape == SHAPE and volume.data.dtype == np.float32 and volume.path is None
+  assert nifti_io.as_volume(_labels(), AFFINE, kind="mask").data.dtype == bool
+  for data, affine, problem in [
+      (_image()[0], AFFINE, "flair: expected a 3D volume, got shape"),
+      (_image(), AFFINE[:3, :3], "flair: affine of shape"),
+      (_image(), np.diag([1.0, 0.0, 1.0, 1.0]), "flair: invalid .*singular"),
+      (np.where(_labels() == 2, np.inf, _image()), AFFINE, "flair: 1 NaN or Inf"),
+      (np.full(SHAPE, "a"), AFFINE, "flair: unsupported voxel data type")]:
+    with pytest.raises(InputError, match=problem):
+      nifti_io.as_volume(data, affine, where="flair")
+  with pytest.raises(InputError, match="mask: empty brain mask"):
+    nifti_io.as_volume(np.zeros(SHAPE), AFFINE, kind="mask", where="mask")
 
 
 def test_save_is_atomic_and_round_trips(tmp_path):

@@ -1,15 +1,22 @@
-"""The one prediction path: brain cropping, batching, TTA, native geometry, compilations, workdirs."""
+"""The one prediction path: brain cropping, batching, TTA, native geometry, compilations, workdirs,
+the one-call API and the docs/api.md page that shows it."""
+import dataclasses
+import re
+
 import jax
 import ml_collections
 import nibabel as nib
 import numpy as np
 import pytest
 
+from conftest import ROOT
 from configs import tiny
+from uresnet_jax import phantom
 from uresnet_jax.common.errors import InputError
 from uresnet_jax.data import nifti_io, preprocess
 from uresnet_jax.inference import config as predict_config, predictor
 from uresnet_jax.model import sharding, uresnet
+from uresnet_jax.phantom import config as phantom_config
 
 INFO = predictor.ModelInfo(channels=("flair",), num_classes=3, inplane_mm=1.0, clip_low=-3.0,
                            config={})
@@ -184,3 +191,66 @@ def test_stroke_threshold_drops_hesitant_stroke_and_is_checked():
     assert (labels == 2).sum() == strokes and candidates.sum() == 16 - strokes
   with pytest.raises(InputError, match="stroke_threshold"):
     predictor.Predictor(hesitant, INFO, _options(stroke_threshold=1.5))
+
+
+def test_one_call_predicts_an_array_or_a_file_as_the_prediction_path_does(tmp_path):
+  volumes, _ = _scan(np.diag([0.9, 0.9, 5.0, 1.0]))
+  flair = volumes.channels["flair"]
+  model = predictor.Predictor(_threshold_forward([]), INFO, _options(bucket=16))
+  expected = model.predict(model.prepare(volumes)).labels
+  assert (expected == 2).any() and (expected == 1).any()
+  np.testing.assert_array_equal(model.predict_array(flair.data, flair.affine).labels, expected)
+  nifti_io.save_nifti(tmp_path / "scan.nii.gz", flair.data, flair.affine)
+  from_file = model.predict_file(tmp_path / "scan.nii.gz")
+  stored = nib.load(tmp_path / "scan.nii.gz")  # its header holds the affine in float32
+  assert from_file.subject == "scan" and from_file.labels.shape == expected.shape
+  np.testing.assert_array_equal(
+      from_file.labels, model.predict_array(stored.get_fdata(), stored.affine).labels)
+  head = np.where(flair.data > 0, flair.data, 5.0)  # not skull-stripped: a brain mask is needed
+  with pytest.raises(InputError, match="not skull-stripped"):
+    model.predict_array(head, flair.affine)
+  np.testing.assert_array_equal(
+      model.predict_array(head, flair.affine, brain_mask=flair.data > 0).labels, expected)
+  with pytest.raises(InputError, match="brain_mask: shape"):
+    model.predict_array(flair.data, flair.affine, brain_mask=np.ones((4, 4, 4), bool))
+  damaged = flair.data.copy()
+  damaged[0, 0, 0] = np.nan
+  with pytest.raises(InputError, match="flair: 1 NaN or Inf"):
+    model.predict_array(damaged, flair.affine)
+  with pytest.raises(InputError, match="unknown channel.*T1: choose from t1, wm"):
+    model.predict_array(flair.data, flair.affine, T1=flair.data)
+  two = predictor.Predictor(_threshold_forward([]),
+                            dataclasses.replace(INFO, channels=("flair", "t1")), _options())
+  with pytest.raises(InputError, match="needs the t1 channel"):
+    two.predict_array(flair.data, flair.affine)
+  with pytest.raises(InputError, match="file not found"):
+    model.predict_file(tmp_path / "none.nii.gz")
+
+
+@pytest.mark.slow
+def test_the_api_page_runs_as_written(tmp_path, monkeypatch):
+  """docs/api.md's code, block after block, on a small phantom scan with the bundled model: the
+  page cannot go stale."""
+  config = phantom_config.get_config()
+  config.num_workers = 1
+  config.protocols, config.protocol_weights = ((1.0, 1.0, 8.0),), (1.0,)  # few slices: quick
+  phantom.write_cohort(tmp_path, 1, 11, config)
+  monkeypatch.chdir(tmp_path / "sub-000")  # flair.nii.gz and brain_mask.nii.gz, as the page says
+  shape = nib.load("flair.nii.gz").shape
+  page = (ROOT / "docs" / "api.md").read_text()
+  blocks = re.findall(r"^```python\n(.*?)^```$", page, re.S | re.M)
+  namespace, predictions = {}, []
+  for block in blocks:
+    exec(compile(block, "docs/api.md", "exec"), namespace)
+    latest = namespace.get("prediction")
+    if latest is not None and all(latest is not p for p in predictions):
+      predictions.append(latest)
+  assert len(blocks) == 3 and len(predictions) == 2  # an array, then a file
+  for prediction in predictions:
+    assert prediction.labels.shape == shape and prediction.labels.dtype == np.uint8
+    assert prediction.probabilities.shape == (*shape, 3)
+    assert set(np.unique(prediction.labels)) <= {0, 1, 2}
+  np.testing.assert_array_equal(predictions[0].labels, predictions[1].labels)
+  saved = nib.load("flair_labels.nii.gz")
+  np.testing.assert_array_equal(np.asarray(saved.dataobj), predictions[1].labels)
+  np.testing.assert_allclose(saved.affine, nib.load("flair.nii.gz").affine)

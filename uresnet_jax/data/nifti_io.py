@@ -77,11 +77,28 @@ def load_nifti(path: os.PathLike | str, *, kind: str = "image", subject: str | N
     data = np.asarray(img.dataobj)  # gzip/zlib/EOF errors of a truncated file surface only here
   except Exception as e:
     raise InputError(f"{where}: truncated or corrupt NIfTI data ({_one_line(e)})") from None
+  volume = as_volume(data, img.affine, kind=kind, where=where)
+  return dataclasses.replace(volume, path=path, header=img.header)
+
+
+def as_volume(data: np.ndarray, affine: np.ndarray, *, kind: str = "image",
+              where: str = "array") -> Volume:
+  """A 3D array and its voxel-to-mm affine as a Volume, checked as a file's voxels are, so an
+  array given in memory is trusted downstream like a loaded file."""
+  if kind not in KINDS:
+    raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+  data = np.asarray(data)
+  shape = data.shape
   while data.ndim > 3 and data.shape[-1] == 1:
     data = data[..., 0]
   if data.ndim != 3:
-    raise InputError(f"{where}: expected a 3D volume, got shape {tuple(img.shape)}")
-  affine = np.asarray(img.affine, dtype=np.float64)
+    raise InputError(f"{where}: expected a 3D volume, got shape {shape}")
+  if data.dtype.kind not in "biuf":
+    raise InputError(f"{where}: unsupported voxel data type {data.dtype} (expected integers, "
+                     "floats or booleans)")
+  affine = np.asarray(affine, dtype=np.float64)
+  if affine.shape != (4, 4):
+    raise InputError(f"{where}: affine of shape {affine.shape}, expected 4x4")
   if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
     raise InputError(f"{where}: invalid (non-finite or singular) affine")
   if kind == "image":
@@ -95,7 +112,7 @@ def load_nifti(path: os.PathLike | str, *, kind: str = "image", subject: str | N
     data = data > 0
     if not data.any():
       raise InputError(f"{where}: empty brain mask (no voxel > 0)")
-  return Volume(data=data, affine=affine, path=path, header=img.header)
+  return Volume(data=data, affine=affine)
 
 
 def _check_header(header: nib.Nifti1Header, where: str) -> None:

@@ -11,6 +11,7 @@ per bucket, not per scan) and a fraction of the field of view.
 """
 import dataclasses
 import json
+import os
 import pathlib
 from typing import Any, Callable, Mapping
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from uresnet_jax.common import labelling
 from uresnet_jax.common.errors import InputError
-from uresnet_jax.data import nifti_io, preprocess
+from uresnet_jax.data import nifti_io, preprocess, scan_inputs
 from uresnet_jax.inference import config as predict_config
 from uresnet_jax.inference import lesions
 
@@ -117,6 +118,41 @@ class Predictor:
     """Reads and preprocesses a subject's model channels (and expert labels, when it has any)."""
     return self.prepare(nifti_io.load_subject(record, self.info.channels), require_stripped)
 
+  def predict_file(self, flair: str | os.PathLike, brain_mask: str | os.PathLike | None = None,
+                   **channels: str | os.PathLike) -> Prediction:
+    """One NIfTI scan -> its labels and probabilities on its own voxel grid, in one call (the
+    Python API, docs/api.md). `channels`: the t1/wm files a model trained with them needs."""
+    _check_extra_channels(channels)
+    path = pathlib.Path(flair)
+    record = nifti_io.SubjectRecord(
+        subject=scan_inputs.nifti_stem(path) or path.name, flair=path, labels=None,
+        brain_mask=pathlib.Path(brain_mask) if brain_mask is not None else None,
+        **{name: pathlib.Path(file) for name, file in channels.items()})
+    return self.predict(self.load(record))
+
+  def predict_array(self, flair: np.ndarray, affine: np.ndarray,
+                    brain_mask: np.ndarray | None = None, **channels: np.ndarray) -> Prediction:
+    """A scan held in memory -> its labels and probabilities on the same voxel grid (the Python
+    API, docs/api.md): 3D arrays on one grid, `affine` its voxel-to-mm map; without a brain mask
+    the scan must be skull-stripped. `channels`: the t1/wm arrays a model trained with them
+    needs."""
+    _check_extra_channels(channels)
+    given = {"flair": flair, **channels}
+    missing = [name for name in self.info.channels if name not in given]
+    if missing:
+      raise InputError(f"the model also needs the {', '.join(missing)} channel(s); pass "
+                       f"{', '.join(f'{name}=ARRAY' for name in missing)}")
+    volumes = {name: nifti_io.as_volume(given[name], affine, where=name)
+               for name in self.info.channels}
+    mask = (nifti_io.as_volume(brain_mask, affine, kind="mask", where="brain_mask")
+            if brain_mask is not None else None)
+    shape = volumes[self.info.channels[0]].data.shape
+    for name, volume in [*volumes.items(), ("brain_mask", mask)]:
+      if volume is not None and volume.data.shape != shape:
+        raise InputError(f"{name}: shape {volume.data.shape} differs from "
+                         f"{self.info.channels[0]}'s {shape}")
+    return self.predict(self.prepare(nifti_io.SubjectVolumes("array", volumes, None, mask)))
+
   def grid_probabilities(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Class probabilities (X, Y, Z, K) on the preprocessed grid; background (probability 1)
     outside the brain mask, where no lesion can be."""
@@ -169,6 +205,14 @@ class Predictor:
         self.options.get("stroke_threshold", 0.0))
     labels[candidates] = 0
     return labels, candidates
+
+
+def _check_extra_channels(channels: Mapping[str, Any]) -> None:
+  """Refuses a keyword that names no input channel beside FLAIR (a typo would be dropped)."""
+  extra = [name for name in nifti_io.CHANNELS if name != "flair"]
+  unknown = sorted(set(channels) - set(extra))
+  if unknown:
+    raise InputError(f"unknown channel(s) {', '.join(unknown)}: choose from {', '.join(extra)}")
 
 
 # ----------------------------------------------------------------------------- forward functions
