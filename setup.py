@@ -8,7 +8,8 @@ setuptools.setup(
         "uResNet (Guerrero et al. 2018): white-matter hyperintensity and stroke "
         "lesion segmentation and differentiation on FLAIR MRI, in JAX/Flax."
     ),
-    packages=setuptools.find_packages(include=["uresnet_jax", "uresnet_jax.*"]),
+    # configs/ installs too: the release configs import their parents (`from configs import demo`).
+    packages=setuptools.find_packages(include=["uresnet_jax", "uresnet_jax.*", "configs"]),
     package_data={"uresnet_jax": ["release_model/*"]},  # the bundled model predict uses by default
     python_requires=">=3.11",
     entry_points={"console_scripts": [  # the same commands as `python -m uresnet_jax.<name>`
@@ -23,6 +24,7 @@ setuptools.setup(
         "uresnet-model-card=uresnet_jax.model_card:run",
         "uresnet-phantom=uresnet_jax.phantom.__main__:run",
         "uresnet-patches=uresnet_jax.patches_tfds:run",
+        "uresnet-release=uresnet_jax.release:run",
         "uresnet-release-gate=uresnet_jax.release_gate:run",
     ]},
     install_requires=[

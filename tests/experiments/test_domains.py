@@ -1,7 +1,6 @@
 """Tests for the held-out phantom domains: the overlap check, the cohorts, the end-to-end scores."""
 import json
 import pathlib
-import sys
 
 import pytest
 
@@ -9,10 +8,8 @@ from uresnet_jax import phantom
 from uresnet_jax.common.errors import InputError
 from uresnet_jax.experiments import domains
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
-from configs import release  # noqa: E402  (configs/ is not a package on the path)
-from conftest import run_main  # noqa: E402
+from configs import release
+from conftest import run_main
 
 
 def test_release_domains_lie_outside_training():

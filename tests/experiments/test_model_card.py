@@ -1,14 +1,10 @@
 """The model card: what a run trained on, how it started, its threshold and scores."""
 import json
-import pathlib
-import sys
 
 from uresnet_jax.experiments import model_card
 from uresnet_jax.training import warm_start
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
-from configs import release, release_round2  # noqa: E402  (configs/ is not a package on the path)
+from configs import release, release_round2
 
 REALISM = dict(wmh_mean_z=2.0, wmh_p10_z=0.77, brain_p99_z=2.43, load_pct=4.3, components=42.0,
                edge_median_z=-0.49, edge_p90_z=1.81, edge_bright_pct=11.3, deep_p99_z=2.24,

@@ -1,7 +1,5 @@
 """Healthy bright tissue of real FLAIR in the phantom: slice gaps, skull strips, edge-shell
 statistics, and each knob visible in a generated scan."""
-import pathlib
-import sys
 
 import numpy as np
 import pytest
@@ -14,7 +12,6 @@ from uresnet_jax.phantom import bright_tissue
 from uresnet_jax.phantom.acquisition import slice_profile
 from uresnet_jax.phantom.realism import edge_stats
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def test_slice_profile_sees_the_thickness_not_the_gap():
@@ -63,7 +60,6 @@ def test_unsampleable_realism_range_is_an_input_error(key, value):
 
 
 def _release_phantom():
-  sys.path.insert(0, str(REPO))
   from configs import release
   config = release.get_config().phantom
   config.num_workers = 1

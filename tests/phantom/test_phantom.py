@@ -4,7 +4,6 @@ import hashlib
 import json
 import pathlib
 import shutil
-import sys
 
 import nibabel as nib
 import numpy as np
@@ -16,7 +15,6 @@ from uresnet_jax.phantom import config as phantom_config
 from uresnet_jax.phantom.realism import realism_stats
 from conftest import run_module
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
 SEED = 0
 SUBJECTS = 3
 
@@ -219,7 +217,6 @@ def test_artefacts_zero_is_identity_and_each_acts():
 
 
 def _release_phantom():
-  sys.path.insert(0, str(REPO))
   from configs import release
   config = release.get_config()
   config.phantom.num_workers = 1

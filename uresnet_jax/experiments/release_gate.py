@@ -4,7 +4,8 @@ then `evaluate`), and the phantom's held-out domains, against the thresholds of 
 Run: python -m uresnet_jax.release_gate --config=configs/release_round3.py --model=CANDIDATE
          --real=REAL/ms/subjects.csv,REAL/stroke/subjects.csv --against=uresnet_jax/release_model
          --output=OUT
-Writes OUT/gate.json and OUT/gate.md; exits 1 when the candidate fails a check. The real scans are
+Writes OUT/gate.json and OUT/gate.md; exits 1 when the candidate fails a check or does not beat
+the model given by --against. The real scans are
 the user's to supply (never shipped): a stroke-free cohort (every subject labelled `wmh+stroke`)
 gives the false-stroke and WMH checks, a stroke cohort (`labelled` may be `stroke`) the stroke
 checks.
@@ -132,6 +133,30 @@ def gate_model(config: ml_collections.ConfigDict, model_arg: str | None, manifes
                                                        for c in checks]}
 
 
+def run_gate(config: ml_collections.ConfigDict, config_file: str, model: str | None,
+             against: str | None, manifests: Sequence[str], output: pathlib.Path, phantom: bool,
+             sources: str = "") -> dict:
+  """Gates `model` (beside `against`), writes output/gate.json and gate.md; returns gate.json."""
+  if "release_gate" not in config:
+    raise InputError("the config has no release_gate section (configs/release.py has one)")
+  if not manifests and not phantom:
+    raise InputError("nothing to check: give real manifests, or score the phantom domains")
+  result = {"config": config_file, "sources": sources,
+            "candidate": gate_model(config, model, manifests, output / "candidate", phantom)}
+  if against:
+    result["current"] = gate_model(config, against, manifests, output / "current", phantom)
+  atomic.write_text(output / RESULT_FILE, json.dumps(result, indent=1))
+  atomic.write_text(output / REPORT_FILE, format_report(result["candidate"], result.get("current")))
+  return result
+
+
+def passed(result: dict) -> bool:
+  """Every check of the candidate passed, and it beats the current model when there is one."""
+  candidate = checks_of(result["candidate"])
+  return all(c.passed for c in candidate) and (
+      "current" not in result or beats(candidate, checks_of(result["current"])))
+
+
 def checks_of(result: dict) -> list[Check]:
   """The checks of one model's gate result (gate.json's candidate or current)."""
   return [Check(**{k: v for k, v in c.items() if k != "passed"}) for c in result["checks"]]
@@ -185,22 +210,10 @@ def run() -> None:
     config = cli.get_config(config_flag)
     if config is None or not output.value:
       raise InputError("--config and --output are required")
-    if "release_gate" not in config:
-      raise InputError("the config has no release_gate section (configs/release.py has one)")
-    if not real.value and not phantom.value:
-      raise InputError("nothing to check: give --real manifests, or leave --phantom on")
-    out = pathlib.Path(output.value)
-    result = {"config": flags.FLAGS["config"].config_filename, "sources": sources.value,
-              "candidate": gate_model(config, model.value, real.value, out / "candidate",
-                                      phantom.value)}
-    if against.value:
-      result["current"] = gate_model(config, against.value, real.value, out / "current",
-                                     phantom.value)
-    report = format_report(result["candidate"], result.get("current"))
-    atomic.write_text(out / RESULT_FILE, json.dumps(result, indent=1))
-    atomic.write_text(out / REPORT_FILE, report)
-    print(report, end="")
-    if not all(c.passed for c in checks_of(result["candidate"])):
+    result = run_gate(config, flags.FLAGS["config"].config_filename, model.value, against.value,
+                      real.value, pathlib.Path(output.value), phantom.value, sources.value)
+    print((pathlib.Path(output.value) / REPORT_FILE).read_text(), end="")
+    if not passed(result):
       sys.exit(1)
 
   cli.run_cli(main)
