@@ -129,7 +129,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(uninterrupted,
   code, _, err = _run(workdir, data, "--config.train.decay_factor=1e30")
   assert code == 1 and "Traceback" not in err
   line = [l for l in err.splitlines() if l.startswith("error:")][-1]
-  failed_at = int(re.search(r"training step (\d+)", line).group(1))
+  failed_at = int(re.search(r"training diverged at step (\d+)", line).group(1))
   assert "non-finite loss" in line and 17 < failed_at <= 34 and "step 17) is kept" in line
   assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == ["17"]
   step, params = _params(workdir)

@@ -1,10 +1,12 @@
-"""cli: every command line ends a stray argument or a bad flag in one `error:` line, and answers
-`-h` with its help and exit status 0."""
+"""cli: every command line ends a stray argument, a bad flag or a CommandError (bad input, a
+diverged run, a damaged checkpoint) in one `error:` line, and answers `-h` with its help and exit
+status 0."""
+import sys
 
 import pytest
 
 from conftest import run_module
-from uresnet_jax.common import cli
+from uresnet_jax.common import cli, errors
 
 
 def test_a_bad_flag_is_one_error_line():
@@ -12,6 +14,18 @@ def test_a_bad_flag_is_one_error_line():
     cli.parse_flags(["prog", "--no_such_flag=1"], cli)
   message = str(stopped.value)
   assert message.startswith("error: ") and "no_such_flag" in message and "\n" not in message
+
+
+@pytest.mark.parametrize("error", [errors.InputError, errors.TrainingDiverged,
+                                   errors.DamagedCheckpoint])
+def test_each_command_error_is_one_error_line_and_exit_status_1(error, monkeypatch):
+  def main():
+    raise error("what happened; what to do")
+
+  monkeypatch.setattr(sys, "argv", ["prog"])
+  with pytest.raises(SystemExit) as stopped:
+    cli.run_cli(main)
+  assert stopped.value.code == "error: what happened; what to do"  # printed, exit status 1
 
 
 def test_dash_h_prints_the_commands_help_and_exits_0(capsys):

@@ -3,7 +3,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from uresnet_jax.common.errors import InputError
+from uresnet_jax.common.errors import DamagedCheckpoint, InputError, TrainingDiverged
 from uresnet_jax.model import checkpoints
 
 
@@ -23,7 +23,7 @@ def test_a_state_with_nan_or_inf_is_never_written(tmp_path):
   checkpoints.save(manager, 1, _state(1.0))
   manager.wait_until_finished()
   for bad in (np.nan, np.inf):
-    with pytest.raises(InputError, match="NaN or Inf.*step 1, is kept"):
+    with pytest.raises(TrainingDiverged, match="diverged at step 2.*NaN or Inf.*step 1, is kept"):
       checkpoints.save(manager, 2, _state(bad))
   assert manager.all_steps() == [1]
 
@@ -40,7 +40,7 @@ def test_restore_falls_back_past_a_damaged_checkpoint(tmp_path, capsys):
   err = capsys.readouterr().err
   assert err.count("\n") == 1 and "checkpoint step 2" in err and "is damaged" in err
   _damage(tmp_path / "checkpoints" / "1")
-  with pytest.raises(InputError, match="none of the 1 checkpoint"):
+  with pytest.raises(DamagedCheckpoint, match="none of the 1 checkpoint"):
     checkpoints.restore_latest(manager, _state(0.0))
   empty = checkpoints.create_checkpoint_manager(tmp_path / "fresh", keep=3)
   assert checkpoints.restore_latest(empty, _state(5.0))["params"]["w"][0] == 5.0

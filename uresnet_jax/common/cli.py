@@ -7,7 +7,7 @@ from typing import Callable
 
 from absl import app, flags, logging
 
-from uresnet_jax.common.errors import InputError
+from uresnet_jax.common.errors import CommandError, InputError
 
 HELP = {"-h", "-?", "--help", "-help", "--helpshort", "-helpshort"}
 FULL_HELP = {"--helpfull", "-helpfull"}
@@ -15,9 +15,10 @@ FULL_HELP = {"--helpfull", "-helpfull"}
 
 def run_cli(main: Callable[[], None], verbosity: int | None = None) -> None:
   """Runs a command line's `main()` under absl. `-h`/`--help` prints the docstring of the module
-  that defines `main` and the command's flags; a bad flag or config file, a stray argument or an
-  InputError ends in one `error: ...` line and exit status 1; `verbosity` (an absl level) quiets
-  the libraries' INFO chatter unless --verbosity is given."""
+  that defines `main` and the command's flags; a bad flag or config file, a stray argument or a
+  CommandError (bad input, a diverged training run, a damaged checkpoint) ends in one
+  `error: ...` line and exit status 1; `verbosity` (an absl level) quiets the libraries' INFO
+  chatter unless --verbosity is given."""
   command = sys.modules[main.__module__]
 
   def absl_main(argv: list[str]) -> None:
@@ -27,7 +28,7 @@ def run_cli(main: Callable[[], None], verbosity: int | None = None) -> None:
       if verbosity is not None and not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(verbosity)
       main()
-    except InputError as e:
+    except CommandError as e:
       sys.exit(f"error: {e}")
 
   app.run(absl_main, flags_parser=lambda argv: parse_flags(argv, command))

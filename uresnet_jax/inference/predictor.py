@@ -19,7 +19,7 @@ import ml_collections
 import numpy as np
 
 from uresnet_jax.common import labelling
-from uresnet_jax.common.errors import InputError
+from uresnet_jax.common.errors import DamagedCheckpoint, InputError
 from uresnet_jax.data import nifti_io, preprocess, scan_inputs
 from uresnet_jax.inference import config as predict_config
 from uresnet_jax.inference import lesions
@@ -289,8 +289,8 @@ def restore_variables(workdir: pathlib.Path, config: ml_collections.ConfigDict,
                                           restore_type=np.ndarray), target)))
   except Exception as e:  # Orbax/TensorStore raise ValueError, OSError, KeyError, ... for damage
     reason = " ".join(str(e).split())[:160] or type(e).__name__
-    raise InputError(f"cannot restore checkpoint step {step} from {directory} (damaged?): "
-                     f"{reason}; choose another with --checkpoint") from None
+    raise DamagedCheckpoint(f"cannot restore checkpoint step {step} from {directory} (damaged?): "
+                            f"{reason}; choose another with --checkpoint") from None
   return step, {"params": restored["params"], "batch_stats": restored["batch_stats"]}
 
 

@@ -19,7 +19,7 @@ import ml_collections
 import orbax.checkpoint as ocp
 
 from uresnet_jax.common import atomic, distributed
-from uresnet_jax.common.errors import InputError
+from uresnet_jax.common.errors import DamagedCheckpoint, InputError, TrainingDiverged
 from uresnet_jax.model import steps
 
 # Every setting that defines an experiment: a resume must match each (the epoch count may grow).
@@ -34,6 +34,11 @@ EXPERIMENT_FIELDS = (
     "train.grad_clip_norm",
 )
 EXPERIMENT_FILE = "experiment.json"  # the cohort fingerprint and fold assignment a run trained on
+# What to do once training diverged: a resume is exact, so the same command repeats the same steps,
+# and a resume with other settings is refused (EXPERIMENT_FIELDS).
+AFTER_DIVERGING = ("Train again in a new --workdir with a lower learning rate "
+                   "(--config.train.learning_rate; finetune: --learning_rate) or with "
+                   "--config.train.grad_clip_norm set")
 
 
 _all_finite = jax.jit(steps.all_finite)
@@ -180,9 +185,10 @@ def restore_latest(manager: ocp.CheckpointManager, state: Any) -> Any:
     distributed.once(f"setting aside checkpoint {step}", lambda: _set_aside(manager, step),
                      manager.reload)  # process 0 moves it; the others then see it gone
   if steps_found:
-    raise InputError(f"{manager.directory}: none of the {len(steps_found)} checkpoint(s) could be "
-                     "restored (moved to damaged_checkpoints/); rerun to start from scratch, or "
-                     "use another --workdir")
+    raise DamagedCheckpoint(
+        f"{manager.directory}: none of the {len(steps_found)} checkpoint(s) could be restored, "
+        "all are damaged (moved to damaged_checkpoints/); rerun to start the run from scratch, "
+        "or use another --workdir")
   return state
 
 
@@ -234,8 +240,8 @@ def save(manager: ocp.CheckpointManager, step: int, state: Any) -> None:
     return
   if not bool(_all_finite(state)):
     manager.wait_until_finished()
-    raise InputError(
-        f"step {step}: the parameters or optimiser state hold NaN or Inf; not checkpointed, "
-        f"training stopped (the last good checkpoint, step {manager.latest_step()}, is kept). "
-        "Lower --config.train.learning_rate or set --config.train.grad_clip_norm")
+    raise TrainingDiverged(
+        f"training diverged at step {step}: the parameters or optimiser state hold NaN or Inf; "
+        f"not checkpointed, stopped (the last good checkpoint, step {manager.latest_step()}, is "
+        f"kept). {AFTER_DIVERGING}")
   manager.save(step, args=ocp.args.StandardSave(state), force=True)

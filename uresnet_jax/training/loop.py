@@ -21,7 +21,7 @@ from absl import logging
 from tqdm import tqdm
 
 from uresnet_jax.common import distributed, progress
-from uresnet_jax.common.errors import InputError
+from uresnet_jax.common.errors import InputError, TrainingDiverged
 from uresnet_jax.data import input_pipeline, nifti_io, patch_records
 from uresnet_jax.inference import predictor
 from uresnet_jax.model import checkpoints, losses, sharding, steps, uresnet
@@ -65,10 +65,11 @@ def _check_finite(step: int, loss: float, grad_norm: float, manager) -> None:
     return
   manager.wait_until_finished()
   kept = manager.latest_step()
-  raise InputError(
-      f"training step {step}: non-finite loss ({loss}) or gradient norm ({grad_norm}); stopped. "
-      + (f"The last good checkpoint (step {kept}) is kept. " if kept is not None else "")
-      + "Lower --config.train.learning_rate or set --config.train.grad_clip_norm")
+  raise TrainingDiverged(
+      f"training diverged at step {step}: non-finite loss ({loss}) or gradient norm "
+      f"({grad_norm}); stopped"
+      + (f", the last good checkpoint (step {kept}) is kept" if kept is not None else "")
+      + f". {checkpoints.AFTER_DIVERGING}")
 
 
 def use_compilation_cache(config: ml_collections.ConfigDict) -> None:
