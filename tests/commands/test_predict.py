@@ -15,7 +15,7 @@ import pytest
 from browser import Browser, look_at_report
 from conftest import ROOT, run_module, subprocess_env
 from uresnet_jax.data import nifti_io, scan_inputs
-from uresnet_jax.inference import segment as predict_module
+from uresnet_jax.inference import segment as predict_module, tables
 
 
 def _cli(module: str, *args: str) -> subprocess.CompletedProcess:
@@ -113,7 +113,7 @@ def test_volume_and_lesion_tables(folder_run):
   with open(out / "volumes.csv") as f:
     rows = {r["subject"]: r for r in csv.DictReader(f)}
   assert sorted(rows) == ["a_lps", "a_ras", "b"]
-  assert list(next(iter(rows.values()))) == list(predict_module.VOLUME_COLUMNS)
+  assert list(next(iter(rows.values()))) == list(tables.VOLUME_COLUMNS)
   a = rows["a_ras"]
   assert rows["a_lps"]["wmh_ml"] == a["wmh_ml"]
   for cls in ("wmh", "stroke"):
@@ -277,3 +277,4 @@ def test_no_scan_segmented_leaves_no_report_and_no_folder(tiny_run, scans, tmp_p
   assert result.returncode == 1
   assert result.stderr.strip().splitlines()[-1].startswith("error: no scan could be segmented")
   assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".tmp-*"))
+

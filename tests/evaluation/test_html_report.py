@@ -9,7 +9,7 @@ from PIL import Image
 
 from browser import Browser, look_at_report, rect
 from uresnet_jax.common import labelling
-from uresnet_jax.evaluation import html_report, report
+from uresnet_jax.evaluation import html_report, prediction_report
 from uresnet_jax.inference import lesions
 
 AFFINE = np.diag([1.0, 1.0, 3.0, 1.0])
@@ -54,7 +54,7 @@ def cohort_report(tmp_path_factory) -> tuple[pathlib.Path, list[dict]]:
   folder = tmp_path_factory.mktemp("report")
   records = [_scan(folder, "sub-001", True, True), _scan(folder, "sub-002", True, False),
              _scan(folder, "sub-003", False, False)]
-  report.volume_histograms(folder / "volumes.png", {
+  prediction_report.volume_histograms(folder / "volumes.png", {
       c: np.array([r["volumes"][f"{c}_ml"] for r in records]) for c in labelling.CLASSES})
   (folder / "report.html").write_text(html_report.render(
       records, ["bad.nii.gz: not a NIfTI file"], "model", (folder / "volumes.png").read_bytes()))

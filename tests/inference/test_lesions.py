@@ -97,15 +97,15 @@ def test_location_zones_follow_the_documented_rule():
 
 
 def test_qc_slices_spread_over_the_brain_and_show_the_stroke():
-  from uresnet_jax.evaluation import report
+  from uresnet_jax.evaluation import prediction_report
   labels = np.zeros((10, 10, 40), np.uint8)
   brain = np.zeros(labels.shape, bool)
   brain[:, :, 5:35] = True
   labels[2, 2, 20] = 1
   labels[3, 3, 33] = 2  # outside the central 80 %
-  chosen = report.qc_slices(labels, brain, 4)
+  chosen = prediction_report.qc_slices(labels, brain, 4)
   assert len(chosen) == 4 and 20 in chosen and 33 in chosen
-  empty = report.qc_slices(np.zeros_like(labels), brain, 4)  # no lesion: evenly spread
+  empty = prediction_report.qc_slices(np.zeros_like(labels), brain, 4)  # no lesion: evenly spread
   assert len(empty) == 4 and 7 <= empty[0] and empty[-1] <= 32 and min(np.diff(empty)) >= 5
 
 

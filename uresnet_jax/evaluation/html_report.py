@@ -19,14 +19,14 @@ from matplotlib.colors import to_rgb
 from PIL import Image
 
 from uresnet_jax.common import labelling
-from uresnet_jax.evaluation import report
+from uresnet_jax.evaluation import prediction_report, report
 
 _LESION_TITLES = {**report.CLASS_TITLES,
                   labelling.STROKE_CANDIDATE: "Stroke candidate (below the stroke threshold)"}
 
-# report.QC_COLORS (colour-blind safe) as the overlay's RGBA, a little transparent
+# prediction_report.QC_COLORS (colour-blind safe) as the overlay's RGBA, a little transparent
 OVERLAY_RGBA = {c: tuple(int(round(255 * v)) for v in to_rgb(colour)) + (210,)
-                for c, colour in report.QC_COLORS.items()}
+                for c, colour in prediction_report.QC_COLORS.items()}
 MAX_SIDE = 320  # px: a slice image is block-averaged down to this (the page shows it at 440 px)
 FAR_Z = 3.5  # a volume this many robust SDs (1.4826 MAD) from the cohort's median is flagged
 MIN_SCANS_FOR_OUTLIERS = 5
@@ -61,7 +61,7 @@ def slice_images(folder: pathlib.Path, image: np.ndarray, labels: np.ndarray, br
   lesion = labels > 0 if expert is None else (labels > 0) | (expert > 0)
   chosen = np.flatnonzero(lesion.any(axis=(0, 1)))
   if chosen.size == 0:
-    chosen = report.qc_slices(labels, brain, count)
+    chosen = prediction_report.qc_slices(labels, brain, count)
   inside = brain if brain.any() else np.ones(labels.shape, bool)
   xs, ys = np.flatnonzero(inside.any(axis=(1, 2))), np.flatnonzero(inside.any(axis=(0, 2)))
   box = (slice(max(0, xs[0] - 2), xs[-1] + 3), slice(max(0, ys[0] - 2), ys[-1] + 3))

@@ -35,7 +35,7 @@ import ml_collections
 import numpy as np
 
 from uresnet_jax.data import input_pipeline, patch_records, scan_inputs
-from uresnet_jax.inference import predictor, segment
+from uresnet_jax.inference import predictor, run_settings, scan_work
 from uresnet_jax.model import sharding, steps, uresnet
 from uresnet_jax.training import loop, prepare_data
 
@@ -155,9 +155,9 @@ def bench_inference(config: ml_collections.ConfigDict, parts: Sequence[str], rep
     _scan(tmp / "scan.nii.gz")
     (scan,) = scan_inputs.find_scans(tmp / "scan.nii.gz")
     out = tmp / "out"
-    (out / "qc").mkdir(parents=True)
-    segment_once = lambda: segment.segment_scan(model, scan, out, config.predict, False, False,
-                                                out / "qc")
+    out.mkdir()
+    settings = run_settings.RunSettings(config.predict)
+    segment_once = lambda: scan_work.segment_scan(model, scan, out, settings)
     segment_once()  # compiles every shape bucket the scan needs
     if "infer" in parts:
       prepared = model.load(scan.record)
