@@ -1,11 +1,14 @@
 """`python -m uresnet_jax.predict` end to end with the tiny run's model: a folder with good scans in
-two orientations and bad ones, BIDS in and out, an exported artifact, refusals."""
+two orientations and bad ones, BIDS in and out, an exported artifact, refusals, a killed run, a
+second run on the same output and a full disk."""
 import csv
 import json
 import pathlib
+import re
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 
 import nibabel as nib
@@ -278,3 +281,89 @@ def test_no_scan_segmented_leaves_no_report_and_no_folder(tiny_run, scans, tmp_p
   assert result.stderr.strip().splitlines()[-1].startswith("error: no scan could be segmented")
   assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".tmp-*"))
 
+
+def _copies(scans: pathlib.Path, folder: pathlib.Path, count: int) -> pathlib.Path:
+  """`count` copies of scan b: s0 ... s<count-1>, each segmented alike."""
+  folder.mkdir()
+  for k in range(count):
+    (folder / f"s{k}.nii.gz").write_bytes((scans / "b.nii.gz").read_bytes())
+  return folder
+
+
+def test_a_second_predict_on_the_same_output_refuses_while_the_first_writes(tiny_run, scans,
+                                                                               tmp_path):
+  """The first run is held (SIGSTOP) once it has a scan done; a second run on its output refuses in
+  one line naming it, touches nothing, and the first then finishes every scan."""
+  out = tmp_path / "out"
+  args = (f"--model={tiny_run[1]}", f"--input={_copies(scans, tmp_path / 'in', 4)}",
+          f"--output={out}")
+  first = subprocess.Popen([sys.executable, "-m", "uresnet_jax.predict", *args], cwd=ROOT,
+                           env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+  deadline = time.monotonic() + 600
+  while (not list(out.glob("scans/[!.]*.json")) and first.poll() is None
+         and time.monotonic() < deadline):
+    time.sleep(0.02)
+  first.send_signal(signal.SIGSTOP)
+  try:
+    assert (out / ".predict.lock").read_text().strip() == str(first.pid)
+    files = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    second = _cli("predict", *args)
+    assert second.returncode == 1 and "Traceback" not in second.stderr
+    assert second.stderr.strip() == (f"error: {out}: another predict is writing here (pid "
+                                     f"{first.pid}); wait for it or choose another --output")
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == files
+  finally:
+    first.send_signal(signal.SIGCONT)
+  stdout, stderr = first.communicate(timeout=600)
+  assert first.returncode == 0, stderr
+  assert stdout.count(" mL, stroke ") == 4
+  with open(out / "volumes.csv") as f:
+    assert [r["subject"] for r in csv.DictReader(f)] == [f"s{k}" for k in range(4)]
+  assert not (out / ".predict.lock").exists()  # released: a later run goes ahead
+  assert "4 of 4 scan(s) already done" in _cli("predict", *args).stdout
+
+
+_FULL_DISK = textwrap.dedent("""
+    import contextlib, errno, os, pathlib, sys
+    from uresnet_jax.common import atomic
+    from uresnet_jax.inference import segment
+    replacing = atomic.replacing
+
+    @contextlib.contextmanager
+    def filling_up(path):  # the disk fills while the third scan's labels are written
+      with replacing(path) as tmp:
+        yield tmp
+        if pathlib.Path(path).name == "s2_labels.nii.gz":
+          raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    atomic.replacing = filling_up
+    sys.argv[0] = "predict"
+    segment.run()
+""")
+
+
+def test_a_full_disk_ends_in_one_line_and_the_rerun_resumes_without_loss(tiny_run, scans,
+                                                                         tmp_path):
+  out = tmp_path / "out"
+  args = (f"--model={tiny_run[1]}", f"--input={_copies(scans, tmp_path / 'in', 4)}",
+          f"--output={out}")
+  full = subprocess.run([sys.executable, "-c", _FULL_DISK, *args], cwd=ROOT, env=subprocess_env(),
+                        capture_output=True, text=True, timeout=600)
+  assert full.returncode == 1 and "Traceback" not in full.stderr, full.stderr[-3000:]
+  errors = [l for l in full.stderr.splitlines() if l.startswith("error:")]
+  assert len(errors) == 1 and re.fullmatch(
+      rf"error: {re.escape(str(out))}: the disk is full \(\d+\.\d MB free; about \d+\.\d MB needed "
+      r"per scan\); free space and rerun: finished scans are kept", errors[0]), errors
+  assert sorted(p.name for p in out.glob("scans/*")) == ["s0.json", "s1.json"]
+  assert not (out / ".partial").exists() and not list(out.rglob(".tmp-*"))
+
+  rerun = _cli("predict", *args)
+  assert rerun.returncode == 0, rerun.stderr
+  assert "2 of 4 scan(s) already done" in rerun.stdout and rerun.stdout.count(" mL, stroke ") == 2
+  with open(out / "volumes.csv") as f:
+    rows = [{k: v for k, v in r.items() if k not in ("subject", "input", "seconds")}
+            for r in csv.DictReader(f)]
+  assert len(rows) == 4 and all(r == rows[0] for r in rows)  # the same scan four times
+  labels = [np.asarray(nib.load(out / f"s{k}_labels.nii.gz").dataobj) for k in range(4)]
+  assert all(np.array_equal(l, labels[0]) for l in labels)

@@ -4,11 +4,11 @@ Run: python -m uresnet_jax.predict --model=WORKDIR|ARTIFACT --input=FILE|FOLDER|
          --output=DIR [--brain_mask=...] [--exclusion_mask=...] [--tta] [--bids] [--overwrite]
 
 Each scan's files are written into DIR/.partial/<scan> and moved into place when it finishes, then
-its record DIR/scans/<scan>.json: a rerun of the same command after a kill skips the scans whose
-record and files are whole and segments the rest; the cohort files (volumes.csv, lesions.csv,
-report.md, report.html) are rebuilt from the records. DIR/run.json names the model and settings; a
-rerun with others is refused. A scan that cannot be read is reported and skipped; the exit status
-is then 1.
+its record DIR/scans/<scan>.json: a rerun of the same command after a kill or a full disk skips the
+scans whose record and files are whole and segments the rest; the cohort files (volumes.csv,
+lesions.csv, report.md, report.html) are rebuilt from the records. DIR/run.json names the model and
+settings; a rerun with others is refused, and so is a second run while one is writing in DIR. A
+scan that cannot be read is reported and skipped; the exit status is then 1.
 """
 import pathlib
 import shutil
@@ -95,19 +95,21 @@ def _predict_shared(model: predictor.Predictor, scans: Sequence[scan_inputs.Scan
   part = gather.part(output, index)
 
   def segment_share() -> tuple[list[dict], list[str]]:
-    if part.exists():
-      shutil.rmtree(part)
-    part.mkdir(parents=True)
-    records, failures = _segment_all(model, scans[index::count], part, settings, run_fingerprint,
-                                     False)
-    gather.write_share(part, records, failures)
+    with output_folder.full_disk_told(output, part, resumable=False):
+      if part.exists():
+        shutil.rmtree(part)
+      part.mkdir(parents=True)
+      records, failures = _segment_all(model, scans[index::count], part, settings,
+                                       run_fingerprint, False)
+      gather.write_share(part, records, failures)
     return [r["volumes"] for r in records], failures
 
   try:
     share = distributed.everywhere("segmenting its share of the scans", segment_share)
     if index != 0:
       return share
-    return gather.gather(output, count, scans, settings, run_fingerprint)
+    with output_folder.full_disk_told(output, gather.part(output, 0), resumable=False):
+      return gather.gather(output, count, scans, settings, run_fingerprint)
   finally:
     if index == 0:  # the chief removes the staging folder, whatever happened
       shutil.rmtree(gather.staging(output), ignore_errors=True)
