@@ -238,7 +238,8 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
         checkpoints.save(manager, done, state)
         manager.wait_until_finished()
         raise SystemExit(f"interrupted at step {done}: checkpoint saved in {workdir}; rerun to resume")
-  if summary is None:
-    summary = run_eval(int(state.step))
+  if summary is None:  # no step taken: a finished run's own evaluation, else a new one
+    summary = ((is_chief and scoring.read_summary(workdir / "eval", int(state.step)))
+               or run_eval(int(state.step)))
   manager.wait_until_finished()
   return summary

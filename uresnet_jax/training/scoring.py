@@ -84,6 +84,16 @@ def summarize_false_stroke(rows: Sequence[dict]) -> dict:
           "n_subjects": int(free.sum())}
 
 
+def read_summary(eval_dir: pathlib.Path, step: int) -> dict | None:
+  """The summary write_results wrote for `step`, or None: a finished run resumed again is not
+  scored again."""
+  path = pathlib.Path(eval_dir) / str(step) / "summary.json"
+  if not path.is_file():
+    return None
+  summary = json.loads(path.read_text())
+  return {k: v for k, v in summary.items() if k not in ("step", "epoch")}
+
+
 def write_results(rows: Sequence[dict], summary: dict, eval_dir: pathlib.Path, step: int,
                   epoch: float | None = None) -> pathlib.Path:
   """Writes <eval_dir>/<step>/{subjects.csv,summary.json} and refreshes <eval_dir>/latest."""
