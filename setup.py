@@ -36,6 +36,7 @@ setuptools.setup(
         "array-record>=0.7,<0.9",
         "grain>=0.2.10,<0.3",  # data/input_pipeline: MapDataset, ReadOptions
         "nibabel>=5.2,<6",
+        "pydicom>=3.0.1,<4",  # data/dicom_series: DICOM series in (pydicom 3's pixel handlers, UIDs)
         "nilearn>=0.11,<0.15",
         "absl-py>=2.1",
         "ml-collections>=1.0,<2",

@@ -265,8 +265,10 @@ def read_cohort(path: os.PathLike | str) -> list[SubjectRecord]:
   raise InputError(f"{path}: cohort not found (expected a manifest CSV or a folder)")
 
 
-def load_subject(record: SubjectRecord, channels: Sequence[str] = ("flair",)) -> SubjectVolumes:
-  """Loads a subject's channels, labels and mask; all must share shape and affine."""
+def load_subject(record: SubjectRecord, channels: Sequence[str] = ("flair",),
+                 given: Mapping[str, Volume] | None = None) -> SubjectVolumes:
+  """Loads a subject's channels, labels and mask; all must share shape and affine. `given` holds
+  channels already read from elsewhere (a DICOM series), which are not loaded from the record."""
   subject = record.subject
   if not channels:
     raise InputError(f"{subject}: no input channels requested")
@@ -274,6 +276,9 @@ def load_subject(record: SubjectRecord, channels: Sequence[str] = ("flair",)) ->
   for name in channels:
     if name not in CHANNELS:
       raise InputError(f"{subject}: unknown channel {name!r} (choose from {', '.join(CHANNELS)})")
+    if given and name in given:
+      loaded[name] = given[name]
+      continue
     file = getattr(record, name)
     if file is None:
       raise InputError(f"{subject}: channel {name!r} requested but the cohort gives no {name} file")

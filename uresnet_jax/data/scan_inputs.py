@@ -1,5 +1,6 @@
-"""Finds the scans a user asks `predict` to segment: a NIfTI file, a folder of them, a manifest or a
-BIDS dataset, with optional brain masks, exclusion masks and extra channels.
+"""Finds the scans a user asks `predict` to segment: a NIfTI file, a folder of them, a manifest, a
+BIDS dataset or a folder of DICOM files (one scan per study), with optional brain masks, exclusion
+masks and extra channels.
 
 Every scan gets a `name` that is safe as a file name (letters, digits, `.`, `_`, `-`; never `..` or
 a path separator), so no subject id or BIDS entity can make an output land outside the output folder.
@@ -9,7 +10,7 @@ import pathlib
 import re
 
 from uresnet_jax.common.errors import InputError
-from uresnet_jax.data import nifti_io
+from uresnet_jax.data import dicom_series, nifti_io
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 EXTRA_FILES = ("brain_mask", "exclusion", "t1", "wm")  # per-scan files a flag may point at
@@ -20,6 +21,7 @@ class Scan:
   name: str  # safe file-name stem, unique in the run
   record: nifti_io.SubjectRecord
   bids_path: tuple[str, ...] | None = None  # ("sub-01", "ses-1", "anat", "sub-01_ses-1") for BIDS
+  dicom: dicom_series.Study | None = None  # the FLAIR is this DICOM study's series, not a file
 
 
 def safe_name(text: str) -> str:
@@ -74,14 +76,33 @@ def _bids_scans(root: pathlib.Path) -> list[Scan]:
   return scans
 
 
+def _dicom_scans(root: pathlib.Path, series: str | None) -> list[Scan]:
+  """One scan per DICOM study under `root`, named for its folder (the input folder itself when it
+  holds one study; else the shortest path below it that no other study shares): never for a
+  patient's name or id."""
+  studies = dicom_series.find_studies(root, series)
+  paths = [s.folder.relative_to(root).parts for s in studies]
+  scans = []
+  for study, parts in zip(studies, paths):
+    others = [p for p in paths if p is not parts]
+    own = next((parts[:n] for n in range(1, len(parts) + 1)
+                if not any(p[:n] == parts[:n] for p in others)), parts)
+    name = safe_name("_".join(own) if others else root.resolve().name)
+    scans.append(Scan(name=name, dicom=study, record=nifti_io.SubjectRecord(
+        subject=name, flair=study.folder, labels=None)))
+  return scans
+
+
 def is_bids(path: pathlib.Path) -> bool:
   return path.is_dir() and ((path / "dataset_description.json").is_file()
                             or any(p.is_dir() for p in path.glob("sub-*")))
 
 
-def find_scans(input_path: str | pathlib.Path, **extra: str | None) -> list[Scan]:
+def find_scans(input_path: str | pathlib.Path, series: str | None = None,
+               **extra: str | None) -> list[Scan]:
   """Scans under `input_path`. `extra` maps EXTRA_FILES names to a file (single-scan input) or a
-  folder holding `<name>.nii[.gz]` per scan; a manifest gives them as columns instead."""
+  folder holding `<name>.nii[.gz]` per scan; a manifest gives them as columns instead. `series`
+  (a series number or SeriesInstanceUID) picks each DICOM study's series instead of its FLAIR."""
   path = pathlib.Path(input_path)
   unknown = set(extra) - set(EXTRA_FILES)
   if unknown:
@@ -90,6 +111,8 @@ def find_scans(input_path: str | pathlib.Path, **extra: str | None) -> list[Scan
   for key, value in given.items():
     if not value.exists():
       raise InputError(f"{value}: --{key if key != 'exclusion' else 'exclusion_mask'} not found")
+  if series and (path.is_file() or (path / nifti_io.MANIFEST_NAME).is_file() or is_bids(path)):
+    raise InputError(f"{path}: --series picks a series in a folder of DICOM files, not here")
   if path.is_file() and nifti_stem(path) is not None:
     files = {}
     for key, value in given.items():
@@ -115,11 +138,13 @@ def find_scans(input_path: str | pathlib.Path, **extra: str | None) -> list[Scan
     scans = _bids_scans(path)
   else:
     files = sorted(p for p in path.iterdir() if p.is_file() and nifti_stem(p) is not None)
-    if not files:
-      raise InputError(f"{path}: no NIfTI scans (*.nii, *.nii.gz), {nifti_io.MANIFEST_NAME} "
-                       "or BIDS sub-*/anat/*_FLAIR.nii.gz found")
     scans = [Scan(name=safe_name(nifti_stem(f)), record=nifti_io.SubjectRecord(
-        subject=nifti_stem(f), flair=f, labels=None)) for f in files]
+        subject=nifti_stem(f), flair=f, labels=None)) for f in files] or _dicom_scans(path, series)
+    if not scans:
+      raise InputError(f"{path}: no NIfTI scans (*.nii, *.nii.gz), {nifti_io.MANIFEST_NAME}, "
+                       "BIDS sub-*/anat/*_FLAIR.nii.gz or DICOM images found")
+    if series and files:
+      raise InputError(f"{path}: --series picks a series in a folder of DICOM files, not here")
   scans = _unique(scans)
   return [dataclasses.replace(scan, record=dataclasses.replace(
       scan.record, **{k: _match(folder, scan.name, k) for k, folder in given.items()}))

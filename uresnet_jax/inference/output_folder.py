@@ -34,7 +34,8 @@ def fingerprint(settings: run_settings.RunSettings, scans: Sequence[scan_inputs.
   """One hash of everything a scan's result depends on: the model, the options, the inputs."""
   described = {"model": settings.checksum, "options": settings.options.to_dict(),
                "probabilities": settings.probabilities, "bids": settings.bids,
-               "scans": [[s.name, dataclasses.asdict(s.record)] for s in scans]}
+               "scans": [[s.name, dataclasses.asdict(s.record),
+                          *([s.dicom.identity()] if s.dicom else [])] for s in scans]}
   return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from uresnet_jax.common import labelling
-from uresnet_jax.data import nifti_io, preprocess, scan_inputs
+from uresnet_jax.data import dicom_series, nifti_io, preprocess, scan_inputs
 from uresnet_jax.evaluation import html_report, prediction_report
 from uresnet_jax.inference import lesions, predictor, run_settings
 
@@ -49,7 +49,8 @@ def segment_scan(model: predictor.Predictor, scan: scan_inputs.Scan, out: pathli
   start = time.perf_counter()
   options = settings.options
   record = scan.record
-  volumes = nifti_io.load_subject(record, model.info.channels)
+  given = {"flair": dicom_series.read_volume(scan.dicom)} if scan.dicom else None
+  volumes = nifti_io.load_subject(record, model.info.channels, given)
   reference = next(iter(volumes.channels.values()))
   exclusion = _exclusion(record, reference)
   prepared = model.prepare(volumes, require_stripped=True)

@@ -125,7 +125,10 @@ def run() -> None:
                               "Default: the bundled release model (uresnet_jax/release_model, "
                               "trained on the domain-randomised phantom; see its MODEL_CARD.md).")
   input_ = flags.DEFINE_string("input", None, "A NIfTI scan, a folder of them, a manifest CSV "
-                               "(subject, flair[, brain_mask, exclusion, t1, wm]) or a BIDS root.")
+                               "(subject, flair[, brain_mask, exclusion, t1, wm]), a BIDS root, "
+                               "or a folder of DICOM files (one scan per study; its FLAIR).")
+  series = flags.DEFINE_string("series", None, "With DICOM input: the series to segment in each "
+                               "study (its SeriesNumber or SeriesInstanceUID) instead of the FLAIR.")
   output = flags.DEFINE_string("output", None, "Folder for the results; a rerun of the same "
                                "command resumes it, skipping the scans already done.")
   checkpoint = flags.DEFINE_string("checkpoint", "latest",
@@ -157,7 +160,8 @@ def run() -> None:
     for name, holder in (("input", input_), ("output", output)):
       if not holder.value:
         raise InputError(f"--{name} is required")
-    scans = scan_inputs.find_scans(input_.value, **{k: h.value for k, h in extra.items()})
+    scans = scan_inputs.find_scans(input_.value, series.value,
+                                   **{k: h.value for k, h in extra.items()})
     loaded = predictor.load_model(model.value, checkpoint.value)
     options = ml_collections.ConfigDict(loaded.options.to_dict())
     for key, holder in knobs.items():
