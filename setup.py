@@ -37,6 +37,7 @@ setuptools.setup(
         "grain>=0.2.10,<0.3",  # data/input_pipeline: MapDataset, ReadOptions
         "nibabel>=5.2,<6",
         "pydicom>=3.0.1,<4",  # data/dicom_series: DICOM series in (pydicom 3's pixel handlers, UIDs)
+        "highdicom>=0.28,<0.29",  # data/dicom_seg: DICOM-SEG out; 0.x changes its API between minors
         "nilearn>=0.11,<0.15",
         "absl-py>=2.1",
         "ml-collections>=1.0,<2",

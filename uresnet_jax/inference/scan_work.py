@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from uresnet_jax.common import labelling
-from uresnet_jax.data import dicom_series, nifti_io, preprocess, scan_inputs
+from uresnet_jax.data import dicom_seg, dicom_series, nifti_io, preprocess, scan_inputs
 from uresnet_jax.evaluation import html_report, prediction_report
 from uresnet_jax.inference import lesions, predictor, run_settings
 
@@ -91,6 +91,9 @@ def segment_scan(model: predictor.Predictor, scan: scan_inputs.Scan, out: pathli
     prob_file = out / f"{scan.name}_probabilities.nii.gz"
   files = [label_file]
   nifti_io.save_nifti(label_file, labels, reference.affine, like=reference)
+  if scan.dicom:  # a DICOM-SEG too, which a viewer overlays on the source series
+    files.append(label_file.parent / f"{scan.name}_seg.dcm")
+    dicom_seg.write_seg(files[-1], labels, scan.dicom, settings.checksum)
   if settings.probabilities:
     nifti_io.save_nifti(prob_file, prediction.probabilities.astype(np.float32), reference.affine,
                         like=reference)
