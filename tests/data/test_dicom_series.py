@@ -112,7 +112,7 @@ def test_two_flairs_or_none_is_one_error_listing_the_series_and_how_to_choose(tm
     _read(tmp_path)
   line = str(e.value)
   assert "\n" not in line and "2 FLAIR series" in line and "--series=" in line
-  assert "series 3 'AX FLAIR': 6 image(s), axial" in line
+  assert "series 3 'AX FLAIR': 6 image(s), axial [FLAIR], --series=3, SeriesInstanceUID" in line
   assert "series 9 'SAG FLAIR 3D': 6 image(s), sagittal" in line
   assert _read(tmp_path, "9")[0].series.orientation == "sagittal"
   with pytest.raises(InputError, match="no series '4' among"):
@@ -165,7 +165,7 @@ def test_gantry_tilt_is_refused(tmp_path):
   _refused(tmp_path, r"gantry tilt or shear of 9.9 degrees", edit=tilt)
 
 
-def test_mixed_orientations_in_one_series_are_refused_as_several_volumes(tmp_path):
+def test_mixed_orientations_in_one_series_are_listed_as_several_volumes(tmp_path):
   uid, study = generate_uid(), generate_uid()
   write_series(tmp_path / "s", phantom_volume(), AXIAL, series=uid, study=study)
   write_series(tmp_path / "s", phantom_volume(), _sagittal(), series=uid, study=study,
@@ -190,13 +190,17 @@ def test_a_localizer_in_the_flair_series_is_set_apart_and_left_out(tmp_path):
   np.testing.assert_array_equal(volume.data, data)
 
 
-def test_a_multi_echo_series_is_refused_and_two_acquisitions_are_told_apart(tmp_path):
+def test_a_multi_echo_or_two_acquisition_series_is_listed_and_one_volume_chosen_by_part(tmp_path):
   uid, study = generate_uid(), generate_uid()
   for echo in (1, 2):
     write_series(tmp_path / "echo", phantom_volume(seed=echo), AXIAL, series=uid, study=study,
                  name=f"E{echo}_{{:d}}", edit=lambda k, ds, e=echo: setattr(ds, "EchoNumbers", e))
-  with pytest.raises(InputError, match=r"holds 2 volumes .*\(echo 1\).*\(echo 2\)"):
+  with pytest.raises(InputError, match=r"holds 2 volumes .*\(echo 1\).*--series=3:echo1.*"
+                     r"\(echo 2\).*--series=3:echo2.*; choose one with --series"):
     _read(tmp_path / "echo")
+  np.testing.assert_array_equal(_read(tmp_path / "echo", "3:echo2")[1].data, phantom_volume(seed=2))
+  with pytest.raises(InputError, match=r"series '3:echo3' among"):
+    _read(tmp_path / "echo", "3:echo3")
   uid = generate_uid()
   for acquisition in (1, 2):
     write_series(tmp_path / "acq", phantom_volume(seed=acquisition), AXIAL, series=uid,
@@ -204,6 +208,8 @@ def test_a_multi_echo_series_is_refused_and_two_acquisitions_are_told_apart(tmp_
                  edit=lambda k, ds, a=acquisition: setattr(ds, "AcquisitionNumber", a))
   with pytest.raises(InputError, match=r"holds 2 volumes .*\(acquisition 1\).*\(acquisition 2\)"):
     _read(tmp_path / "acq")
+  np.testing.assert_array_equal(_read(tmp_path / "acq", f"{uid}:acquisition1")[1].data,
+                                phantom_volume(seed=1))
   uid = generate_uid()
   for copy in (1, 2):
     write_series(tmp_path / "same", phantom_volume(seed=copy), AXIAL, series=uid, study=study,

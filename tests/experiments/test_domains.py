@@ -7,6 +7,7 @@ import pytest
 from uresnet_jax import phantom
 from uresnet_jax.common.errors import InputError
 from uresnet_jax.experiments import domains
+from uresnet_jax.model import run_folder
 
 from configs import release
 from conftest import run_main
@@ -62,7 +63,7 @@ def test_main_scores_every_domain_and_training_never_sees_them(tmp_path):
   code, out, err = run_main(workdir, data, f"--config.domains.root={data / 'domains'}",
                             config="configs/release.py:tiny")
   assert code == 0, err[-3000:]
-  result = json.loads((workdir / domains.RESULT_FILE).read_text())
+  result = json.loads((workdir / run_folder.DOMAINS).read_text())
   config = release.get_config("tiny")
   assert list(result) == [domains.IN_DOMAIN, *config.domains.held_out]
   for name, r in result.items():

@@ -10,6 +10,7 @@ import numpy as np
 from conftest import run_module
 from uresnet_jax.experiments import finetune
 from uresnet_jax.inference import predictor
+from uresnet_jax.model import run_folder
 
 
 TINY_RATES = ("--wmh_rate=0.005", "--stroke_rate=0.02")  # the tiny config's: a quick test
@@ -31,7 +32,7 @@ def test_finetune_starts_from_the_pretrained_weights_and_exports(tiny_run, tmp_p
                 "--epochs=1", *TINY_RATES)
   assert result.returncode == 0, result.stderr[-3000:]
   assert "held-out wmh Dice: pretrained" in result.stdout
-  summary = json.loads((out / finetune.RESULT_FILE).read_text())
+  summary = json.loads((out / run_folder.FINETUNE).read_text())
   assert summary["held_out"] and summary["trained_on"]
   assert not set(summary["held_out"]) & set(summary["trained_on"])
   for key in ("held_out_dice_before", "held_out_dice_after"):

@@ -2,7 +2,7 @@
 import json
 
 from uresnet_jax.experiments import model_card
-from uresnet_jax.training import warm_start
+from uresnet_jax.model import run_folder
 
 from configs import release, release_round2
 
@@ -62,7 +62,7 @@ def test_card_of_a_run_from_random_weights_says_nothing_of_rounds(tmp_path):
   assert "in-plane flips" not in card
   assert "0.5 healthy-tissue patches per lesion patch (0.6 of them on healthy tissue" in card
   assert model_card._pretrained(tmp_path) is None
-  (tmp_path / warm_start.SOURCE_FILE).write_text(json.dumps(
+  (tmp_path / run_folder.PRETRAINED).write_text(json.dumps(
       {"model": str(tmp_path / "gone"), "weights_sha256": "0" * 64}))
   assert model_card._pretrained(tmp_path) == {"model": str(tmp_path / "gone"),
                                               "weights_sha256": "0" * 64}

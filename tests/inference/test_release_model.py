@@ -16,6 +16,7 @@ import pytest
 from conftest import ROOT, subprocess_env
 from uresnet_jax.inference import artifact, predictor
 from uresnet_jax.experiments import model_card
+from uresnet_jax.model import run_folder
 from uresnet_jax.training import warm_start
 from uresnet_jax.evaluation import metrics
 from uresnet_jax import phantom
@@ -94,7 +95,7 @@ def test_finetune_without_model_adapts_the_bundled_one(tiny_run, tmp_path):
        f"--workdir={out}", "--epochs=1", "--wmh_rate=0.005", "--stroke_rate=0.02"], cwd=ROOT, env=subprocess_env(),
       capture_output=True, text=True, timeout=900)
   assert result.returncode == 0, result.stderr[-2000:]
-  began = json.loads((out / warm_start.SOURCE_FILE).read_text())
+  began = json.loads((out / run_folder.PRETRAINED).read_text())
   assert began["model"] == str(predictor.BUNDLED_MODEL)
   bundled = artifact.load(predictor.BUNDLED_MODEL).weights
   assert began["weights_sha256"] == warm_start.weights_digest(bundled)

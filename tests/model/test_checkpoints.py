@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from uresnet_jax.common.errors import DamagedCheckpoint, InputError, TrainingDiverged
-from uresnet_jax.model import checkpoints
+from uresnet_jax.model import checkpoints, run_folder
 
 
 def _state(value: float) -> dict:
@@ -50,7 +50,7 @@ def test_a_resume_must_match_the_experiment(tmp_path):
   import json
   from configs import tiny
   config = tiny.get_config()
-  checkpoints.write_config(tmp_path, config)
+  run_folder.write_config(tmp_path, config)
   checkpoints.check_compatible(tmp_path, config)  # no checkpoint yet: anything goes
   checkpoints.check_experiment(tmp_path, "abc", {"s1": 0, "s2": 1}, "grain-1")
   manager = checkpoints.create_checkpoint_manager(tmp_path, keep=2)
@@ -81,21 +81,3 @@ def test_a_resume_must_match_the_experiment(tmp_path):
   (tmp_path / "experiment.json").write_text(json.dumps(record))
   with pytest.raises(InputError, match=r"another data order \(numpy-1"):
     checkpoints.check_experiment(tmp_path, "abc", {"s1": 0, "s2": 1}, "grain-1")
-
-
-def test_a_run_refused_in_a_workdir_it_created_leaves_no_workdir(tmp_path):
-  new, kept = tmp_path / "runs" / "new", tmp_path / "kept"
-  kept.mkdir()
-  for workdir in (new, kept):
-    with pytest.raises(InputError, match="refused"):
-      with checkpoints.workdir_lock(workdir):
-        assert (workdir / ".lock").read_text() != ""
-        raise InputError("refused")
-  assert not (tmp_path / "runs").exists()  # nor the parent it made
-  assert kept.is_dir()  # a workdir the user made is never removed
-  written = tmp_path / "written"
-  with pytest.raises(InputError):
-    with checkpoints.workdir_lock(written):
-      (written / "config.json").write_text("{}")
-      raise InputError("refused later")
-  assert (written / "config.json").exists()  # a workdir holding output is kept

@@ -55,14 +55,3 @@ def test_false_stroke_counts_stroke_on_stroke_free_subjects_only():
   summary = scoring.summarize_false_stroke(rows)
   assert summary == {"median_ml": pytest.approx(0.1), "max_ml": pytest.approx(3.0),
                      "median_components": 1.0, "n_subjects": 3}
-
-
-def test_write_results_makes_step_and_latest(tmp_path):
-  rows = [{"subject": "a", "wmh_dice": 0.5, "stroke_dice": float("nan"), "wmh_expert_ml": 1.0,
-           "stroke_expert_ml": 0.0}]
-  summary = scoring.summarize(rows)
-  for step in (10, 20):
-    scoring.write_results(rows, summary, tmp_path, step)
-  assert json.loads((tmp_path / "latest" / "summary.json").read_text())["step"] == 20
-  assert (tmp_path / "10" / "subjects.csv").read_text().startswith("subject,wmh_dice")
-  assert sorted(p.name for p in tmp_path.iterdir()) == ["10", "20", "latest"]

@@ -23,7 +23,7 @@ ORIENTATION_DECIMALS = 4  # direction cosines rounded so that float noise does n
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 ENHANCED_IMAGE_CLASSES = {"1.2.840.10008.5.1.4.1.1.4.1": "Enhanced MR",
                           "1.2.840.10008.5.1.4.1.1.4.4": "Legacy Converted Enhanced MR"}
-CHOOSE = "choose one with --series=<series number or SeriesInstanceUID>"
+CHOOSE = "choose one with --series as listed (a series number or SeriesInstanceUID[:part])"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,11 +45,15 @@ class Series:
     name = f"series {self.number or '?'}" + (f" '{self.description}'" if self.description else "")
     return name + (f" ({self.part})" if self.part else "")
 
+  def selector(self) -> str:
+    """What --series takes to pick this volume: its number (else UID), then its part, if any."""
+    return (self.number or self.uid) + (f":{self.part.replace(' ', '')}" if self.part else "")
+
   def line(self) -> str:
     """One line of the listing a refused choice shows."""
     kind = " [localizer]" if self.localizer else " [FLAIR]" if self.flair else ""
     return (f"{self.label()}: {len(self.files)} image(s), {self.orientation}{kind}, "
-            f"SeriesInstanceUID {self.uid}")
+            f"--series={self.selector()}, SeriesInstanceUID {self.uid}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,12 +204,14 @@ def choose(volumes: Sequence[Series], wanted: str | None) -> Series:
   """The volume to segment among one study's `volumes`: the one series `wanted` names (its number
   or SeriesInstanceUID), else the one FLAIR; anything else is one InputError listing them all."""
   if wanted:
-    picked = [v for v in volumes if wanted in (v.uid, v.number)]
+    series, _, part = wanted.partition(":")
+    picked = [v for v in volumes if series in (v.uid, v.number)
+              and (not part or v.part.replace(" ", "") == part.replace(" ", ""))]
     if not picked:
       raise InputError(f"no series {wanted!r} among: {_listing(volumes)}")
     if len(picked) > 1:
       raise InputError(f"series {wanted!r} holds {len(picked)} volumes (a 4D, multi-echo or "
-                       f"multi-orientation series), which are not segmented: {_listing(picked)}")
+                       f"multi-orientation series): {_listing(picked)}; {CHOOSE}")
     return picked[0]
   candidates = [v for v in volumes if v.flair and not v.localizer]
   by_series = {v.uid for v in candidates}
@@ -216,8 +222,8 @@ def choose(volumes: Sequence[Series], wanted: str | None) -> Series:
                      f"{FLAIR_MIN_TI_MS:g} ms) among: {_listing(volumes)}; {CHOOSE}")
   if len(by_series) == 1:
     raise InputError(f"{candidates[0].label().split(' (')[0]} holds {len(candidates)} volumes "
-                     f"(a 4D, multi-echo or multi-orientation series), which are not segmented: "
-                     f"{_listing(candidates)}")
+                     f"(a 4D, multi-echo or multi-orientation series): {_listing(candidates)}; "
+                     f"{CHOOSE}")
   raise InputError(f"{len(candidates)} FLAIR series: {_listing(candidates)}; {CHOOSE}")
 
 

@@ -9,7 +9,6 @@ The threshold with the highest average (the lowest on a tie) is chosen; `write` 
 run's config.json, from which `export` copies it into the model. stroke_calibration.json in the
 run holds the whole table and the run's held-out fold scored at the chosen threshold.
 """
-import json
 import os
 import pathlib
 from typing import Sequence
@@ -18,14 +17,14 @@ import ml_collections
 import numpy as np
 
 from uresnet_jax import phantom
-from uresnet_jax.common import atomic, labelling
+from uresnet_jax.common import labelling
 from uresnet_jax.common.errors import InputError
 from uresnet_jax.data import nifti_io
 from uresnet_jax.evaluation import metrics
 from uresnet_jax.inference import lesions, predictor
+from uresnet_jax.model import run_folder
 from uresnet_jax.training import held_out, scoring
 
-RESULT_FILE = "stroke_calibration.json"
 THRESHOLDS = (0.0, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)
 
 
@@ -79,11 +78,9 @@ def calibrate(workdir: str | pathlib.Path, subjects: int = 12, seed: int = 2,
   result = {"cohort": str(manifest.parent), "seed": seed, "subjects": len(scored),
             "chosen": options.stroke_threshold, "table": table,
             "held_out_fold": _held_out_fold(workdir, config, options)}
-  atomic.write_text(workdir / RESULT_FILE, json.dumps(result, indent=1))
+  run_folder.write_calibration(workdir, result)
   if write:
-    stored = json.loads((workdir / "config.json").read_text())
-    stored.setdefault("predict", config.predict.to_dict())["stroke_threshold"] = result["chosen"]
-    atomic.write_text(workdir / "config.json", json.dumps(stored, indent=2))
+    run_folder.record_stroke_threshold(workdir, result["chosen"], config.predict.to_dict())
   return result
 
 

@@ -19,7 +19,7 @@ from uresnet_jax.common.errors import InputError
 from uresnet_jax.data import nifti_io, preprocess
 from uresnet_jax.evaluation import baseline, labelled_cohort
 from uresnet_jax.inference import predictor
-from uresnet_jax.model import checkpoints
+from uresnet_jax.model import run_folder
 from uresnet_jax.training import loop, scoring
 
 
@@ -44,9 +44,9 @@ def score_fold(run: pathlib.Path, config: ml_collections.ConfigDict,
   """For a fold's run: its model's labels (native grid) for its held-out subjects, the baseline's
   labels for them, and the baseline threshold fitted on the fold's training subjects. The folds are
   the run's own (experiment.json); every subject is read and preprocessed once."""
-  experiment = checkpoints.read_experiment(run)
+  experiment = run_folder.read_experiment(run)
   if experiment is None:
-    raise InputError(f"{run}: no experiment.json; the fold's run has not started")
+    raise InputError(f"{run}: no {run_folder.EXPERIMENT}; the fold's run has not started")
   fold_of, fold = experiment["fold_of_subject"], config.data.eval_fold
   model, _ = predictor.from_workdir(run)
   by_name = {r.subject: r for r in records}

@@ -7,7 +7,6 @@ config.domains.seed, unlike training's), so a drop in Dice from in-domain to a h
 the domain's doing. domains.json holds Dice per domain and class and the realism statistics of
 each cohort.
 """
-import json
 import pathlib
 from typing import Sequence
 
@@ -16,16 +15,15 @@ import nibabel as nib
 import numpy as np
 
 from uresnet_jax import phantom
-from uresnet_jax.common import atomic
 from uresnet_jax.common.errors import InputError
 from uresnet_jax.data import nifti_io
 from uresnet_jax.inference import predictor
+from uresnet_jax.model import run_folder
 from uresnet_jax.phantom import knobs
 from uresnet_jax.phantom.realism import realism_stats
 from uresnet_jax.training import scoring
 
 IN_DOMAIN = "in_domain"
-RESULT_FILE = "domains.json"
 _PROTOCOL_KEYS = ("protocols", "protocol_weights", "random_protocol_probability",
                   "random_thickness_mm")
 
@@ -104,8 +102,9 @@ def _realism(records: Sequence[nifti_io.SubjectRecord]) -> dict[str, float]:
 
 
 def evaluate_domains(config: ml_collections.ConfigDict, model: predictor.Predictor,
-                     workdir: pathlib.Path) -> dict:
-  """Generates (or reuses) every domain cohort, scores the model on it, writes domains.json."""
+                     folder: pathlib.Path) -> dict:
+  """Generates (or reuses) every domain cohort, scores the model on it, writes folder's
+  domains.json (a run's, or the release gate's for one model)."""
   result = {}
   for name in (IN_DOMAIN, *config.domains.held_out):
     cohort = domain_phantom(config, name)
@@ -116,7 +115,7 @@ def evaluate_domains(config: ml_collections.ConfigDict, model: predictor.Predict
     changes = {} if name == IN_DOMAIN else config.domains.held_out[name].to_dict()
     result[name] = {"changes": changes, "cohort": str(where), "dice": scoring.summarize(rows),
                     "subjects": rows, "realism": _realism(records)}
-  atomic.write_text(workdir / RESULT_FILE, json.dumps(result, indent=1, default=list))
+  run_folder.write_domains(folder, result)
   return result
 
 

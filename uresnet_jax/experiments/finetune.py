@@ -18,9 +18,9 @@ from uresnet_jax.common import atomic
 from uresnet_jax.common.errors import InputError
 from uresnet_jax.data import nifti_io, patch_records
 from uresnet_jax.inference import export, predictor
+from uresnet_jax.model import run_folder
 from uresnet_jax.training import loop, prepare_data, scoring, warm_start
 
-RESULT_FILE = "finetune.json"
 # The paper's sampling rates: a handful of scans should give every patch it can, whatever rates the
 # pretrained model's large cohort was sampled at (the bundled model's are 0.01 and 0.3).
 WMH_RATE, STROKE_RATE = 0.2, 0.8
@@ -34,7 +34,7 @@ def finetune_config(pretrained: ml_collections.ConfigDict, cohort: str, workdir:
   """The pretrained model's config on the user's cohort: a third held out, a short schedule."""
   config = pretrained.copy_and_resolve_references()
   config.data.cohort = str(cohort)
-  config.data.records_dir = str(workdir / "records")
+  config.data.records_dir = str(workdir / run_folder.RECORDS)
   config.data.generate_phantom_if_missing = False
   config.data.num_folds = 3 if num_subjects >= 3 else 2
   config.data.eval_fold = HELD_OUT_FOLD
@@ -80,13 +80,14 @@ def finetune(model: str, cohort: str, workdir: str | pathlib.Path, epochs: int =
   before = _score(config, variables, held_out)
   warm_start.seed_checkpoint(config, variables, model, workdir)
   after = loop.train_and_evaluate(config, str(workdir))
-  export.export_model(workdir, workdir / "export", overwrite=True)
+  exported = workdir / run_folder.EXPORT
+  export.export_model(workdir, exported, overwrite=True)
   result = {"pretrained": str(model), "cohort": str(cohort), "epochs": epochs,
             "learning_rate": config.train.learning_rate, "held_out": [r.subject for r in held_out],
             "trained_on": sorted(s for s, k in fold_of.items() if k != HELD_OUT_FOLD),
             "held_out_dice_before": before, "held_out_dice_after": after,
-            "export": str(workdir / "export")}
-  atomic.write_text(workdir / RESULT_FILE, json.dumps(result, indent=1))
+            "export": str(exported)}
+  atomic.write_text(workdir / run_folder.FINETUNE, json.dumps(result, indent=1))
   return result
 
 

@@ -10,9 +10,8 @@ from uresnet_jax.common import atomic
 from uresnet_jax.common.errors import InputError
 from uresnet_jax.experiments import domains
 from uresnet_jax.inference import artifact
-from uresnet_jax.model import checkpoints
+from uresnet_jax.model import checkpoints, run_folder
 from uresnet_jax.phantom import config as phantom_config
-from uresnet_jax.training import warm_start
 
 CARD = "MODEL_CARD.md"
 
@@ -151,7 +150,7 @@ def _healthy_shares(sampling: dict) -> str:
 
 
 def render(manifest: dict, size_mb: float, eval_summary: dict, eval_subjects: int,
-           domain_result: dict, train_minutes: float, calibration: dict | None = None,
+           domain_result: dict, train_minutes: float | None, calibration: dict | None = None,
            pretrained: dict | None = None, gate: dict | None = None) -> str:
   """The card's Markdown; `gate`, release_gate's result, adds the real scans' scores."""
   config = manifest["training_config"]
@@ -185,7 +184,9 @@ def render(manifest: dict, size_mb: float, eval_summary: dict, eval_subjects: in
       f"{_healthy_shares(config['sampling'])}. "
       f"{train['epochs']} epochs of Adam (learning rate {train['learning_rate']:g}, x"
       f"{train['decay_factor']:g} from epoch {train['decay_epoch']}), batch {train['batch_size']}, "
-      f"{train['loss']} loss; {train_minutes:.0f} min of training on the machine it ran on."
+      f"{train['loss']} loss; "
+      + (f"{train_minutes:.0f} min of training on the machine it ran on." if train_minutes
+         is not None else "its training time was not recorded.")
       + _rounds(pretrained, config),
       "",
       "The phantom's ranges that differ from the paper's cohort (configs/default.py), each drawn "
@@ -287,27 +288,21 @@ def write_card(workdir: str | pathlib.Path, artifact_dir: str | pathlib.Path,
   """Writes MODEL_CARD.md into the artifact folder, from the run in workdir (and release_gate's
   gate.json, when given)."""
   workdir, artifact_dir = pathlib.Path(workdir), pathlib.Path(artifact_dir)
-  needed = [artifact_dir / artifact.MANIFEST, workdir / "eval" / "latest" / "summary.json",
-            workdir / domains.RESULT_FILE, workdir / "config.json"]
-  for path in needed:
-    if not path.is_file():
-      raise InputError(f"{path}: missing (a finished run with held-out domains, exported)")
-  manifest = json.loads(needed[0].read_text())
-  summary = json.loads(needed[1].read_text())
-  # From the run's start (its first file; config.json is rewritten when its stroke threshold is
-  # calibrated) to its last evaluation.
-  start = min(p.stat().st_mtime for p in (needed[3], workdir / "experiment.json") if p.is_file())
-  minutes = (needed[1].stat().st_mtime - start) / 60
+  manifest_file = artifact_dir / artifact.MANIFEST
+  if not manifest_file.is_file():
+    raise InputError(f"{manifest_file}: missing (a finished run with held-out domains, exported)")
+  summary, domain_result = run_folder.read_eval(workdir), run_folder.read_domains(workdir)
+  for name, content in (("an evaluation", summary), (run_folder.DOMAINS, domain_result),
+                        (run_folder.CONFIG, run_folder.read_config(workdir))):
+    if content is None:
+      raise InputError(f"{workdir}: no {name} (a finished run with held-out domains, exported)")
   size_mb = sum(f.stat().st_size for f in artifact_dir.iterdir() if f.name != CARD) / 1e6
-  held_out = len((needed[1].parent / "subjects.csv").read_text().splitlines()) - 1  # a header
-  calibration_file = workdir / "stroke_calibration.json"
-  calibration = (json.loads(calibration_file.read_text()) if calibration_file.is_file()
-                 else None)
+  held_out = len(run_folder.eval_subjects(workdir))
   if gate is not None and not pathlib.Path(gate).is_file():
     raise InputError(f"{gate}: missing (release_gate's gate.json)")
-  card = render(manifest, size_mb, summary, held_out, json.loads(needed[2].read_text()), minutes,
-                calibration, _pretrained(workdir),
-                json.loads(pathlib.Path(gate).read_text()) if gate else None)
+  card = render(json.loads(manifest_file.read_text()), size_mb, summary, held_out, domain_result,
+                run_folder.training_minutes(workdir), run_folder.read_calibration(workdir),
+                _pretrained(workdir), json.loads(pathlib.Path(gate).read_text()) if gate else None)
   atomic.write_text(artifact_dir / CARD, card)
   return artifact_dir / CARD
 
@@ -315,16 +310,15 @@ def write_card(workdir: str | pathlib.Path, artifact_dir: str | pathlib.Path,
 def _pretrained(workdir: pathlib.Path) -> dict | None:
   """The model a run started from (warm_start's record), with its training config when it is
   still where the run found it."""
-  path = workdir / warm_start.SOURCE_FILE
-  if not path.is_file():
+  pretrained = run_folder.read_pretrained(workdir)
+  if pretrained is None:
     return None
-  pretrained = json.loads(path.read_text())
   source = pathlib.Path(pretrained["model"])
   if (source / artifact.MANIFEST).is_file():
     pretrained["training_config"] = json.loads(
         (source / artifact.MANIFEST).read_text())["training_config"]
-  elif (source / "config.json").is_file():
-    pretrained["training_config"] = json.loads((source / "config.json").read_text())
+  elif run_folder.is_run(source):
+    pretrained["training_config"] = run_folder.read_config(source)
   return pretrained
 
 

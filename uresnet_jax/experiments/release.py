@@ -9,7 +9,6 @@ Exits 1 when the new model fails the gate or does not beat --against; the export
 card are written either way, for a person to read before copying the export over the bundle.
 """
 import pathlib
-import shutil
 import sys
 from typing import Sequence
 
@@ -18,9 +17,8 @@ import ml_collections
 from uresnet_jax.common.errors import InputError
 from uresnet_jax.experiments import calibration, domains, model_card, release_gate
 from uresnet_jax.inference import export
+from uresnet_jax.model import run_folder
 from uresnet_jax.training import loop
-
-GATE_DIR = "gate"
 
 
 def build_release(config: ml_collections.ConfigDict, config_file: str, workdir: pathlib.Path,
@@ -33,19 +31,19 @@ def build_release(config: ml_collections.ConfigDict, config_file: str, workdir: 
   domains.check_held_out(config)
   loop.use_compilation_cache(config)
   steps = ("trained", "calibrated", "exported", "gated", "card written")
+  gate = workdir / run_folder.GATE
   loop.train_and_evaluate(config, str(workdir))
   _done(steps[0], workdir)
   chosen = calibration.calibrate(workdir, calibration_subjects, write=True)["chosen"]
   _done(f"{steps[1]} (stroke threshold {chosen:g})", workdir)
   export.export_model(workdir, output, overwrite=True)
   _done(steps[2], output)
-  result = release_gate.run_gate(config, config_file, str(output), against, real,
-                                 workdir / GATE_DIR, True, sources)
+  result = release_gate.run_gate(config, config_file, str(output), against, real, gate, True,
+                                 sources)
   # The card's domain table: the exported model's, at its calibrated threshold.
-  shutil.copyfile(workdir / GATE_DIR / "candidate" / domains.RESULT_FILE,
-                  workdir / domains.RESULT_FILE)
-  _done(steps[3], workdir / GATE_DIR / release_gate.REPORT_FILE)
-  model_card.write_card(workdir, output, workdir / GATE_DIR / release_gate.RESULT_FILE)
+  run_folder.write_domains(workdir, run_folder.read_domains(gate / release_gate.CANDIDATE))
+  _done(steps[3], gate / release_gate.REPORT_FILE)
+  model_card.write_card(workdir, output, gate / release_gate.RESULT_FILE)
   _done(steps[4], output / model_card.CARD)
   return result
 
@@ -78,7 +76,8 @@ def run() -> None:
     result = build_release(config, flags.FLAGS["config"].config_filename,
                            pathlib.Path(workdir.value), pathlib.Path(output.value), against.value,
                            real.value, sources.value, subjects.value)
-    print((pathlib.Path(workdir.value) / GATE_DIR / release_gate.REPORT_FILE).read_text(), end="")
+    print((pathlib.Path(workdir.value) / run_folder.GATE / release_gate.REPORT_FILE).read_text(),
+          end="")
     if not release_gate.passed(result):
       sys.exit(1)
 

@@ -30,6 +30,7 @@ from uresnet_jax.inference import predictor, segment
 
 RESULT_FILE = "gate.json"
 REPORT_FILE = "gate.md"
+CANDIDATE, CURRENT = "candidate", "current"  # each model's scores, in a folder of its own
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,9 +143,9 @@ def run_gate(config: ml_collections.ConfigDict, config_file: str, model: str | N
   if not manifests and not phantom:
     raise InputError("nothing to check: give real manifests, or score the phantom domains")
   result = {"config": config_file, "sources": sources,
-            "candidate": gate_model(config, model, manifests, output / "candidate", phantom)}
+            "candidate": gate_model(config, model, manifests, output / CANDIDATE, phantom)}
   if against:
-    result["current"] = gate_model(config, against, manifests, output / "current", phantom)
+    result["current"] = gate_model(config, against, manifests, output / CURRENT, phantom)
   atomic.write_text(output / RESULT_FILE, json.dumps(result, indent=1))
   atomic.write_text(output / REPORT_FILE, format_report(result["candidate"], result.get("current")))
   return result

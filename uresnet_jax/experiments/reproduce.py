@@ -22,7 +22,7 @@ from uresnet_jax.common.errors import InputError
 from uresnet_jax.data import nifti_io
 from uresnet_jax.evaluation import report
 from uresnet_jax.experiments import crossval, variants
-from uresnet_jax.model import checkpoints, losses, uresnet
+from uresnet_jax.model import checkpoints, losses, run_folder, uresnet
 from uresnet_jax.training import loop, prepare_data
 
 GRID_FILE = "grid.json"
@@ -193,12 +193,9 @@ def _pooled_rows(workdir: pathlib.Path, cell: str, file: str = "metrics.csv") ->
 def _curves(run: pathlib.Path) -> dict[str, dict[str, list[tuple[float, float]]]]:
   """"training"/"held-out" -> class -> [(epoch, mean Dice)] from a run's eval files."""
   curves = {}
-  for subset, folder in (("training", "eval_train"), ("held-out", "eval")):
+  for subset, train in (("training", True), ("held-out", False)):
     points: dict[str, list[tuple[float, float]]] = {}
-    for summary_file in sorted((run / folder).glob("*/summary.json")):
-      if summary_file.parent.name == "latest":
-        continue
-      summary = json.loads(summary_file.read_text())
+    for summary in run_folder.eval_history(run, train):
       for cls in ("wmh", "stroke"):
         if summary.get("epoch") is not None and summary[cls]["n_subjects"]:
           points.setdefault(cls, []).append((summary["epoch"], summary[cls]["dice_mean"]))

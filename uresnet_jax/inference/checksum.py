@@ -3,15 +3,15 @@ import hashlib
 import os
 import pathlib
 
+from uresnet_jax.model import run_folder
+
 
 def model_checksum(path: os.PathLike | str, checkpoint: str = "latest") -> str:
   """sha256 of a model's files (an exported folder; a run's config.json and checkpoint), so a
   resumed run can tell that its earlier results came from the same model."""
   path = pathlib.Path(path)
-  if (path / "config.json").is_file() and (path / "checkpoints").is_dir():
-    steps = [int(p.name) for p in (path / "checkpoints").iterdir() if p.name.isdigit()]
-    step = checkpoint if checkpoint.isdigit() else str(max(steps, default=-1))
-    files = [path / "config.json", *sorted((path / "checkpoints" / step).rglob("*"))]
+  if run_folder.is_run(path) and run_folder.checkpoint_dir(path).is_dir():
+    files = run_folder.model_files(path, checkpoint)
   else:
     files = sorted(path.rglob("*"))
   digest = hashlib.sha256()

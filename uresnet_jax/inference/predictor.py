@@ -10,7 +10,6 @@ margin and padded up to multiples of `bucket`: the model sees few distinct shape
 per bucket, not per scan) and a fraction of the field of view.
 """
 import dataclasses
-import json
 import os
 import pathlib
 from typing import Any, Callable, Mapping
@@ -23,6 +22,7 @@ from uresnet_jax.common.errors import DamagedCheckpoint, InputError
 from uresnet_jax.data import nifti_io, preprocess, scan_inputs
 from uresnet_jax.inference import config as predict_config
 from uresnet_jax.inference import lesions
+from uresnet_jax.model import run_folder
 
 NETWORK_STRIDE = 8  # three 2x2 poolings
 # The bundled release model (configs/release.py; its model card is MODEL_CARD.md beside it): what
@@ -241,13 +241,11 @@ def flax_forward(model, mesh) -> Callable[[Any, np.ndarray], np.ndarray]:
 
 
 def read_run_config(workdir: pathlib.Path) -> ml_collections.ConfigDict:
-  path = pathlib.Path(workdir) / "config.json"
-  if not path.is_file():
-    raise InputError(f"{workdir}: no config.json (not a training run folder)")
-  try:
-    config = ml_collections.ConfigDict(json.loads(path.read_text()))
-  except json.JSONDecodeError as e:
-    raise InputError(f"{path}: not valid JSON ({e.msg})") from None
+  """A run's config (config.json), with predict's defaults when the run predates them."""
+  stored = run_folder.read_config(workdir)
+  if stored is None:
+    raise InputError(f"{workdir}: no {run_folder.CONFIG} (not a training run folder)")
+  config = ml_collections.ConfigDict(stored)
   if "predict" not in config:
     config.predict = predict_config.get_config()
   return config
@@ -260,7 +258,7 @@ def restore_variables(workdir: pathlib.Path, config: ml_collections.ConfigDict,
   import jax
   import orbax.checkpoint as ocp
   from uresnet_jax.model import uresnet
-  directory = (pathlib.Path(workdir) / "checkpoints").absolute()
+  directory = run_folder.checkpoint_dir(workdir)
   if not directory.is_dir():
     raise InputError(f"{workdir}: no checkpoints folder (not a training run, or not started)")
   manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True))
@@ -357,10 +355,10 @@ def model_kind(path: pathlib.Path) -> str:
   from uresnet_jax.inference import artifact
   if (path / artifact.MANIFEST).is_file():
     return "artifact"
-  if (path / "config.json").is_file():
+  if run_folder.is_run(path):
     return "workdir"
-  raise InputError(f"{path}: neither a training workdir (config.json) nor an exported model "
-                   f"({artifact.MANIFEST})")
+  raise InputError(f"{path}: neither a training workdir ({run_folder.CONFIG}) nor an exported "
+                   f"model ({artifact.MANIFEST})")
 
 
 def load_model(model: str | pathlib.Path | None, checkpoint: str = "latest",

@@ -1,26 +1,25 @@
-"""Orbax checkpoints in <workdir>/checkpoints: the latest few, and the workdir's own bookkeeping.
+"""Orbax checkpoints in a run's checkpoints folder: the latest few, and the checks that a resume
+continues the same experiment.
 
 No checkpoint is chosen by held-out Dice: the model a run reports is its last one (the paper made
 every choice on the training fold only)."""
 import contextlib
-import fcntl
 import gc
-import json
 import logging
 import os
 import pathlib
 import sys
 import threading
 import time
-from typing import Any, Iterator
+from typing import Any
 
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
-from uresnet_jax.common import atomic, distributed
+from uresnet_jax.common import distributed
 from uresnet_jax.common.errors import DamagedCheckpoint, InputError, TrainingDiverged
-from uresnet_jax.model import steps
+from uresnet_jax.model import run_folder, steps
 
 # Every setting that defines an experiment: a resume must match each (the epoch count may grow).
 EXPERIMENT_FIELDS = (
@@ -33,7 +32,6 @@ EXPERIMENT_FIELDS = (
     "train.learning_rate", "train.decay_epoch", "train.decay_factor", "train.random_flips",
     "train.grad_clip_norm",
 )
-EXPERIMENT_FILE = "experiment.json"  # the cohort fingerprint and fold assignment a run trained on
 # What to do once training diverged: a resume is exact, so the same command repeats the same steps,
 # and a resume with other settings is refused (EXPERIMENT_FIELDS).
 AFTER_DIVERGING = ("Train again in a new --workdir with a lower learning rate "
@@ -47,12 +45,7 @@ _all_finite = jax.jit(steps.all_finite)
 def create_checkpoint_manager(workdir: pathlib.Path, keep: int) -> ocp.CheckpointManager:
   policy = ocp.checkpoint_managers.LatestN(n=keep)
   options = ocp.CheckpointManagerOptions(preservation_policy=policy, cleanup_tmp_directories=True)
-  return ocp.CheckpointManager(pathlib.Path(workdir).absolute() / "checkpoints", options=options)
-
-
-def _has_checkpoints(workdir: pathlib.Path) -> bool:
-  folder = pathlib.Path(workdir) / "checkpoints"
-  return folder.is_dir() and any(p.name.isdigit() for p in folder.iterdir())
+  return ocp.CheckpointManager(run_folder.checkpoint_dir(workdir), options=options)
 
 
 def _get(tree: dict, dotted: str):
@@ -80,10 +73,9 @@ def flat_fields(tree: dict, prefix: str = "") -> dict:
 def check_compatible(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> None:
   """Refuses to resume a workdir whose run had any other experiment setting (EXPERIMENT_FIELDS),
   naming the first that differs; settings the saved config predates are not compared."""
-  saved_path = pathlib.Path(workdir) / "config.json"
-  if not saved_path.exists() or not _has_checkpoints(workdir):
+  saved = run_folder.read_config(workdir) if run_folder.checkpoint_steps(workdir) else None
+  if saved is None:
     return
-  saved = json.loads(saved_path.read_text())
   current = config.to_dict()
   for field in EXPERIMENT_FIELDS:
     old, new = _get(saved, field), _get(current, field)
@@ -102,11 +94,10 @@ def check_experiment(workdir: pathlib.Path, fingerprint: str, fold_of: dict[str,
   """Records the cohort's content fingerprint, fold assignment and data order (the input
   pipeline's, `input_pipeline.DATA_ORDER`) in <workdir>/experiment.json on a fresh run, and refuses
   a resume on other data, other folds, or batches another version of the pipeline ordered."""
-  path = pathlib.Path(workdir) / EXPERIMENT_FILE
   record = {"cohort_fingerprint": fingerprint, "fold_of_subject": dict(sorted(fold_of.items())),
             "data_order": data_order}
-  if path.is_file() and _has_checkpoints(workdir):
-    saved = json.loads(path.read_text())
+  saved = run_folder.read_experiment(workdir) if run_folder.checkpoint_steps(workdir) else None
+  if saved is not None:
     saved_order = saved.get("data_order", "numpy-1")  # runs before the order was recorded
     if saved_order != data_order:
       raise InputError(f"{workdir} holds a run whose batches came in another data order "
@@ -119,49 +110,7 @@ def check_experiment(workdir: pathlib.Path, fingerprint: str, fold_of: dict[str,
     if saved.get("fold_of_subject") != record["fold_of_subject"]:
       raise InputError(f"{workdir} holds a run with another fold assignment; use a new --workdir")
     return
-  atomic.write_text(path, json.dumps(record, indent=1))
-
-
-def read_experiment(workdir: pathlib.Path) -> dict | None:
-  """The run's cohort fingerprint and fold assignment, if it recorded them."""
-  path = pathlib.Path(workdir) / EXPERIMENT_FILE
-  return json.loads(path.read_text()) if path.is_file() else None
-
-
-@contextlib.contextmanager
-def workdir_lock(workdir: pathlib.Path) -> Iterator[None]:
-  """Holds <workdir>/.lock while a run trains in it: a second run started on the same workdir is
-  refused (the lock is the kernel's, so a killed run leaves none behind). A run that fails before
-  writing anything into a workdir it created leaves no workdir (nor parent it created) behind."""
-  workdir = pathlib.Path(workdir)
-  created = [d for d in (workdir, *workdir.parents) if not d.exists()]  # innermost first
-  workdir.mkdir(parents=True, exist_ok=True)
-  try:
-    with open(workdir / ".lock", "a+") as lock:
-      try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-      except BlockingIOError:
-        lock.seek(0)
-        holder = lock.read().strip() or "?"
-        raise InputError(f"{workdir}: another training run (pid {holder}) is using it; wait for "
-                         "it to finish or use another --workdir") from None
-      lock.seek(0)
-      lock.truncate()
-      lock.write(str(os.getpid()))
-      lock.flush()
-      yield
-  except BaseException:
-    if created and [p.name for p in workdir.iterdir()] == [".lock"]:
-      (workdir / ".lock").unlink()
-      for folder in created:
-        folder.rmdir()
-    raise
-
-
-def write_config(workdir: pathlib.Path, config: ml_collections.ConfigDict) -> None:
-  """Writes the resolved config as config.json (atomically)."""
-  atomic.write_text(pathlib.Path(workdir) / "config.json",
-                    config.to_json_best_effort(indent=2, sort_keys=True))
+  run_folder.write_experiment(workdir, record)
 
 
 def restore_latest(manager: ocp.CheckpointManager, state: Any) -> Any:
@@ -202,7 +151,7 @@ def _restore_finite(manager: ocp.CheckpointManager, step: int, target: Any) -> A
 
 def _set_aside(manager: ocp.CheckpointManager, step: int) -> None:
   source = pathlib.Path(manager.directory) / str(step)
-  damaged = pathlib.Path(manager.directory).parent / "damaged_checkpoints"
+  damaged = run_folder.damaged_dir(manager.directory)
   damaged.mkdir(exist_ok=True)
   target = damaged / str(step)
   suffix = 1
@@ -245,3 +194,4 @@ def save(manager: ocp.CheckpointManager, step: int, state: Any) -> None:
         f"not checkpointed, stopped (the last good checkpoint, step {manager.latest_step()}, is "
         f"kept). {AFTER_DIVERGING}")
   manager.save(step, args=ocp.args.StandardSave(state), force=True)
+

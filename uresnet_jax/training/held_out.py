@@ -8,7 +8,7 @@ import numpy as np
 from uresnet_jax.common.errors import InputError
 from uresnet_jax.data import nifti_io, patch_records
 from uresnet_jax.inference import predictor
-from uresnet_jax.model import checkpoints
+from uresnet_jax.model import run_folder
 from uresnet_jax.training import scoring
 
 
@@ -19,7 +19,7 @@ def predict_with_run(workdir: pathlib.Path, cohort: str | None, checkpoint: str 
   the run's own (moved or copied) is scored on the held-out fold only, never on training subjects."""
   config = predictor.read_run_config(workdir)
   model, _ = predictor.from_workdir(workdir, checkpoint)
-  experiment = checkpoints.read_experiment(workdir)
+  experiment = run_folder.read_experiment(workdir)
   held_out_only = cohort is None
   cohort = cohort if cohort is not None else config.data.cohort
   records = [r for r in nifti_io.read_cohort(cohort) if r.labels is not None]
@@ -49,7 +49,7 @@ def held_out_records(workdir: pathlib.Path, config: ml_collections.ConfigDict,
   cohort = cohort or config.data.cohort
   if records is None:
     records = [r for r in nifti_io.read_cohort(cohort) if r.labels is not None]
-  experiment = checkpoints.read_experiment(workdir)
+  experiment = run_folder.read_experiment(workdir)
   fold_of = experiment["fold_of_subject"] if experiment else _fold_assignment_of_records(config)
   records = [r for r in records if fold_of.get(r.subject) == config.data.eval_fold]
   if not records:

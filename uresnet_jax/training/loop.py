@@ -24,7 +24,7 @@ from uresnet_jax.common import distributed, progress
 from uresnet_jax.common.errors import InputError, TrainingDiverged
 from uresnet_jax.data import input_pipeline, nifti_io, patch_records
 from uresnet_jax.inference import predictor
-from uresnet_jax.model import checkpoints, losses, sharding, steps, uresnet
+from uresnet_jax.model import checkpoints, losses, run_folder, sharding, steps, uresnet
 from uresnet_jax.training import prepare_data, scoring, warm_start
 
 
@@ -97,7 +97,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict:
   uresnet.create_model(config.model)  # an unknown dtype is refused before any data is built
   with contextlib.ExitStack() as held:  # the lock, the checkpoint manager, the log writer
     distributed.on_chief(f"locking {workdir}",  # one lock per run: the chief's
-                         lambda: held.enter_context(checkpoints.workdir_lock(workdir)))
+                         lambda: held.enter_context(run_folder.lock(workdir)))
     return _train_and_evaluate(config, workdir, held)
 
 
@@ -152,7 +152,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
   held.callback(manager.close)
   state = checkpoints.restore_latest(manager, state)
   if jax.process_index() == 0:
-    checkpoints.write_config(workdir, config)
+    run_folder.write_config(workdir, config)
   start_step = int(state.step)
   schedule = steps.create_learning_rate_schedule(config, per_epoch)
 
@@ -161,7 +161,8 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
   local_mesh = sharding.create_mesh(jax.local_devices())
   forward = predictor.flax_forward(model, local_mesh)
   is_chief = jax.process_index() == 0
-  writer = tensorboardX.SummaryWriter(str(workdir / "tensorboard")) if is_chief else None
+  writer = (tensorboardX.SummaryWriter(str(workdir / run_folder.TENSORBOARD)) if is_chief
+            else None)
   if writer is not None:
     held.callback(writer.close)
   # Async dispatch of collectives across fake CPU devices can hang XLA's rendezvous
@@ -179,10 +180,9 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
     summary = scoring.summarize(rows)
     train_rows = scoring.evaluate_subjects(model_now, train_subjects)
     train_summary = scoring.summarize(train_rows)
-    scoring.write_results(rows, summary, workdir / "eval", step, step / per_epoch)
+    run_folder.write_eval(workdir, rows, summary, step, step / per_epoch)
     if train_rows:  # the training subjects' Dice (the paper's Figure 3)
-      scoring.write_results(train_rows, train_summary, workdir / "eval_train", step,
-                            step / per_epoch)
+      run_folder.write_eval(workdir, train_rows, train_summary, step, step / per_epoch, train=True)
     for tag, values in (("eval", summary), ("train_eval", train_summary)):
       for name, s in values.items():
         if s["n_subjects"] and name == "false_stroke":
@@ -239,7 +239,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
         manager.wait_until_finished()
         raise SystemExit(f"interrupted at step {done}: checkpoint saved in {workdir}; rerun to resume")
   if summary is None:  # no step taken: a finished run's own evaluation, else a new one
-    summary = ((is_chief and scoring.read_summary(workdir / "eval", int(state.step)))
-               or run_eval(int(state.step)))
+    recorded = is_chief and run_folder.read_eval(workdir, int(state.step))
+    summary = run_folder.eval_summary(recorded) if recorded else run_eval(int(state.step))
   manager.wait_until_finished()
   return summary

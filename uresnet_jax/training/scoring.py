@@ -1,15 +1,11 @@
 """Scoring during training: whole-volume Dice per class of held-out (and training) subjects, with
-the one prediction path (`predictor.Predictor`), and the eval/<step> files of the run."""
-import csv
+the one prediction path (`predictor.Predictor`)."""
 import dataclasses
-import io
-import json
-import pathlib
 from typing import Sequence
 
 import numpy as np
 
-from uresnet_jax.common import atomic, labelling
+from uresnet_jax.common import labelling
 from uresnet_jax.data import nifti_io, preprocess
 from uresnet_jax.evaluation import metrics
 from uresnet_jax.inference import predictor
@@ -82,34 +78,6 @@ def summarize_false_stroke(rows: Sequence[dict]) -> dict:
           "max_ml": float(ml[free].max()) if free.any() else nan,
           "median_components": float(np.median(parts[free])) if free.any() else nan,
           "n_subjects": int(free.sum())}
-
-
-def read_summary(eval_dir: pathlib.Path, step: int) -> dict | None:
-  """The summary write_results wrote for `step`, or None: a finished run resumed again is not
-  scored again."""
-  path = pathlib.Path(eval_dir) / str(step) / "summary.json"
-  if not path.is_file():
-    return None
-  summary = json.loads(path.read_text())
-  return {k: v for k, v in summary.items() if k not in ("step", "epoch")}
-
-
-def write_results(rows: Sequence[dict], summary: dict, eval_dir: pathlib.Path, step: int,
-                  epoch: float | None = None) -> pathlib.Path:
-  """Writes <eval_dir>/<step>/{subjects.csv,summary.json} and refreshes <eval_dir>/latest."""
-  eval_dir = pathlib.Path(eval_dir)
-  eval_dir.mkdir(parents=True, exist_ok=True)
-  text = io.StringIO()
-  writer = csv.DictWriter(text, fieldnames=list(rows[0]))
-  writer.writeheader()
-  writer.writerows(rows)
-  for name in (str(step), "latest"):
-    with atomic.replacing(eval_dir / name) as tmp:
-      tmp.mkdir()
-      (tmp / "subjects.csv").write_text(text.getvalue())
-      (tmp / "summary.json").write_text(json.dumps({"step": step, "epoch": epoch, **summary},
-                                                      indent=2))
-  return eval_dir / str(step)
 
 
 def format_summary(summary: dict) -> str:

@@ -1,19 +1,15 @@
 """Step 0 of a run that starts from a trained model's weights instead of random ones: fine-tuning,
 and a release model trained in rounds (config.train.init_from)."""
 import hashlib
-import json
 import pathlib
 
 import jax
 import ml_collections
 import numpy as np
 
-from uresnet_jax.common import atomic
 from uresnet_jax.common.errors import InputError
 from uresnet_jax.inference import export, predictor
-from uresnet_jax.model import checkpoints, steps, uresnet
-
-SOURCE_FILE = "pretrained.json"  # the model a run began at, and a digest of its weights
+from uresnet_jax.model import checkpoints, run_folder, steps, uresnet
 
 
 def weights_digest(variables: dict) -> str:
@@ -51,18 +47,17 @@ def seed_checkpoint(config: ml_collections.ConfigDict, variables: dict, model_pa
   """Step 0 of the run holds the pretrained weights (and a fresh optimiser), so training starts
   from them; a run that has checkpoints already is resumed instead, if it began at these weights."""
   digest = weights_digest(variables)
-  source = workdir / SOURCE_FILE
   manager = checkpoints.create_checkpoint_manager(workdir, config.train.keep_checkpoints)
   try:
     if manager.latest_step() is None:
       state = _pretrained_state(config, variables)
-      atomic.write_text(source, json.dumps({"model": str(model_path), "weights_sha256": digest}))
+      run_folder.write_pretrained(workdir, str(model_path), digest)
       checkpoints.save(manager, 0, state)
       manager.wait_until_finished()
       return
   finally:
     manager.close()
-  began = json.loads(source.read_text()) if source.exists() else {}
+  began = run_folder.read_pretrained(workdir) or {}
   if began.get("weights_sha256") != digest:
     raise InputError(f"{workdir} holds a run that began at another pretrained model "
                      f"({began.get('model', 'random weights')}); use a new --workdir")
