@@ -160,7 +160,7 @@ _SEE_SCANS = """(async () => {
     }
     scans.push({name: s.querySelector('h2').innerText, height: s.getBoundingClientRect().height,
                 images: images.length, decoded: images.filter(i => i.naturalWidth > 0).length,
-                lesions: s.querySelectorAll('tbody tr').length});
+                lesions: s.querySelectorAll('table.lesions tbody tr').length});
   }
   window.scrollTo(0, 0);
   return scans;

@@ -1,5 +1,5 @@
-"""`predict` on a folder of DICOM studies, as exported from a scanner: the same labels and volumes as
-the NIfTI route on the same volume, a DICOM-SEG that overlays the source series, no patient
+"""`predict` on a folder of DICOM studies, as exported from a scanner: the same labels and volumes
+as the NIfTI route on the same volume, a DICOM-SEG that overlays the source series, no patient
 identifier in the tables or reports, and a refused study that leaves nothing while the others go
 on."""
 import csv
@@ -13,8 +13,11 @@ from conftest import run_module
 from data.test_dicom_seg import check_seg
 from dicom_writer import PATIENT, write_series
 from uresnet_jax.data import scan_inputs
+from uresnet_jax.inference import lesions
 
-VOLUME_KEYS = ("wmh_ml", "wmh_lesions", "stroke_ml", "stroke_lesions", "icv_ml")
+VOLUME_KEYS = ("wmh_ml", "wmh_lesions", "stroke_ml", "stroke_lesions", "icv_ml",
+               *lesions.LOCATION_COLUMNS)
+LOCATIONS = lesions.LOCATIONS
 
 
 def _rows(path):
@@ -72,6 +75,13 @@ def test_the_dicom_route_gives_the_nifti_route_labels_and_volumes(runs):
   for key in VOLUME_KEYS:
     assert float(dicom_row[key]) == pytest.approx(float(nifti_row[key]), rel=1e-5), key
   assert dicom_row["input"] == str(cohort / "anon_01" / "DICOM")
+  for cls in ("wmh", "stroke"):  # volumes by location add up to the class's
+    where = [k for k in dicom_row if k.startswith(f"{cls}_ml_") and k[len(cls) + 4:] in LOCATIONS]
+    assert len(where) == 4
+    assert sum(float(dicom_row[k]) for k in where) == pytest.approx(float(dicom_row[f"{cls}_ml"]),
+                                                                    rel=1e-4, abs=1e-6)
+    assert sum(int(dicom_row[f"{cls}_lesions_{w}"]) for w in LOCATIONS) == int(
+        dicom_row[f"{cls}_lesions"])
 
 
 def test_a_dicom_seg_overlays_the_source_flair_with_the_labels(runs):

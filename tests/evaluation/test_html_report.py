@@ -42,6 +42,7 @@ def _scan(folder: pathlib.Path, name: str, wmh: bool, stroke: bool) -> dict:
     volumes.update({f"{c}_ml": ml[c], f"{c}_ml_low": ml[c] * 0.9, f"{c}_ml_high": ml[c] * 1.1,
                     f"{c}_lesions": sum(r["class"] == c for r in rows),
                     f"{c}_pct_icv": 100 * ml[c] / 1400})
+  volumes.update(lesions.by_location(rows))
   return {"volumes": volumes, "lesions": rows,
           "review": {"slices": [{**s, "image": f"qc/{name}/{s['image']}",
                                  "overlay": f"qc/{name}/{s['overlay']}"} for s in slices],
@@ -70,6 +71,16 @@ def test_lesion_slices_hold_their_lesion_and_scans_without_lesions_get_a_mosaic(
   for s in first["review"]["slices"]:
     overlay = np.asarray(Image.open(path.parent / s["overlay"]))
     assert overlay.shape[2] == 4 and overlay[..., 3].any()  # a slice with lesion shows it
+
+
+def test_each_scan_shows_its_volumes_by_location(cohort_report):
+  page, records = cohort_report
+  text = page.read_text()
+  assert text.count('<table class="locations">') == len(records)
+  row = records[0]["volumes"]  # zones all zero: every lesion deep
+  assert (f"<tr><td>deep</td><td>{row['wmh_ml']:.2f} ({row['wmh_lesions']})</td>"
+          f"<td>{row['stroke_ml']:.2f} ({row['stroke_lesions']})</td></tr>") in text
+  assert "<tr><td>periventricular</td><td>0.00 (0)</td><td>0.00 (0)</td></tr>" in text
 
 
 def test_flags_stroke_outliers_and_warnings():

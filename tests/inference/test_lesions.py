@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from uresnet_jax.common import labelling
 from uresnet_jax.inference import config as predict_config, lesions
 
 
@@ -121,3 +122,18 @@ def test_unconfident_stroke_lesions_are_the_ones_below_the_threshold():
   assert weak.sum() == 9 and weak[7:10, 7:10, 1].all() and not weak[1:4, 1:4, 1].any()
   assert not lesions.unconfident_stroke(labels, stroke_p, 0.0).any()  # 0: nothing dropped
   assert lesions.unconfident_stroke(labels, stroke_p, 0.95).sum() == 18
+
+
+def test_volumes_by_location_add_up_each_class_and_leave_out_stroke_candidates():
+  rows = [{"class": "wmh", "location": "periventricular", "volume_ml": 1.5},
+          {"class": "wmh", "location": "periventricular", "volume_ml": 0.25},
+          {"class": "wmh", "location": "infratentorial", "volume_ml": 0.5},
+          {"class": "stroke", "location": "juxtacortical", "volume_ml": 3.0},
+          {"class": labelling.STROKE_CANDIDATE, "location": "deep", "volume_ml": 9.0}]
+  totals = lesions.by_location(rows)
+  assert tuple(totals) == lesions.LOCATION_COLUMNS and len(totals) == 16
+  assert totals["wmh_ml_periventricular"] == 1.75 and totals["wmh_lesions_periventricular"] == 2
+  assert totals["wmh_ml_infratentorial"] == 0.5 and totals["wmh_lesions_infratentorial"] == 1
+  assert totals["stroke_ml_juxtacortical"] == 3.0 and totals["stroke_lesions_juxtacortical"] == 1
+  assert totals["stroke_ml_deep"] == 0.0 and totals["stroke_lesions_deep"] == 0
+  assert sum(v for k, v in totals.items() if "_ml_" in k) == 5.25

@@ -18,7 +18,7 @@ from uresnet_jax.common.errors import InputError
 from uresnet_jax.data import nifti_io
 
 FLAIR_MIN_TI_MS = 1500.0  # an inversion recovery with a longer inversion time nulls CSF: a FLAIR
-POSITION_ATOL_MM = 0.01  # slice positions off the slice normal, or spacing off even, by more: refused
+POSITION_ATOL_MM = 0.01  # slices off their normal, or spacing off even, by more: refused
 ORIENTATION_DECIMALS = 4  # direction cosines rounded so that float noise does not split a volume
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 ENHANCED_IMAGE_CLASSES = {"1.2.840.10008.5.1.4.1.1.4.1": "Enhanced MR",
@@ -180,7 +180,8 @@ def _split_repeated_positions(groups: dict[tuple, list]) -> dict[tuple, list]:
   (two acquisitions stored as one series); others keep an empty acquisition part."""
   out = {}
   for key, members in groups.items():
-    positions = [tuple(np.round(np.asarray(ds.ImagePositionPatient, float), 2)) for _, ds in members]
+    positions = [tuple(np.round(np.asarray(ds.ImagePositionPatient, float), 2))
+                 for _, ds in members]
     if len(set(positions)) == len(positions):
       out[(*key, "")] = members
       continue

@@ -223,6 +223,22 @@ def _expert_view(s: Mapping) -> str:
           '</div>')
 
 
+def _location_table(row: Mapping) -> str:
+  """Each class's volume and lesion count per location, from the row's `<class>_ml_<location>`
+  and `<class>_lesions_<location>` (predict's); nothing for a row without them (evaluate's)."""
+  prefix = "wmh_lesions_"
+  locations = [k[len(prefix):] for k in row if k.startswith(prefix)]
+  if not locations:
+    return ""
+  cells = "".join(f"<th>{report.CLASS_TITLES[c]} mL (lesions)</th>" for c in labelling.CLASSES)
+  body = "".join(
+      f"<tr><td>{html.escape(where)}</td>" + "".join(
+          f"<td>{row[f'{c}_ml_{where}']:.2f} ({row[f'{c}_lesions_{where}']})</td>"
+          for c in labelling.CLASSES) + "</tr>" for where in locations)
+  return (f'<table class="locations"><thead><tr><th>location</th>{cells}</tr></thead>'
+          f"<tbody>{body}</tbody></table>")
+
+
 def _scan_section(record: Mapping, reasons: Sequence[str]) -> str:
   row, review = record["volumes"], record["review"]
   name = row["subject"]
@@ -237,6 +253,7 @@ def _scan_section(record: Mapping, reasons: Sequence[str]) -> str:
            f"<p>{e(volumes)}; ICV {e(icv)}. Input: <code>{e(str(row['input']))}</code></p>"]
   if reasons:
     parts.append('<ul class="flag">' + "".join(f"<li>{e(r)}</li>" for r in reasons) + "</ul>")
+  parts.append(_location_table(row))
   lesion_slices = review["lesion_slices"]
   parts.append('<div class="slices">')
   for s in review["slices"]:
@@ -251,8 +268,9 @@ def _scan_section(record: Mapping, reasons: Sequence[str]) -> str:
         f'{": model, expert" if "expert" in s else ""}</figcaption></figure>')
   parts.append("</div>")
   if record["lesions"]:
-    parts.append("<table><thead><tr><th>lesion</th><th>class</th><th>volume (mL)</th>"
-                 "<th>location</th><th>confidence (mean p)</th><th>slice</th></tr></thead><tbody>")
+    parts.append('<table class="lesions"><thead><tr><th>lesion</th><th>class</th>'
+                 "<th>volume (mL)</th><th>location</th><th>confidence (mean p)</th><th>slice</th>"
+                 "</tr></thead><tbody>")
     for lesion in record["lesions"]:
       z = lesion_slices[str(lesion["lesion_id"])]
       ambiguous = " (ambiguous WMH/stroke)" if lesion["ambiguous"] else ""

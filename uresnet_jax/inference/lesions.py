@@ -21,6 +21,9 @@ ZONE_PERIVENTRICULAR, ZONE_JUXTACORTICAL, ZONE_INFRATENTORIAL = 1, 2, 4
 LESION_COLUMNS = ("subject", "lesion_id", "class", "volume_ml", "centroid_x_mm", "centroid_y_mm",
                   "centroid_z_mm", "location", "mean_probability", "mean_p_wmh", "mean_p_stroke",
                   "ambiguous")
+LOCATIONS = ("periventricular", "deep", "juxtacortical", "infratentorial")
+LOCATION_COLUMNS = tuple(f"{c}_{kind}_{where}" for c in labelling.CLASSES
+                         for kind in ("ml", "lesions") for where in LOCATIONS)
 
 
 def remove_small(mask: np.ndarray, min_voxels: float) -> np.ndarray:
@@ -94,6 +97,17 @@ def location_zones(image: np.ndarray, mask: np.ndarray, zooms: tuple[float, floa
   low = slices[0] + int(np.floor(options.infratentorial_fraction * height))
   zones[:, :, :low][mask[:, :, :low]] |= ZONE_INFRATENTORIAL
   return zones
+
+
+def by_location(rows: list[dict]) -> dict:
+  """Volume (mL) and lesion count of each class in each location (LOCATION_COLUMNS), from a scan's
+  lesion rows: what users compare across scans without reading lesions.csv."""
+  totals = {k: 0.0 if "_ml_" in k else 0 for k in LOCATION_COLUMNS}
+  for row in rows:
+    if row["class"] in labelling.CLASSES:  # stroke candidates are not stroke
+      totals[f"{row['class']}_ml_{row['location']}"] += row["volume_ml"]
+      totals[f"{row['class']}_lesions_{row['location']}"] += 1
+  return totals
 
 
 def _location(n: int, periventricular: int, juxtacortical: int, infratentorial: int) -> str:

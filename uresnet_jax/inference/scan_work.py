@@ -76,6 +76,7 @@ def segment_scan(model: predictor.Predictor, scan: scan_inputs.Scan, out: pathli
     row.update({f"{name}_ml": ml, f"{name}_ml_low": low * voxel_ml, f"{name}_ml_high": high * voxel_ml,
                 f"{name}_lesions": sum(r["class"] == name for r in lesion_rows),
                 f"{name}_pct_icv": labelling.percent_of_icv(ml, icv_ml)})
+  row.update(lesions.by_location(lesion_rows))
   row.update(icv_ml=icv_ml, icv_source=icv_source,
              excluded_ml=float(exclusion.sum() * voxel_ml) if exclusion is not None else 0.0,
              input=str(record.flair))

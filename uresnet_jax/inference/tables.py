@@ -14,7 +14,8 @@ from uresnet_jax.inference import lesions, output_folder, run_settings
 
 VOLUME_COLUMNS = ("subject", "wmh_ml", "wmh_ml_low", "wmh_ml_high", "wmh_lesions", "wmh_pct_icv",
                   "stroke_ml", "stroke_ml_low", "stroke_ml_high", "stroke_lesions",
-                  "stroke_pct_icv", "icv_ml", "icv_source", "excluded_ml", "seconds", "input")
+                  "stroke_pct_icv", *lesions.LOCATION_COLUMNS, "icv_ml", "icv_source",
+                  "excluded_ml", "seconds", "input")
 
 
 def _write_csv(path: pathlib.Path, rows: Sequence[dict], columns: Sequence[str],

@@ -109,6 +109,7 @@ def read_pretrained(workdir: os.PathLike | str) -> dict | None:
 
 
 def write_pretrained(workdir: os.PathLike | str, model: str, weights_sha256: str) -> None:
+  """Records a warm start's source, so a resume from other weights is refused."""
   _write_json(pathlib.Path(workdir) / PRETRAINED, {"model": model, "weights_sha256": weights_sha256},
               indent=None)
 
@@ -201,10 +202,12 @@ def training_minutes(workdir: os.PathLike | str) -> float | None:
 # ------------------------------------------------------------------ calibration, domains, lock
 
 def read_calibration(workdir: os.PathLike | str) -> dict | None:
+  """The stroke threshold's calibration (table, choice, held-out fold), for the model card."""
   return _read_json(pathlib.Path(workdir) / STROKE_CALIBRATION)
 
 
 def write_calibration(workdir: os.PathLike | str, result: dict) -> None:
+  """Keeps the whole calibration table beside the threshold config.json records."""
   _write_json(pathlib.Path(workdir) / STROKE_CALIBRATION, result)
 
 
@@ -214,6 +217,7 @@ def read_domains(folder: os.PathLike | str) -> dict | None:
 
 
 def write_domains(folder: os.PathLike | str, result: dict) -> None:
+  """Keeps the domain scores for the model card and the release gate."""
   _write_json(pathlib.Path(folder) / DOMAINS, result, default=list)
 
 
