@@ -50,14 +50,21 @@ def test_phantom_checks_skip_domains_without_stroke_free_subjects():
   assert [(c.where, c.passed) for c in checks] == [("in_domain", True), ("loose", False)]
 
 
-def test_a_candidate_beats_by_checks_passed_then_by_margin():
+def test_a_candidate_beats_by_real_checks_then_all_checks_then_margin():
   check = release_gate.Check
-  current = [check("a", "x", 0.3, 0.4, True), check("b", "y", 2.0, 1.0, False)]
-  one_pass = [check("a", "x", 0.41, 0.4, True), check("b", "y", 5.0, 1.0, False)]
-  closer = [check("a", "x", 0.35, 0.4, True), check("b", "y", 1.5, 1.0, False)]
+  current = [check("a", "x", 0.3, 0.4, True), check("b", "y", 2.0, 1.0, False),
+             check("phantom b", "z", 0.4, 0.5, False)]
+  one_pass = [check("a", "x", 0.41, 0.4, True), check("b", "y", 5.0, 1.0, False),
+              check("phantom b", "z", 0.4, 0.5, False)]
+  closer = [check("a", "x", 0.35, 0.4, True), check("b", "y", 1.5, 1.0, False),
+            check("phantom b", "z", 0.4, 0.5, False)]
+  real_wins = [check("a", "x", 0.41, 0.4, True), check("b", "y", 2.0, 1.0, False),
+               check("phantom b", "z", 0.9, 0.5, False)]  # the phantom check now fails
   assert release_gate.beats(one_pass, current)  # more checks passed, however far the other
   assert release_gate.beats(closer, current) and not release_gate.beats(current, closer)
   assert not release_gate.beats(current, current)
+  assert release_gate.beats(real_wins, current)  # real scans win over the phantom
+  assert not release_gate.beats(current, real_wins)
 
 
 def test_gate_command_on_the_tiny_run(tiny_run, tmp_path):

@@ -277,7 +277,7 @@ def _real_section(gate: dict) -> list[str]:
             "", release_gate.format_report(gate["candidate"], gate.get("current"))]
   failed = [c for c in release_gate.checks_of(gate["candidate"]) if not c.passed]
   if failed:
-    lines += ["What it still gets wrong on these scans: " + "; ".join(
+    lines += ["What it still fails: " + "; ".join(
         f"{c.name} on {c.where} {c.value:.2f} (needs {'≥' if c.at_least else '≤'} {c.limit:g})"
         for c in failed) + ".", ""]
   return lines

@@ -29,6 +29,7 @@ from uresnet_jax.experiments import domains
 from uresnet_jax.inference import predictor, segment
 
 RESULT_FILE = "gate.json"
+PHANTOM = "phantom"  # the first word of every phantom check's name
 REPORT_FILE = "gate.md"
 CANDIDATE, CURRENT = "candidate", "current"  # each model's scores, in a folder of its own
 
@@ -76,23 +77,26 @@ def real_checks(rows: Sequence[dict], gate: ml_collections.ConfigDict) -> list[C
 def phantom_checks(result: dict, gate: ml_collections.ConfigDict) -> list[Check]:
   """The phantom criteria from domains.evaluate_domains' result: the median false stroke on the
   stroke-free subjects of every domain."""
-  return [Check("phantom false stroke median, mL", name, r["dice"]["false_stroke"]["median_ml"],
+  return [Check(f"{PHANTOM} false stroke median, mL", name, r["dice"]["false_stroke"]["median_ml"],
                 gate.phantom_false_stroke_median_max_ml, False)
           for name, r in result.items() if r["dice"]["false_stroke"]["n_subjects"]]
 
 
-def score(checks: Sequence[Check]) -> tuple[int, float]:
-  """(checks passed, summed margin in units of each limit): how two models are ranked."""
+def score(checks: Sequence[Check]) -> tuple[int, int, float]:
+  """(real-scan checks passed, checks passed, summed margin in units of each limit): how two
+  models are ranked. Where the real scans and the phantom disagree, the real scans win."""
   margin = 0.0
   for c in checks:
     scale = max(abs(c.limit), 1e-3)
     value = c.value if math.isfinite(c.value) else (-1e3 if c.at_least else 1e3)
     margin += ((value - c.limit) if c.at_least else (c.limit - value)) / scale
-  return sum(c.passed for c in checks), margin
+  real = sum(c.passed for c in checks if not c.name.startswith(PHANTOM))
+  return real, sum(c.passed for c in checks), margin
 
 
 def beats(candidate: Sequence[Check], current: Sequence[Check]) -> bool:
-  """The candidate passes more checks than the current model, or as many by a larger margin."""
+  """The candidate passes more real-scan checks than the current model, or as many and more
+  checks in all, or as many of both by a larger margin."""
   return score(candidate) > score(current)
 
 
@@ -132,6 +136,13 @@ def gate_model(config: ml_collections.ConfigDict, model_arg: str | None, manifes
     checks += phantom_checks(result, config.release_gate)
   return {"model": str(path), "rows": rows, "checks": [dataclasses.asdict(c) | {"passed": c.passed}
                                                        for c in checks]}
+
+
+def _tally(who: str, checks: Sequence[Check]) -> str:
+  real, passed, margin = score(checks)
+  n_real = sum(not c.name.startswith(PHANTOM) for c in checks)
+  return (f"{who}: {passed} of {len(checks)} checks passed, {real} of {n_real} on real scans "
+          f"(margin {margin:+.2f})")
 
 
 def run_gate(config: ml_collections.ConfigDict, config_file: str, model: str | None,
@@ -179,14 +190,10 @@ def format_report(candidate: dict, current: dict | None) -> str:
     if current:
       row.append(cell(others.get((c.name, c.where))))
     lines.append("| " + " | ".join(row) + " |")
-  passed, margin = score(checks_of(candidate))
-  lines.append(f"\ncandidate: {passed} of {len(candidate['checks'])} checks passed "
-               f"(margin {margin:+.2f})")
+  lines.append("\n" + _tally("candidate", checks_of(candidate)))
   if current:
-    passed, margin = score(checks_of(current))
     verdict = "beats" if beats(checks_of(candidate), checks_of(current)) else "does not beat"
-    lines.append(f"current: {passed} of {len(current['checks'])} checks passed "
-                 f"(margin {margin:+.2f}); the candidate {verdict} it")
+    lines.append(f"{_tally('current', checks_of(current))}; the candidate {verdict} it")
   return "\n".join(lines) + "\n"
 
 
