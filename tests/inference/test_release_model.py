@@ -1,6 +1,6 @@
-"""The bundled release model (uresnet_jax/release_model): small, trained with configs/release.py
-and then configs/release_round2.py, documented, and what `predict` and `finetune` use without
---model."""
+"""The bundled release model (uresnet_jax/release_model): small, trained with configs/release.py,
+then configs/release_round2.py and configs/release_round3.py, documented (its real-scan scores
+included), and what `predict` and `finetune` use without --model."""
 import csv
 import hashlib
 import json
@@ -23,7 +23,7 @@ from uresnet_jax import phantom
 from uresnet_jax.common.errors import InputError
 
 sys.path.insert(0, str(ROOT))
-from configs import release, release_round2  # noqa: E402  (configs/ is not a package on the path)
+from configs import release, release_round3  # noqa: E402  (configs/ is not a package on the path)
 
 
 def test_bundled_model_is_small_documented_and_the_release_run():
@@ -32,7 +32,7 @@ def test_bundled_model_is_small_documented_and_the_release_run():
   assert size <= 10e6, size
   manifest = artifact.load(folder).manifest  # checksums verified
   trained = manifest["training_config"]
-  expected = release_round2.get_config()
+  expected = release_round3.get_config()
   assert trained["phantom"]["random_protocol_probability"] == 1.0
   assert trained["sampling"]["healthy_rate"] == expected.sampling.healthy_rate > 0
   assert trained["sampling"]["slice_share"] == expected.sampling.slice_share > 0
@@ -43,7 +43,9 @@ def test_bundled_model_is_small_documented_and_the_release_run():
   assert set(trained["domains"]["held_out"]) == set(expected.domains.held_out)
   assert not os.path.isabs(manifest["source"]["workdir"])  # no machine's path in the repo
   card = (folder / model_card.CARD).read_text()
-  for name in (*expected.domains.held_out, "in_domain", "Known limits", "Intended use"):
+  assert trained["phantom"]["embolic_count"] == list(expected.phantom.embolic_count)
+  for name in (*expected.domains.held_out, "in_domain", "Known limits", "Intended use",
+               "Results on real scans"):
     assert name in card
 
 
