@@ -22,8 +22,7 @@ from uresnet_jax.evaluation import metrics
 from uresnet_jax import phantom
 from uresnet_jax.common.errors import InputError
 
-sys.path.insert(0, str(ROOT))
-from configs import release, release_round3  # noqa: E402  (configs/ is not a package on the path)
+from configs import release, release_round3
 
 
 def test_bundled_model_is_small_documented_and_the_release_run():
