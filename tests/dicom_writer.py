@@ -1,11 +1,14 @@
 """Writes a volume (voxels and RAS affine) as a DICOM MR series with pydicom, one file per slice,
 as a scanner exports it: the tests' stand-in for the FLAIR series no public data set offers."""
 import pathlib
+import tempfile
 from typing import Callable, Sequence
 
 import numpy as np
+import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+from pydicom.uid import (EnhancedMRImageStorage, ExplicitVRLittleEndian, MRImageStorage,
+                         generate_uid)
 from pydicom.valuerep import format_number_as_ds
 
 LPS_FROM_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -75,3 +78,36 @@ def write_series(folder: pathlib.Path, data: np.ndarray, affine: np.ndarray, *,
 def phantom_volume(shape=(32, 32, 6), seed: int = 0) -> np.ndarray:
   """A small integer volume whose every voxel differs, so a flipped or shuffled slice shows."""
   return np.random.default_rng(seed).integers(0, 1000, shape).astype(np.int16)
+
+
+def write_enhanced(path: pathlib.Path, data: np.ndarray, affine: np.ndarray,
+                   order: Sequence[int], **kwargs) -> pathlib.Path:
+  """Writes `data` as one Enhanced MR multi-frame file, frames in slice `order`: each frame's
+  position per frame, orientation and pixel spacing shared, as scanners store them."""
+  with tempfile.TemporaryDirectory() as tmp:
+    slices = [pydicom.dcmread(p) for p in write_series(pathlib.Path(tmp), data, affine,
+                                                        order=order, **kwargs)]
+  ds = slices[0]
+  ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = EnhancedMRImageStorage
+  shared = Dataset()
+  shared.PlaneOrientationSequence = [Dataset()]
+  shared.PlaneOrientationSequence[0].ImageOrientationPatient = ds.ImageOrientationPatient
+  shared.PixelMeasuresSequence = [Dataset()]
+  shared.PixelMeasuresSequence[0].PixelSpacing = ds.PixelSpacing
+  shared.PixelMeasuresSequence[0].SliceThickness = ds.SliceThickness
+  ds.SharedFunctionalGroupsSequence = [shared]
+  frames = []
+  for image in slices:
+    frame = Dataset()
+    frame.PlanePositionSequence = [Dataset()]
+    frame.PlanePositionSequence[0].ImagePositionPatient = image.ImagePositionPatient
+    frames.append(frame)
+  ds.PerFrameFunctionalGroupsSequence = frames
+  for keyword in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing",
+                  "SliceThickness"):
+    delattr(ds, keyword)
+  ds.NumberOfFrames = len(slices)
+  ds.PixelData = b"".join(image.PixelData for image in slices)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  ds.save_as(path, enforce_file_format=True)
+  return path

@@ -7,7 +7,7 @@ import pydicom
 import pytest
 from pydicom.uid import JPEGLosslessSV1, generate_uid
 
-from dicom_writer import phantom_volume, write_series
+from dicom_writer import phantom_volume, write_enhanced, write_series
 from uresnet_jax.common.errors import InputError
 from uresnet_jax.data import dicom_series, scan_inputs
 
@@ -238,10 +238,22 @@ def test_a_corrupt_file_among_good_ones_is_refused_or_seen_as_a_missing_slice(tm
     _read(tmp_path / "s")
 
 
-def test_an_enhanced_multi_frame_series_is_refused_in_one_line(tmp_path):
-  def enhanced(k, ds):
-    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.4.1"
-    del ds.ImagePositionPatient
-  write_series(tmp_path / "s", phantom_volume(shape=(32, 32, 1)), AXIAL, edit=enhanced)
-  with pytest.raises(InputError, match="Enhanced MR multi-frame images are not read yet"):
+@pytest.mark.parametrize("affine", [AXIAL, _sagittal()], ids=["axial", "sagittal"])
+def test_an_enhanced_multi_frame_file_gives_back_the_written_volume(tmp_path, affine):
+  data = phantom_volume()
+  write_enhanced(tmp_path / "s" / "EMR", data, affine, order=[3, 0, 5, 1, 4, 2])
+  study, volume = _read(tmp_path / "s")
+  assert study.series.multiframe and len(study.series.files) == 1
+  got, got_affine = _canonical(volume.data, volume.affine)
+  want, want_affine = _canonical(data, affine)
+  np.testing.assert_allclose(got_affine, want_affine, atol=0.01)
+  np.testing.assert_array_equal(got, want)
+
+
+def test_two_multi_frame_files_in_one_series_are_refused_in_one_line(tmp_path):
+  uid, study = generate_uid(), generate_uid()
+  for name in ("A", "B"):
+    write_enhanced(tmp_path / "s" / name, phantom_volume(), AXIAL, order=range(6), series=uid,
+                   study=study)
+  with pytest.raises(InputError, match="2 Enhanced MR multi-frame files in one series"):
     _read(tmp_path / "s")

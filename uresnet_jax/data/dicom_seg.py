@@ -35,11 +35,13 @@ def _version() -> str:
 def write_seg(path: pathlib.Path, labels: np.ndarray, study: dicom_series.Study,
               model_id: str) -> None:
   """Writes `labels` (on the grid dicom_series.read_volume gave for `study`) to `path` atomically
-  as a binary DICOM-SEG; `model_id` (the model's checksum) goes in as the device serial number."""
+  as a binary DICOM-SEG, each frame in its source image's (or source frame's) order; `model_id`
+  (the model's checksum) goes in as the device serial number."""
   import highdicom as hd
   from pydicom.uid import generate_uid
-  sources = dicom_series.ordered_headers(study)
-  frames = np.ascontiguousarray(np.asarray(labels, np.uint8).transpose(2, 1, 0))  # slice, row, col
+  sources, order = dicom_series.seg_sources(study)
+  frames = np.zeros((len(order), *labels.shape[1::-1]), np.uint8)  # source frame, row, column
+  frames[order] = np.asarray(labels, np.uint8).transpose(2, 1, 0)
   number = study.series.number
   seg = hd.seg.Segmentation(
       source_images=sources, pixel_array=frames,

@@ -2,15 +2,16 @@
 into volumes, the FLAIR of each study chosen, and assembled with pydicom into a Volume (voxels and
 RAS affine) that the NIfTI route segments the same way.
 
-A volume is the images of one series that share an echo, an orientation and a temporal position;
-a localizer is never one. What cannot be assembled exactly (a missing slice, uneven spacing, a
-gantry tilt, repeated slice positions, pixel data no installed decoder reads, a damaged file) is
-refused with one line naming the series: nothing is resampled or guessed.
+A volume is the images of one series that share an echo, an orientation and a temporal position,
+or the frames of one enhanced multi-frame file; a localizer is never one. What cannot be assembled
+exactly (a missing slice, uneven spacing, a gantry tilt, repeated slice positions, pixel data no
+installed decoder reads, a damaged file) is refused with one line naming the series: nothing is
+resampled or guessed.
 """
 import dataclasses
 import pathlib
 import warnings
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -38,7 +39,8 @@ class Series:
   part: str = ""  # what set it apart within its series: "echo 2", "orientation 2", "time 3"
   flair: bool = False  # named FLAIR, or an inversion recovery with TI > FLAIR_MIN_TI_MS
   localizer: bool = False  # ImageType LOCALIZER: a scout, never segmented
-  problem: str = ""  # why it cannot be read as it is (an enhanced multi-frame file)
+  problem: str = ""  # why it cannot be read as it is
+  multiframe: bool = False  # one enhanced multi-frame file holding every slice
 
   def label(self) -> str:
     """How a message names it: number, description and what set it apart."""
@@ -152,10 +154,7 @@ def split_series(headers: Sequence[tuple[pathlib.Path, object]]) -> list[Series]
                   description=_text(first, "SeriesDescription") or _text(first, "ProtocolName"),
                   flair=is_flair(first))
     if first.get("SOPClassUID", "") in ENHANCED_IMAGE_CLASSES:
-      volumes.append(Series(**common, orientation="multi-frame",
-                            files=tuple(p for p, _ in items),
-                            problem=f"{ENHANCED_IMAGE_CLASSES[first.SOPClassUID]} multi-frame "
-                            "images are not read yet: export the series as one file per slice"))
+      volumes.append(_multiframe_series(common, items))
       continue
     groups: dict[tuple, list] = {}
     for path, ds in items:
@@ -173,6 +172,52 @@ def split_series(headers: Sequence[tuple[pathlib.Path, object]]) -> list[Series]
           part=", ".join(f"{name} {values[name]}" for name in varying),
           localizer=localizer))
   return volumes
+
+
+def _multiframe_series(common: dict, items: Sequence[tuple[pathlib.Path, object]]) -> Series:
+  """An enhanced multi-frame series: one file, its frames one volume (several are refused)."""
+  files = tuple(p for p, _ in items)
+  ds = items[0][1]
+  kind = ENHANCED_IMAGE_CLASSES[ds.SOPClassUID]
+  if len(items) > 1:
+    return Series(**common, orientation="multi-frame", files=files, problem=f"{len(items)} "
+                  f"{kind} multi-frame files in one series; export it as one file per slice")
+  try:
+    cosines = np.asarray(frame_headers(ds, kind)[0].ImageOrientationPatient, float)
+  except InputError as e:
+    return Series(**common, orientation="multi-frame", files=files, problem=str(e))
+  image_type = [str(t).upper() for t in ds.get("ImageType", [])]
+  return Series(**common, orientation=orientation_name(cosines[:3], cosines[3:]), files=files,
+                multiframe=True, localizer="LOCALIZER" in image_type)
+
+
+def frame_headers(ds, where: str) -> list:
+  """One header per frame of an enhanced multi-frame image, holding what a single-frame image
+  carries (position, orientation, pixel spacing, size, rescale), from its per-frame functional
+  groups or else the shared ones."""
+  from pydicom.dataset import Dataset
+  shared = (ds.get("SharedFunctionalGroupsSequence") or [Dataset()])[0]
+  frames = []
+  for number, group in enumerate(ds.get("PerFrameFunctionalGroupsSequence") or [], start=1):
+    def find(sequence: str, keyword: str, default=None):
+      for source in (group, shared):
+        items = source.get(sequence)
+        if items and keyword in items[0]:
+          return items[0][keyword].value
+      if default is None:
+        raise InputError(f"{where}: frame {number} has no {keyword}")
+      return default
+    frame = Dataset()
+    frame.Rows, frame.Columns = ds.Rows, ds.Columns
+    frame.ImagePositionPatient = find("PlanePositionSequence", "ImagePositionPatient")
+    frame.ImageOrientationPatient = find("PlaneOrientationSequence", "ImageOrientationPatient")
+    frame.PixelSpacing = find("PixelMeasuresSequence", "PixelSpacing")
+    frame.RescaleSlope = find("PixelValueTransformationSequence", "RescaleSlope", 1.0)
+    frame.RescaleIntercept = find("PixelValueTransformationSequence", "RescaleIntercept", 0.0)
+    frames.append(frame)
+  if not frames:
+    raise InputError(f"{where}: a multi-frame image without per-frame functional groups")
+  return frames
 
 
 def _split_repeated_positions(groups: dict[tuple, list]) -> dict[tuple, list]:
@@ -266,24 +311,38 @@ def read_volume(study: Study) -> nifti_io.Volume:
     raise InputError(f"{where}: {series.problem}")
   if series.localizer:
     raise InputError(f"{where}: a localizer (scout), not a volume to segment")
-  import pydicom
-  datasets = []
-  for path in series.files:
-    try:
-      datasets.append(pydicom.dcmread(path))
-    except Exception as e:
-      raise InputError(f"{where}: {path.name}: unreadable DICOM file ({_one_line(e)})") from None
-  data, affine = assemble(datasets, where)
+  datasets = [_read(path, where) for path in series.files]
+  if series.multiframe:
+    headers = frame_headers(datasets[0], where)
+    frames = _pixels(datasets[0], where)
+    frames = frames[None] if frames.ndim == 2 else frames
+    if len(frames) != len(headers):
+      raise InputError(f"{where}: {len(frames)} frames of pixel data for {len(headers)} frames "
+                       "described")
+    data, affine = assemble(headers, lambda i: frames[i], where)
+  else:
+    data, affine = assemble(datasets, lambda i: _one_slice(datasets[i], where), where)
   volume = nifti_io.as_volume(data, affine, kind="image", where=where)
   return dataclasses.replace(volume, path=study.folder)
 
 
-def ordered_headers(study: Study) -> list:
-  """The chosen series' headers in the order of read_volume's slices (its third axis)."""
+def _read(path: pathlib.Path, where: str, pixels: bool = True):
+  """A file's dataset (with its pixel data unless not `pixels`), or one InputError line."""
   import pydicom
-  headers = [pydicom.dcmread(path, stop_before_pixels=True) for path in study.series.files]
-  order, _ = geometry(headers, f"{study.folder}: {study.series.label()}")
-  return [headers[i] for i in order]
+  try:
+    return pydicom.dcmread(path, stop_before_pixels=not pixels)
+  except Exception as e:
+    raise InputError(f"{where}: {path.name}: unreadable DICOM file ({_one_line(e)})") from None
+
+
+def seg_sources(study: Study) -> tuple[list, np.ndarray]:
+  """The images a DICOM-SEG of read_volume's labels references (headers, in file order) and, for
+  each slice of the volume, the index of its source: an image, or a frame of the one image."""
+  where = f"{study.folder}: {study.series.label()}"
+  headers = [_read(path, where, pixels=False) for path in study.series.files]
+  frames = frame_headers(headers[0], where) if study.series.multiframe else headers
+  order, _ = geometry(frames, where)
+  return headers, order
 
 
 def geometry(datasets: Sequence, where: str) -> tuple[np.ndarray, np.ndarray]:
@@ -335,25 +394,36 @@ def geometry(datasets: Sequence, where: str) -> tuple[np.ndarray, np.ndarray]:
   return order, LPS_TO_RAS @ lps
 
 
-def assemble(datasets: Sequence, where: str) -> tuple[np.ndarray, np.ndarray]:
-  """(voxels indexed column, row, slice; RAS affine) of one volume's single-frame images."""
-  order, affine = geometry(datasets, where)
+def assemble(headers: Sequence, pixels: Callable[[int], np.ndarray],
+             where: str) -> tuple[np.ndarray, np.ndarray]:
+  """(voxels indexed column, row, slice; RAS affine) of one volume's slices, given their headers
+  and `pixels(i)`, the stored values of slice i; each slice's rescale applied."""
+  order, affine = geometry(headers, where)
   slices = []
   for index in order:
-    ds = datasets[index]
-    try:
-      pixels = ds.pixel_array
-    except Exception as e:  # no decoder for the transfer syntax, or truncated pixel data
-      syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
-      name = getattr(syntax, "name", syntax) or "unknown transfer syntax"
-      raise InputError(f"{where}: {pathlib.Path(ds.filename).name}: pixel data cannot be decoded "
-                       f"({name}: {_one_line(e)})") from None
-    if pixels.ndim != 2:
-      raise InputError(f"{where}: {pathlib.Path(ds.filename).name}: pixel data of shape "
-                       f"{pixels.shape}, expected one grey-level slice")
-    slope, intercept = _number(ds, "RescaleSlope", 1.0), _number(ds, "RescaleIntercept")
-    slices.append(pixels.astype(np.float32) * slope + intercept)
+    slope = _number(headers[index], "RescaleSlope", 1.0)
+    intercept = _number(headers[index], "RescaleIntercept")
+    slices.append(pixels(index).astype(np.float32) * slope + intercept)
   return np.stack(slices, axis=-1).transpose(1, 0, 2), affine
+
+
+def _pixels(ds, where: str) -> np.ndarray:
+  """The stored values of an image's pixel data; InputError when no decoder reads them."""
+  try:
+    return ds.pixel_array
+  except Exception as e:  # no decoder for the transfer syntax, or truncated pixel data
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    name = getattr(syntax, "name", syntax) or "unknown transfer syntax"
+    raise InputError(f"{where}: {pathlib.Path(ds.filename).name}: pixel data cannot be decoded "
+                     f"({name}: {_one_line(e)})") from None
+
+
+def _one_slice(ds, where: str) -> np.ndarray:
+  pixels = _pixels(ds, where)
+  if pixels.ndim != 2:
+    raise InputError(f"{where}: {pathlib.Path(ds.filename).name}: pixel data of shape "
+                     f"{pixels.shape}, expected one grey-level slice")
+  return pixels
 
 
 def _one_line(e: BaseException) -> str:
