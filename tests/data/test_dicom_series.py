@@ -9,7 +9,7 @@ from pydicom.uid import JPEGLosslessSV1, generate_uid
 
 from dicom_writer import phantom_volume, write_enhanced, write_series
 from uresnet_jax.common.errors import InputError
-from uresnet_jax.data import dicom_series, scan_inputs
+from uresnet_jax.data import dicom_series, nifti_io, scan_inputs
 
 AXIAL = np.diag([0.9, 0.9, 4.0, 1.0]) + np.array([[0, 0, 0, -14], [0, 0, 0, -12], [0, 0, 0, -10],
                                                  [0, 0, 0, 0]])
@@ -135,8 +135,31 @@ def test_a_folder_of_studies_is_a_cohort_named_by_folder_never_by_patient(tmp_pa
   assert scans[3].dicom.series is None and "no FLAIR" in scans[3].dicom.problem
   with pytest.raises(InputError, match=r"site2/anon_d: no FLAIR series"):
     dicom_series.read_volume(scans[3].dicom)  # told when segmented: the others go on
+  nifti = tmp_path / "scan.nii.gz"
+  nifti_io.save_nifti(nifti, np.ones((8, 8, 2), np.float32), np.eye(4))
   with pytest.raises(InputError, match="--series picks a series in a folder of DICOM files"):
-    scan_inputs.find_scans(next((tmp_path / "site1" / "anon_a" / "flair").iterdir()), series="3")
+    scan_inputs.find_scans(nifti, series="3")
+
+
+def test_a_manifest_names_dicom_studies_and_a_dicom_file_points_to_its_folder(tmp_path):
+  write_series(tmp_path / "Doe_Jane" / "flair", phantom_volume(), AXIAL)
+  write_series(tmp_path / "Roe_Rich" / "t1", phantom_volume(), AXIAL, description="T1", number=4,
+               inversion_ms=None)
+  nifti_io.save_nifti(tmp_path / "c.nii.gz", np.ones((8, 8, 2), np.float32), np.eye(4))
+  (tmp_path / "subjects.csv").write_text("subject,flair\ns01,Doe_Jane\ns02,Roe_Rich\n"
+                                         "s03,c.nii.gz\n")
+  scans = scan_inputs.find_scans(tmp_path / "subjects.csv")
+  assert [s.name for s in scans] == ["s01", "s02", "s03"]
+  assert scans[0].dicom.series.number == "3" and "no FLAIR" in scans[1].dicom.problem
+  assert scans[2].dicom is None
+  assert scan_inputs.find_scans(tmp_path / "subjects.csv", series="4")[1].dicom.series.number == "4"
+  (tmp_path / "nifti.csv").write_text("subject,flair\ns03,c.nii.gz\n")
+  with pytest.raises(InputError, match="this manifest names none"):
+    scan_inputs.find_scans(tmp_path / "nifti.csv", series="4")
+  one = next((tmp_path / "Doe_Jane" / "flair").iterdir())
+  with pytest.raises(InputError, match=f"a DICOM file; give the folder that holds its study "
+                     f"\\(--input={one.parent}\\)"):
+    scan_inputs.find_scans(one)
 
 
 def _refused(tmp_path, match, **kwargs):

@@ -104,6 +104,13 @@ def orientation_name(row: np.ndarray, column: np.ndarray) -> str:
   return ("sagittal", "coronal", "axial")[axis]
 
 
+def is_dicom_file(path: pathlib.Path) -> bool:
+  """A file with DICOM's preamble ("DICM" at byte 128)."""
+  with open(path, "rb") as f:
+    f.seek(128)
+    return f.read(4) == b"DICM"
+
+
 def _read_header(path: pathlib.Path):
   """The file's DICOM header, or None for a file that is not DICOM (notes, DICOMDIR, a SEG)."""
   import pydicom

@@ -178,7 +178,7 @@ def save_nifti(path: os.PathLike | str, data: np.ndarray, affine: np.ndarray,
 def read_manifest(path: os.PathLike | str, require_labels: bool = True) -> list[SubjectRecord]:
   """Reads subjects.csv: subject, flair, labels (+ optional t1, wm, brain_mask, exclusion, and
   labelled: the classes the labels mark, labelling.LABELLED), paths relative to it; `labels` may be
-  absent when `require_labels` is False (scans to segment)."""
+  absent, and `flair` a folder of DICOM files, when `require_labels` is False (scans to segment)."""
   path = pathlib.Path(path)
   if not path.is_file():
     raise InputError(f"{path}: manifest not found")
@@ -210,7 +210,8 @@ def read_manifest(path: os.PathLike | str, require_labels: bool = True) -> list[
     files = {}
     for column in PATH_COLUMNS:
       value = row.get(column, "")
-      files[column] = _resolve(path.parent, value, subject) if value else None
+      folder_ok = column == "flair" and not require_labels  # predict's DICOM study folder
+      files[column] = _resolve(path.parent, value, subject, folder_ok) if value else None
     labelled = row.get("labelled", "").lower() or next(iter(labelling.LABELLED))
     if labelled not in labelling.LABELLED:
       raise InputError(f"{path}: line {line} ({subject}): labelled {row['labelled']!r} is not one "
@@ -223,9 +224,10 @@ def read_manifest(path: os.PathLike | str, require_labels: bool = True) -> list[
   return records
 
 
-def _resolve(base: pathlib.Path, value: str, subject: str) -> pathlib.Path:
+def _resolve(base: pathlib.Path, value: str, subject: str,
+             folder_ok: bool = False) -> pathlib.Path:
   file = base / pathlib.Path(value).expanduser()
-  if not file.is_file():
+  if not (file.is_file() or (folder_ok and file.is_dir())):
     raise InputError(f"{subject}: {file}: file not found")
   return file
 

@@ -93,6 +93,18 @@ def _dicom_scans(root: pathlib.Path, series: str | None) -> list[Scan]:
   return scans
 
 
+def _manifest_scan(record: nifti_io.SubjectRecord, series: str | None) -> Scan:
+  """A manifest row's scan: its flair a NIfTI file, or a folder holding one DICOM study, named
+  for the row's subject (how a user chooses the ids of DICOM studies)."""
+  if not record.flair.is_dir():
+    return Scan(name=safe_name(record.subject), record=record)
+  studies = dicom_series.find_studies(record.flair, series)
+  study = studies[0] if len(studies) == 1 else dicom_series.Study(
+      record.flair, None, f"{len(studies)} DICOM studies where a manifest row takes one"
+      if studies else "no DICOM images")
+  return Scan(name=safe_name(record.subject), record=record, dicom=study)
+
+
 def is_bids(path: pathlib.Path) -> bool:
   return path.is_dir() and ((path / "dataset_description.json").is_file()
                             or any(p.is_dir() for p in path.glob("sub-*")))
@@ -111,8 +123,11 @@ def find_scans(input_path: str | pathlib.Path, series: str | None = None,
   for key, value in given.items():
     if not value.exists():
       raise InputError(f"{value}: --{key if key != 'exclusion' else 'exclusion_mask'} not found")
-  if series and (path.is_file() or (path / nifti_io.MANIFEST_NAME).is_file() or is_bids(path)):
+  if series and ((path.is_file() and nifti_stem(path) is not None) or is_bids(path)):
     raise InputError(f"{path}: --series picks a series in a folder of DICOM files, not here")
+  if path.is_file() and dicom_series.is_dicom_file(path):
+    raise InputError(f"{path}: a DICOM file; give the folder that holds its study "
+                     f"(--input={path.parent})")
   if path.is_file() and nifti_stem(path) is not None:
     files = {}
     for key, value in given.items():
@@ -127,7 +142,11 @@ def find_scans(input_path: str | pathlib.Path, series: str | None = None,
                        "columns, not flags")
     records = nifti_io.read_manifest(path if path.is_file() else path / nifti_io.MANIFEST_NAME,
                                      require_labels=False)
-    return _unique([Scan(name=safe_name(r.subject), record=r) for r in records])
+    scans = [_manifest_scan(r, series) for r in records]
+    if series and not any(scan.dicom for scan in scans):
+      raise InputError(f"{path}: --series picks a series in a folder of DICOM files; this "
+                       "manifest names none")
+    return _unique(scans)
   if not path.is_dir():
     raise InputError(f"{path}: no such file or folder")
   for key, value in given.items():
