@@ -182,6 +182,27 @@ def test_uneven_spacing_is_refused(tmp_path):
   _refused(tmp_path, r"uneven slice spacing \(2.50 to 5.50 mm\)", edit=shift)
 
 
+def test_a_slice_without_its_pixel_spacing_is_refused_naming_it(tmp_path):
+  def drop(k, ds):
+    if k == 4:
+      del ds.PixelSpacing
+  _refused(tmp_path, r"IM0004: PixelSpacing missing or malformed \(None\)", edit=drop)
+
+
+def test_a_slice_with_a_malformed_orientation_is_set_apart_and_told(tmp_path):
+  def bad(k, ds):
+    if k == 2:
+      ds.ImageOrientationPatient = ["1", "0", "0", "0", "1"]
+  write_series(tmp_path / "s", phantom_volume(), AXIAL, edit=bad)
+  with pytest.raises(InputError, match=r"holds 2 volumes .*: 5 image\(s\), axial .*"
+                     r": 1 image\(s\), oblique"):
+    _read(tmp_path / "s")
+  with pytest.raises(InputError, match=r"1 missing slice\(s\)"):
+    _read(tmp_path / "s", "3:orientation1")
+  with pytest.raises(InputError, match=r"\(orientation 2\): 1 image, not a volume"):
+    _read(tmp_path / "s", "3:orientation2")
+
+
 def test_gantry_tilt_is_refused(tmp_path):
   def tilt(k, ds):
     ds.ImagePositionPatient[1] = str(float(ds.ImagePositionPatient[1]) + k * 0.7)

@@ -24,6 +24,8 @@ ORIENTATION_DECIMALS = 4  # direction cosines rounded so that float noise does n
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 ENHANCED_IMAGE_CLASSES = {"1.2.840.10008.5.1.4.1.1.4.1": "Enhanced MR",
                           "1.2.840.10008.5.1.4.1.1.4.4": "Legacy Converted Enhanced MR"}
+GEOMETRY = (("ImagePositionPatient", 3), ("ImageOrientationPatient", 6), ("PixelSpacing", 2),
+            ("Rows", 1), ("Columns", 1))  # what a slice needs to be placed, and its value count
 CHOOSE = "choose one with --series as listed (a series number or SeriesInstanceUID[:part])"
 
 
@@ -97,7 +99,7 @@ def is_flair(ds) -> bool:
 
 def orientation_name(row: np.ndarray, column: np.ndarray) -> str:
   """axial, coronal or sagittal when the slice normal is within about 10 degrees of an axis."""
-  normal = np.cross(row, column)
+  normal = np.cross(row, column)  # zero for a missing orientation: oblique
   axis = int(np.argmax(np.abs(normal)))
   if abs(normal[axis]) < np.cos(np.deg2rad(10)):
     return "oblique"
@@ -140,8 +142,11 @@ def read_headers(folder: pathlib.Path) -> list[tuple[pathlib.Path, object]]:
 
 def _volume_key(ds) -> tuple:
   """What tells the volumes of one series apart: a localizer, echo, orientation, time point."""
-  orientation = tuple(np.round(np.asarray(ds.get("ImageOrientationPatient", [0] * 6), float),
-                               ORIENTATION_DECIMALS))
+  try:
+    cosines = np.asarray(ds.get("ImageOrientationPatient"), float).reshape(6)
+  except (TypeError, ValueError):  # missing or malformed: kept together, refused when assembled
+    cosines = np.zeros(6)
+  orientation = tuple(np.round(cosines, ORIENTATION_DECIMALS))
   localizer = "LOCALIZER" in [str(t).upper() for t in ds.get("ImageType", [])]
   return (localizer, str(ds.get("EchoNumbers", "") or ""), orientation,
           str(ds.get("TemporalPositionIdentifier", "") or ""))
@@ -359,6 +364,15 @@ def geometry(datasets: Sequence, where: str) -> tuple[np.ndarray, np.ndarray]:
     raise InputError(f"{where}: {len(datasets)} image, not a volume")
   first = datasets[0]
   for ds in datasets:
+    for keyword, size in GEOMETRY:
+      value = ds.get(keyword)
+      try:
+        valid = value is not None and len(np.asarray(value, float).reshape(-1)) == size
+      except (TypeError, ValueError):
+        valid = False
+      if not valid:
+        name = pathlib.Path(getattr(ds, "filename", "") or "").name or "a frame"
+        raise InputError(f"{where}: {name}: {keyword} missing or malformed ({value!r})")
     for keyword in ("Rows", "Columns"):
       if ds.get(keyword) != first.get(keyword):
         raise InputError(f"{where}: images of different sizes ({keyword} "
