@@ -141,6 +141,17 @@ def test_a_folder_of_studies_is_a_cohort_named_by_folder_never_by_patient(tmp_pa
     scan_inputs.find_scans(nifti, series="3")
 
 
+def test_sub_folders_of_dicom_studies_are_not_taken_for_bids(tmp_path):
+  for name in ("sub-01", "sub-02"):
+    write_series(tmp_path / name / "DICOM", phantom_volume(), AXIAL)
+  assert [s.name for s in scan_inputs.find_scans(tmp_path)] == ["sub-01", "sub-02"]
+  (tmp_path / "sub-03" / "anat").mkdir(parents=True)
+  nifti_io.save_nifti(tmp_path / "sub-03" / "anat" / "sub-03_T1w.nii.gz",
+                      np.ones((8, 8, 2), np.float32), np.eye(4))
+  with pytest.raises(InputError, match="BIDS dataset with no"):  # a BIDS root without a FLAIR
+    scan_inputs.find_scans(tmp_path)
+
+
 def test_a_manifest_names_dicom_studies_and_a_dicom_file_points_to_its_folder(tmp_path):
   write_series(tmp_path / "Doe_Jane" / "flair", phantom_volume(), AXIAL)
   write_series(tmp_path / "Roe_Rich" / "t1", phantom_volume(), AXIAL, description="T1", number=4,

@@ -106,8 +106,10 @@ def _manifest_scan(record: nifti_io.SubjectRecord, series: str | None) -> Scan:
 
 
 def is_bids(path: pathlib.Path) -> bool:
+  """A BIDS root: a dataset_description.json, or sub-* folders holding NIfTI files (sub-* folders
+  of DICOM studies are not one)."""
   return path.is_dir() and ((path / "dataset_description.json").is_file()
-                            or any(p.is_dir() for p in path.glob("sub-*")))
+                            or any(nifti_stem(p) for p in path.glob("sub-*/**/*.nii*")))
 
 
 def find_scans(input_path: str | pathlib.Path, series: str | None = None,
