@@ -141,6 +141,12 @@ def test_a_folder_of_studies_is_a_cohort_named_by_folder_never_by_patient(tmp_pa
     scan_inputs.find_scans(nifti, series="3")
 
 
+def test_studies_mixed_in_one_folder_are_named_for_it_and_numbered(tmp_path):
+  for i in range(2):
+    write_series(tmp_path / "PACS", phantom_volume(), AXIAL, name=f"S{i}_{{:d}}")
+  assert [s.name for s in scan_inputs.find_scans(tmp_path / "PACS")] == ["PACS", "PACS_2"]
+
+
 def test_sub_folders_of_dicom_studies_are_not_taken_for_bids(tmp_path):
   for name in ("sub-01", "sub-02"):
     write_series(tmp_path / name / "DICOM", phantom_volume(), AXIAL)

@@ -78,8 +78,8 @@ def _bids_scans(root: pathlib.Path) -> list[Scan]:
 
 def _dicom_scans(root: pathlib.Path, series: str | None) -> list[Scan]:
   """One scan per DICOM study under `root`, named for its folder (the input folder itself when it
-  holds one study; else the shortest path below it that no other study shares): never for a
-  patient's name or id."""
+  holds one study, or studies whose files share folders; else the shortest path below it that no
+  other study shares): never for a patient's name or id."""
   studies = dicom_series.find_studies(root, series)
   paths = [s.folder.relative_to(root).parts for s in studies]
   scans = []
@@ -87,7 +87,7 @@ def _dicom_scans(root: pathlib.Path, series: str | None) -> list[Scan]:
     others = [p for p in paths if p is not parts]
     own = next((parts[:n] for n in range(1, len(parts) + 1)
                 if not any(p[:n] == parts[:n] for p in others)), parts)
-    name = safe_name("_".join(own) if others else root.resolve().name)
+    name = safe_name(("_".join(own) if others else "") or root.resolve().name)
     scans.append(Scan(name=name, dicom=study, record=nifti_io.SubjectRecord(
         subject=name, flair=study.folder, labels=None)))
   return scans
