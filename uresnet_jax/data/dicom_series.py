@@ -114,7 +114,8 @@ def is_dicom_file(path: pathlib.Path) -> bool:
 
 
 def _read_header(path: pathlib.Path):
-  """The file's DICOM header, or None for a file that is not DICOM (notes, DICOMDIR, a SEG)."""
+  """The file's DICOM header, or None for a file that is not DICOM (notes, a DICOMDIR) or names no
+  study and series."""
   import pydicom
   if path.name.upper() == "DICOMDIR":
     return None
