@@ -42,10 +42,11 @@ def no_unpickling(monkeypatch):
 def test_checkpoints_artifacts_records_and_scans_load_without_pickle(tiny_run, tmp_path,
                                                                      no_unpickling):
   from uresnet_jax.inference import artifact, export, predictor
+  from uresnet_jax.model import checkpoints
   from uresnet_jax.data import nifti_io
   data, workdir, _, _ = tiny_run
   config = predictor.read_run_config(workdir)
-  _, variables = predictor.restore_variables(workdir, config)  # Orbax checkpoint
+  _, variables = checkpoints.restore_variables(workdir, config)  # Orbax checkpoint
   assert variables["params"]
   export.export_model(workdir, tmp_path / "art")
   model = artifact.load(tmp_path / "art")  # jax.export module, npz weights, JSON

@@ -9,7 +9,6 @@ from ml_collections import config_flags
 from uresnet_jax.common import distributed
 from uresnet_jax.common.cli import get_config, run_cli
 from uresnet_jax.experiments import domains
-from uresnet_jax.inference import predictor
 from uresnet_jax.training import loop
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, evaluations and logs go.")
@@ -28,12 +27,10 @@ def main() -> None:
   summary = loop.train_and_evaluate(config, _WORKDIR.value)
   if summary is not None:  # process 0's evaluation
     print(json.dumps(summary, indent=2))
-    if config.domains.held_out:
-      print("Scoring the held-out phantom domains ...")
-      if not flags.FLAGS["verbosity"].present:
-        logging.set_verbosity(logging.ERROR)  # Orbax's notes on opening checkpoints read-only
-      model = predictor.load_model(_WORKDIR.value)
-      result = domains.evaluate_domains(config, model, pathlib.Path(_WORKDIR.value))
+    if not flags.FLAGS["verbosity"].present:
+      logging.set_verbosity(logging.ERROR)  # Orbax's notes on opening checkpoints read-only
+    result = domains.score_run(config, pathlib.Path(_WORKDIR.value))
+    if result is not None:
       print(domains.format_table(result))
 
 

@@ -18,6 +18,7 @@ import jax
 
 from conftest import ROOT, subprocess_env
 from uresnet_jax.inference import predictor
+from uresnet_jax.model import checkpoints
 
 
 def _free_port() -> int:
@@ -53,8 +54,8 @@ def test_two_processes_take_the_same_steps_as_one(tiny_run, tmp_path):
   out, err = single.communicate(timeout=600)
   assert single.returncode == 0, err[-3000:]
   config = predictor.read_run_config(tmp_path / "one")
-  step_one, one = predictor.restore_variables(tmp_path / "one", config)
-  step_two, two = predictor.restore_variables(tmp_path / "two", config)
+  step_one, one = checkpoints.restore_variables(tmp_path / "one", config)
+  step_two, two = checkpoints.restore_variables(tmp_path / "two", config)
   assert step_one == step_two > 0
   diffs = jax.tree.map(lambda a, b: float(np.max(np.abs(np.asarray(a) - np.asarray(b)))), one, two)
   # the same batches, flips and global batch-norm statistics; only the reduction order differs
@@ -99,7 +100,7 @@ def test_a_sigterm_on_one_host_stops_both_at_the_same_step_with_a_checkpoint(tin
     stops.append(int(re.search(r"interrupted at step (\d+)", err).group(1)))
   assert stops[0] == stops[1] > 0
   config = predictor.read_run_config(tmp_path / "run")
-  assert predictor.restore_variables(tmp_path / "run", config)[0] == stops[0]
+  assert checkpoints.restore_variables(tmp_path / "run", config)[0] == stops[0]
   for i, log in enumerate(logs):  # each generated its share of the subjects ...
     assert f"(process {i} of 2)" in pathlib.Path(f"{log}.out").read_text()
   cohort, reference = data / "cohort", tiny_run[0] / "cohort"

@@ -10,7 +10,7 @@ import numpy as np
 from conftest import run_module
 from uresnet_jax.experiments import finetune
 from uresnet_jax.inference import predictor
-from uresnet_jax.model import run_folder
+from uresnet_jax.model import checkpoints, run_folder
 
 
 TINY_RATES = ("--wmh_rate=0.005", "--stroke_rate=0.02")  # the tiny config's: a quick test
@@ -41,9 +41,9 @@ def test_finetune_starts_from_the_pretrained_weights_and_exports(tiny_run, tmp_p
   assert config.train.epochs == 1 and config.data.num_folds == 3  # 4 subjects: a third held out
   assert (config.sampling.wmh_rate, config.sampling.stroke_rate) == (0.005, 0.02)
   _, original = predictor.load_variables(pretrained)
-  _, start = predictor.restore_variables(out, config, "0")
+  _, start = checkpoints.restore_variables(out, config, "0")
   assert _max_difference(start, original) == 0  # training began at the pretrained weights
-  _, adapted = predictor.restore_variables(out, config)
+  _, adapted = checkpoints.restore_variables(out, config)
   assert _max_difference(adapted, original) > 0
   # the export is a model predict and finetune accept, holding the adapted weights
   _, exported = predictor.load_variables(out / "export")
@@ -78,6 +78,6 @@ def test_a_sampling_rate_outside_0_1_is_refused_in_one_line(tmp_path):
 def test_few_scans_are_sampled_at_the_papers_rates_by_default(tmp_path):
   pretrained = ml_collections.ConfigDict({"data": {}, "train": {}, "sampling": {
       "wmh_rate": 0.01, "stroke_rate": 0.3}})  # the bundled model's rates
-  config = finetune.finetune_config(pretrained, "cohort", tmp_path, num_subjects=5, epochs=10,
-                                    learning_rate=1e-4, batch_size=32)
+  config = finetune.finetune_config(pretrained, "model", "latest", "cohort", tmp_path,
+                                    num_subjects=5, epochs=10, learning_rate=1e-4, batch_size=32)
   assert (config.sampling.wmh_rate, config.sampling.stroke_rate) == (0.2, 0.8)

@@ -11,7 +11,7 @@ import pytest
 
 from uresnet_jax.common.errors import InputError
 from uresnet_jax.inference import artifact, export, predictor
-from uresnet_jax.model import uresnet
+from uresnet_jax.model import checkpoints, uresnet
 from conftest import subprocess_env
 
 
@@ -58,7 +58,7 @@ def test_artifact_runs_in_a_fresh_process_without_the_model_code(exported, tiny_
                           capture_output=True, text=True, timeout=300)
   assert result.returncode == 0 and "STANDALONE" in result.stdout, result.stderr[-2000:]
   config = predictor.read_run_config(tiny_run[1])
-  _, variables = predictor.restore_variables(tiny_run[1], config)
+  _, variables = checkpoints.restore_variables(tiny_run[1], config)
   variables = jax.tree.map(jax.numpy.asarray, variables)
   logits = uresnet.create_model(config.model).apply(variables, images, train=False)
   expected = np.asarray(jax.nn.softmax(logits, axis=-1))

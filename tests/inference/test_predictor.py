@@ -15,7 +15,7 @@ from uresnet_jax import phantom
 from uresnet_jax.common.errors import InputError
 from uresnet_jax.data import nifti_io, preprocess
 from uresnet_jax.inference import config as predict_config, predictor
-from uresnet_jax.model import sharding, uresnet
+from uresnet_jax.model import checkpoints, sharding, uresnet
 from uresnet_jax.phantom import config as phantom_config
 
 INFO = predictor.ModelInfo(channels=("flair",), num_classes=3, inplane_mm=1.0, clip_low=-3.0,
@@ -164,15 +164,15 @@ def test_workdir_predictor_restores_parameters_not_optimiser_state(tiny_run):
   assert step > 0 and model.info.channels == ("flair",) and model.info.num_classes == 3
   import orbax.checkpoint as ocp
   saved = ocp.StandardCheckpointer().restore(workdir / "checkpoints" / str(step) / "default")
-  _, variables = predictor.restore_variables(workdir, predictor.read_run_config(workdir))
+  _, variables = checkpoints.restore_variables(workdir, predictor.read_run_config(workdir))
   assert set(variables) == {"params", "batch_stats"}
   jax.tree.map(np.testing.assert_array_equal, variables["params"], saved["params"])
   with pytest.raises(InputError, match="no config.json"):
     predictor.from_workdir(workdir / "checkpoints")
   saved = sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
   assert step == saved[-1]  # the last checkpoint: none is chosen by held-out Dice
-  assert predictor.restore_variables(workdir, predictor.read_run_config(workdir), str(saved[0]))[0] \
-      == saved[0]
+  config = predictor.read_run_config(workdir)
+  assert checkpoints.restore_variables(workdir, config, str(saved[0]))[0] == saved[0]
   with pytest.raises(InputError, match="choose latest or one of the saved steps"):
     predictor.from_workdir(workdir, "best")
 

@@ -1,6 +1,4 @@
-"""Scoring during training: Dice per class, summaries that skip absent classes, files on disk."""
-import json
-
+"""Scoring during training: Dice per class, summaries that skip absent classes."""
 import numpy as np
 import pytest
 

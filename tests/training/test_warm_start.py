@@ -7,6 +7,7 @@ import pytest
 from conftest import run_main
 from uresnet_jax.common.errors import InputError
 from uresnet_jax.inference import export, predictor
+from uresnet_jax.model import checkpoints
 from uresnet_jax.training import warm_start
 
 
@@ -21,7 +22,7 @@ def test_init_from_seeds_step_zero_with_the_models_weights(tiny_run, tmp_path):
   config.train.init_from = str(source)
   run = tmp_path / "run"
   warm_start.seed_from_config(config, run)
-  step, seeded = predictor.restore_variables(run, config, "latest")
+  step, seeded = checkpoints.restore_variables(run, config, "latest")
   assert step == 0
   want, got = export.flatten(expected), export.flatten(seeded)
   assert want.keys() == got.keys()

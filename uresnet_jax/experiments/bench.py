@@ -172,7 +172,7 @@ def bench_inference(config: ml_collections.ConfigDict, parts: Sequence[str], rep
 def bench_pipeline(config: ml_collections.ConfigDict, num_steps: int, repeats: int) -> dict:
   """Patches/s of the training input pipeline alone, over the config's training folds."""
   builder = prepare_data.ensure_records(config)
-  splits = [f"fold{k}" for k in range(config.data.num_folds) if k != config.data.eval_fold]
+  splits = loop.training_splits(config)
   source = input_pipeline.ConcatSource([builder.as_data_source(split=s) for s in splits], splits)
   batch = config.train.batch_size
   num_steps = min(num_steps, input_pipeline.steps_per_epoch(len(source), batch))

@@ -20,7 +20,7 @@ from uresnet_jax.data import nifti_io, preprocess
 from uresnet_jax.evaluation import baseline, labelled_cohort
 from uresnet_jax.inference import predictor
 from uresnet_jax.model import run_folder
-from uresnet_jax.training import loop, scoring
+from uresnet_jax.training import held_out, loop, scoring
 
 
 def fold_config(config: ml_collections.ConfigDict, fold: int) -> ml_collections.ConfigDict:
@@ -47,15 +47,15 @@ def score_fold(run: pathlib.Path, config: ml_collections.ConfigDict,
   experiment = run_folder.read_experiment(run)
   if experiment is None:
     raise InputError(f"{run}: no {run_folder.EXPERIMENT}; the fold's run has not started")
-  fold_of, fold = experiment["fold_of_subject"], config.data.eval_fold
+  fold_of = experiment["fold_of_subject"]
   model, _ = predictor.from_workdir(run)
   by_name = {r.subject: r for r in records}
   in_fold = [r for r in records if r.subject in fold_of]
   subjects = scoring.load_eval_subjects(in_fold, model.info)
   region = {s.prepared.subject: _baseline_region(by_name[s.prepared.subject], s.prepared,
                                                  config.baseline.wm_threshold) for s in subjects}
-  train_set = [s for s in subjects if fold_of[s.prepared.subject] != fold]
-  test_set = [s for s in subjects if fold_of[s.prepared.subject] == fold]
+  train_set, test_set = held_out.split(subjects, fold_of, config.data.eval_fold,
+                                       lambda s: s.prepared.subject)
   threshold = baseline.fit([(s.prepared.image, region[s.prepared.subject], s.prepared.labels)
                             for s in train_set], config.baseline.thresholds)
   predicted = {s.prepared.subject: model.predict_labels(s.prepared) for s in test_set}

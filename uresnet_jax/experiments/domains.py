@@ -119,6 +119,15 @@ def evaluate_domains(config: ml_collections.ConfigDict, model: predictor.Predict
   return result
 
 
+def score_run(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> dict | None:
+  """The one entry that scores a finished run's model on the held-out domains, as read back from
+  its folder (domains.json there, for its model card); None when the config holds out none."""
+  if not config.domains.held_out:
+    return None
+  print("Scoring the held-out phantom domains ...")
+  return evaluate_domains(config, predictor.load_model(workdir), pathlib.Path(workdir))
+
+
 def format_table(result: dict) -> str:
   """Dice per domain (mean over the subjects that have the class) and false stroke (mL on the
   stroke-free subjects) as a Markdown table."""

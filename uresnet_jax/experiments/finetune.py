@@ -19,7 +19,7 @@ from uresnet_jax.common.errors import InputError
 from uresnet_jax.data import nifti_io, patch_records
 from uresnet_jax.inference import export, predictor
 from uresnet_jax.model import run_folder
-from uresnet_jax.training import loop, prepare_data, scoring, warm_start
+from uresnet_jax.training import held_out, loop, prepare_data, scoring
 
 # The paper's sampling rates: a handful of scans should give every patch it can, whatever rates the
 # pretrained model's large cohort was sampled at (the bundled model's are 0.01 and 0.3).
@@ -27,11 +27,12 @@ WMH_RATE, STROKE_RATE = 0.2, 0.8
 HELD_OUT_FOLD = 0
 
 
-def finetune_config(pretrained: ml_collections.ConfigDict, cohort: str, workdir: pathlib.Path,
-                    num_subjects: int, epochs: int, learning_rate: float, batch_size: int,
-                    wmh_rate: float = WMH_RATE, stroke_rate: float = STROKE_RATE
-                    ) -> ml_collections.ConfigDict:
-  """The pretrained model's config on the user's cohort: a third held out, a short schedule."""
+def finetune_config(pretrained: ml_collections.ConfigDict, model: str, checkpoint: str,
+                    cohort: str, workdir: pathlib.Path, num_subjects: int, epochs: int,
+                    learning_rate: float, batch_size: int, wmh_rate: float = WMH_RATE,
+                    stroke_rate: float = STROKE_RATE) -> ml_collections.ConfigDict:
+  """The pretrained model's config on the user's cohort, starting from its weights (`model` at
+  `checkpoint`): a third held out, a short schedule."""
   config = pretrained.copy_and_resolve_references()
   config.data.cohort = str(cohort)
   config.data.records_dir = str(workdir / run_folder.RECORDS)
@@ -46,7 +47,8 @@ def finetune_config(pretrained: ml_collections.ConfigDict, cohort: str, workdir:
   config.sampling.stroke_rate = stroke_rate
   config.train.eval_every = epochs
   config.train.eval_train_subjects = False
-  config.train.init_from = ""  # step 0 is seeded from the weights given (any --checkpoint)
+  config.train.init_from = str(model)  # the loop seeds step 0 from it, as any warm start
+  config.train.init_checkpoint = checkpoint
   return config
 
 
@@ -69,22 +71,22 @@ def finetune(model: str, cohort: str, workdir: str | pathlib.Path, epochs: int =
   if len(records) < 2:
     raise InputError(f"{cohort}: {len(records)} labelled subject(s); fine-tuning needs at least 2 "
                      "(one to train on, one to check the result on)")
-  config = finetune_config(pretrained, cohort, workdir, len(records), epochs,
+  config = finetune_config(pretrained, model, checkpoint, cohort, workdir, len(records), epochs,
                            learning_rate or pretrained.train.learning_rate / 10,
                            batch_size or min(pretrained.train.batch_size, 32), wmh_rate,
                            stroke_rate)
   workdir.mkdir(parents=True, exist_ok=True)
   builder = prepare_data.ensure_records(config)
   fold_of = patch_records.get_fold_assignment(builder)
-  held_out = [r for r in records if fold_of.get(r.subject) == HELD_OUT_FOLD]
-  before = _score(config, variables, held_out)
-  warm_start.seed_checkpoint(config, variables, model, workdir)
+  test_records = held_out.split(records, fold_of, config.data.eval_fold, held_out.subject)[1]
+  before = _score(config, variables, test_records)
   after = loop.train_and_evaluate(config, str(workdir))
   exported = workdir / run_folder.EXPORT
   export.export_model(workdir, exported, overwrite=True)
   result = {"pretrained": str(model), "cohort": str(cohort), "epochs": epochs,
-            "learning_rate": config.train.learning_rate, "held_out": [r.subject for r in held_out],
-            "trained_on": sorted(s for s, k in fold_of.items() if k != HELD_OUT_FOLD),
+            "learning_rate": config.train.learning_rate,
+            "held_out": [r.subject for r in test_records],
+            "trained_on": sorted(held_out.split(fold_of, fold_of, config.data.eval_fold)[0]),
             "held_out_dice_before": before, "held_out_dice_after": after,
             "export": str(exported)}
   atomic.write_text(workdir / run_folder.FINETUNE, json.dumps(result, indent=1))

@@ -13,7 +13,7 @@ import numpy as np
 from uresnet_jax.common import atomic, labelling
 from uresnet_jax.common.errors import InputError
 from uresnet_jax.inference import artifact, predictor
-from uresnet_jax.model import uresnet
+from uresnet_jax.model import checkpoints, uresnet
 
 PLATFORMS = ("cpu", "cuda", "tpu")
 
@@ -38,7 +38,7 @@ def export_model(workdir: str | pathlib.Path, output: str | pathlib.Path,
   workdir, output = pathlib.Path(workdir), pathlib.Path(output)
   atomic.check_output_folder(output, overwrite)
   config = predictor.read_run_config(workdir)
-  step, variables = predictor.restore_variables(workdir, config, checkpoint)
+  step, variables = checkpoints.restore_variables(workdir, config, checkpoint)
   variables = jax.tree.map(lambda x: np.asarray(x, np.float32), variables)
   model = uresnet.create_model(config.model)
 

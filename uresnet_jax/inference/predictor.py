@@ -18,7 +18,7 @@ import ml_collections
 import numpy as np
 
 from uresnet_jax.common import labelling
-from uresnet_jax.common.errors import DamagedCheckpoint, InputError
+from uresnet_jax.common.errors import InputError
 from uresnet_jax.data import nifti_io, preprocess, scan_inputs
 from uresnet_jax.inference import config as predict_config
 from uresnet_jax.inference import lesions
@@ -251,47 +251,6 @@ def read_run_config(workdir: pathlib.Path) -> ml_collections.ConfigDict:
   return config
 
 
-def restore_variables(workdir: pathlib.Path, config: ml_collections.ConfigDict,
-                      checkpoint: str = "latest") -> tuple[int, dict]:
-  """(step, {"params", "batch_stats"}) of a run's checkpoint, "latest" or a step number; the
-  optimiser state is never read."""
-  import jax
-  import orbax.checkpoint as ocp
-  from uresnet_jax.model import uresnet
-  directory = run_folder.checkpoint_dir(workdir)
-  if not directory.is_dir():
-    raise InputError(f"{workdir}: no checkpoints folder (not a training run, or not started)")
-  manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True))
-  if checkpoint == "latest":
-    step = manager.latest_step()
-    if step is None:
-      raise InputError(f"{workdir}: no checkpoint to predict with")
-  elif checkpoint.isdigit() and int(checkpoint) in manager.all_steps():
-    step = int(checkpoint)
-  else:
-    raise InputError(f"--checkpoint={checkpoint}: choose latest or one of the saved steps "
-                     f"{sorted(manager.all_steps())}")
-  model = uresnet.create_model(config.model)
-  size = 8 * max(1, config.sampling.patch_size // 8)
-  dummy = np.zeros((1, size, size, len(config.data.channels)), np.float32)
-  shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), dummy, train=False))
-  target = {"params": shapes["params"], "batch_stats": shapes.get("batch_stats", {})}
-  target = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), target)
-  from uresnet_jax.model import checkpoints
-  try:
-    with checkpoints.quiet_tensorstore_errors():
-      restored = ocp.PyTreeCheckpointer().restore(
-          directory / str(step) / "default",
-          args=ocp.args.PyTreeRestore(item=target, partial_restore=True,
-                                      restore_args=jax.tree.map(lambda _: ocp.RestoreArgs(
-                                          restore_type=np.ndarray), target)))
-  except Exception as e:  # Orbax/TensorStore raise ValueError, OSError, KeyError, ... for damage
-    reason = " ".join(str(e).split())[:160] or type(e).__name__
-    raise DamagedCheckpoint(f"cannot restore checkpoint step {step} from {directory} (damaged?): "
-                            f"{reason}; choose another with --checkpoint") from None
-  return step, {"params": restored["params"], "batch_stats": restored["batch_stats"]}
-
-
 def from_variables(config: ml_collections.ConfigDict, variables: dict,
                    options: ml_collections.ConfigDict | None = None) -> Predictor:
   """A Predictor running `config`'s model with `variables` ({"params", "batch_stats"}) on every
@@ -309,9 +268,10 @@ def from_variables(config: ml_collections.ConfigDict, variables: dict,
 def from_workdir(workdir: str | pathlib.Path, checkpoint: str = "latest",
                  options: ml_collections.ConfigDict | None = None) -> tuple[Predictor, int]:
   """A Predictor with a training run's model on every local device, and the checkpoint's step."""
+  from uresnet_jax.model import checkpoints
   workdir = pathlib.Path(workdir)
   config = read_run_config(workdir)
-  step, variables = restore_variables(workdir, config, checkpoint)
+  step, variables = checkpoints.restore_variables(workdir, config, checkpoint)
   return from_variables(config, variables, options), step
 
 
@@ -380,5 +340,6 @@ def load_variables(model: str | pathlib.Path, checkpoint: str = "latest"
     loaded = read_artifact(path)
     config = ml_collections.ConfigDict(loaded.manifest["training_config"])
     return config, jax.tree.map(np.asarray, loaded.weights)
+  from uresnet_jax.model import checkpoints
   config = read_run_config(path)
-  return config, restore_variables(path, config, checkpoint)[1]
+  return config, checkpoints.restore_variables(path, config, checkpoint)[1]

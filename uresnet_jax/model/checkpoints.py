@@ -1,5 +1,5 @@
-"""Orbax checkpoints in a run's checkpoints folder: the latest few, and the checks that a resume
-continues the same experiment.
+"""Orbax checkpoints in a run's checkpoints folder: the latest few, a run's weights restored for
+prediction or a new run, and the checks that a resume continues the same experiment.
 
 No checkpoint is chosen by held-out Dice: the model a run reports is its last one (the paper made
 every choice on the training fold only)."""
@@ -15,11 +15,12 @@ from typing import Any
 
 import jax
 import ml_collections
+import numpy as np
 import orbax.checkpoint as ocp
 
 from uresnet_jax.common import distributed
 from uresnet_jax.common.errors import DamagedCheckpoint, InputError, TrainingDiverged
-from uresnet_jax.model import run_folder, steps
+from uresnet_jax.model import run_folder, steps, uresnet
 
 # Every setting that defines an experiment: a resume must match each (the epoch count may grow).
 EXPERIMENT_FIELDS = (
@@ -195,3 +196,40 @@ def save(manager: ocp.CheckpointManager, step: int, state: Any) -> None:
         f"kept). {AFTER_DIVERGING}")
   manager.save(step, args=ocp.args.StandardSave(state), force=True)
 
+
+def restore_variables(workdir: pathlib.Path, config: ml_collections.ConfigDict,
+                      checkpoint: str = "latest") -> tuple[int, dict]:
+  """(step, {"params", "batch_stats"}) of a run's checkpoint, "latest" or a step number, as numpy
+  arrays: the weights that predict, export and a warm start use; the optimiser state is never
+  read."""
+  directory = run_folder.checkpoint_dir(workdir)
+  if not directory.is_dir():
+    raise InputError(f"{workdir}: no checkpoints folder (not a training run, or not started)")
+  manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(read_only=True))
+  if checkpoint == "latest":
+    step = manager.latest_step()
+    if step is None:
+      raise InputError(f"{workdir}: no checkpoint to predict with")
+  elif checkpoint.isdigit() and int(checkpoint) in manager.all_steps():
+    step = int(checkpoint)
+  else:
+    raise InputError(f"--checkpoint={checkpoint}: choose latest or one of the saved steps "
+                     f"{sorted(manager.all_steps())}")
+  model = uresnet.create_model(config.model)
+  size = 8 * max(1, config.sampling.patch_size // 8)
+  dummy = np.zeros((1, size, size, len(config.data.channels)), np.float32)
+  shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), dummy, train=False))
+  target = {"params": shapes["params"], "batch_stats": shapes.get("batch_stats", {})}
+  target = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), target)
+  try:
+    with quiet_tensorstore_errors():
+      restored = ocp.PyTreeCheckpointer().restore(
+          directory / str(step) / "default",
+          args=ocp.args.PyTreeRestore(item=target, partial_restore=True,
+                                      restore_args=jax.tree.map(lambda _: ocp.RestoreArgs(
+                                          restore_type=np.ndarray), target)))
+  except Exception as e:  # Orbax/TensorStore raise ValueError, OSError, KeyError, ... for damage
+    reason = " ".join(str(e).split())[:160] or type(e).__name__
+    raise DamagedCheckpoint(f"cannot restore checkpoint step {step} from {directory} (damaged?): "
+                            f"{reason}; choose another with --checkpoint") from None
+  return step, {"params": restored["params"], "batch_stats": restored["batch_stats"]}

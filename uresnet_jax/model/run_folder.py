@@ -110,8 +110,8 @@ def read_pretrained(workdir: os.PathLike | str) -> dict | None:
 
 def write_pretrained(workdir: os.PathLike | str, model: str, weights_sha256: str) -> None:
   """Records a warm start's source, so a resume from other weights is refused."""
-  _write_json(pathlib.Path(workdir) / PRETRAINED, {"model": model, "weights_sha256": weights_sha256},
-              indent=None)
+  record = {"model": model, "weights_sha256": weights_sha256}
+  _write_json(pathlib.Path(workdir) / PRETRAINED, record, indent=None)
 
 
 # ----------------------------------------------------------------------------------- checkpoints
@@ -124,7 +124,9 @@ def checkpoint_dir(workdir: os.PathLike | str) -> pathlib.Path:
 def checkpoint_steps(workdir: os.PathLike | str) -> list[int]:
   """The steps saved in the run's checkpoints folder, oldest first."""
   folder = pathlib.Path(workdir) / CHECKPOINTS
-  return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit()) if folder.is_dir() else []
+  if not folder.is_dir():
+    return []
+  return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit())
 
 
 def damaged_dir(checkpoints: os.PathLike | str) -> pathlib.Path:
@@ -195,8 +197,8 @@ def training_minutes(workdir: os.PathLike | str) -> float | None:
   experiment, last = read_experiment(workdir), read_eval(workdir)
   if not experiment or not last or "started" not in experiment or "written" not in last:
     return None
-  start, end = (datetime.datetime.fromisoformat(t) for t in (experiment["started"], last["written"]))
-  return (end - start).total_seconds() / 60
+  start = datetime.datetime.fromisoformat(experiment["started"])
+  return (datetime.datetime.fromisoformat(last["written"]) - start).total_seconds() / 60
 
 
 # ------------------------------------------------------------------ calibration, domains, lock

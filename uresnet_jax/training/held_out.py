@@ -1,6 +1,8 @@
-"""A training run's model on its own held-out fold or another labelled cohort (`evaluate --workdir`)."""
+"""A run's held-out fold: which subjects it holds (the one rule every run, score and split name
+follows), and a training run's model on it or on another labelled cohort (`evaluate --workdir`)."""
 import pathlib
 import sys
+from typing import Callable, Iterable, Mapping, TypeVar
 
 import ml_collections
 import numpy as np
@@ -10,6 +12,25 @@ from uresnet_jax.data import nifti_io, patch_records
 from uresnet_jax.inference import predictor
 from uresnet_jax.model import run_folder
 from uresnet_jax.training import scoring
+
+T = TypeVar("T")
+
+
+def split(items: Iterable[T], fold_of: Mapping[str, int], eval_fold: int,
+          name: Callable[[T], str] = str) -> tuple[list[T], list[T]]:
+  """(training, held-out) among `items`, in their order: those whose fold (`fold_of[name(item)]`)
+  is `eval_fold` are held out, every other fold trains, an item with no fold is in neither."""
+  training, held_out = [], []
+  for item in items:
+    fold = fold_of.get(name(item))
+    if fold is not None:
+      (held_out if fold == eval_fold else training).append(item)
+  return training, held_out
+
+
+def subject(record: nifti_io.SubjectRecord) -> str:
+  """A cohort record's name in a fold assignment: `split`'s key for records."""
+  return record.subject
 
 
 def predict_with_run(workdir: pathlib.Path, cohort: str | None, checkpoint: str = "latest"
@@ -51,7 +72,7 @@ def held_out_records(workdir: pathlib.Path, config: ml_collections.ConfigDict,
     records = [r for r in nifti_io.read_cohort(cohort) if r.labels is not None]
   experiment = run_folder.read_experiment(workdir)
   fold_of = experiment["fold_of_subject"] if experiment else _fold_assignment_of_records(config)
-  records = [r for r in records if fold_of.get(r.subject) == config.data.eval_fold]
+  records = split(records, fold_of, config.data.eval_fold, subject)[1]
   if not records:
     raise InputError(f"{workdir}: no held-out subjects of fold {config.data.eval_fold} in {cohort}")
   return records

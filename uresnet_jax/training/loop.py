@@ -25,7 +25,7 @@ from uresnet_jax.common.errors import InputError, TrainingDiverged
 from uresnet_jax.data import input_pipeline, nifti_io, patch_records
 from uresnet_jax.inference import predictor
 from uresnet_jax.model import checkpoints, losses, run_folder, sharding, steps, uresnet
-from uresnet_jax.training import prepare_data, scoring, warm_start
+from uresnet_jax.training import held_out, prepare_data, scoring, warm_start
 
 
 STOP_CHECK_EVERY = 10  # steps between multi-process checks for a stop request
@@ -52,11 +52,10 @@ class _StopRequest:
       signal.signal(sig, handler)
 
 
-def _split_records(config, fold_of: dict[str, int]) -> tuple[list, list]:
-  """The cohort's (training, held-out) subject records, by the folds the records were built with."""
-  records = [r for r in nifti_io.read_cohort(config.data.cohort) if r.subject in fold_of]
-  held_out = [r for r in records if fold_of[r.subject] == config.data.eval_fold]
-  return [r for r in records if fold_of[r.subject] != config.data.eval_fold], held_out
+def training_splits(config: ml_collections.ConfigDict) -> list[str]:
+  """The patch records' splits a run trains on: every fold but the held-out one."""
+  splits = {f"fold{k}": k for k in range(config.data.num_folds)}
+  return held_out.split(splits, splits, config.data.eval_fold)[0]
 
 
 def _check_finite(step: int, loss: float, grad_norm: float, manager) -> None:
@@ -110,6 +109,9 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
   warm_start.source_path(config)  # a missing model is refused before any record is built
   mesh = sharding.create_mesh()
   sharding.check_batch_size(config.train.batch_size, mesh)
+  # A resume that began at other weights is refused before any other setting is compared.
+  distributed.everywhere("seeding step 0 from config.train.init_from",
+                         lambda: warm_start.seed_from_config(config, workdir))
   checkpoints.check_compatible(workdir, config)
   if jax.process_count() > 1 and distributed.any_process(prepare_data.cohort_missing(config)):
     distributed.everywhere("generating the phantom cohort", lambda: prepare_data.generate_share(
@@ -118,7 +120,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
                             lambda: prepare_data.ensure_records(config),
                             lambda: patch_records.open_patches(config))
 
-  train_splits = [f"fold{k}" for k in range(config.data.num_folds) if k != config.data.eval_fold]
+  train_splits = training_splits(config)
   source = input_pipeline.ConcatSource(
       [builder.as_data_source(split=s) for s in train_splits], train_splits
   )
@@ -133,7 +135,8 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
   fold_of = patch_records.get_fold_assignment(builder)
   distributed.on_chief("checking the workdir's experiment", lambda: checkpoints.check_experiment(
       workdir, builder.builder_config.cohort_fingerprint, fold_of, input_pipeline.DATA_ORDER))
-  train_records, held_out_records = _split_records(config, fold_of)
+  train_records, held_out_records = held_out.split(nifti_io.read_cohort(config.data.cohort),
+                                                   fold_of, config.data.eval_fold, held_out.subject)
   info = predictor.model_info(config)
   if jax.process_index() != 0:  # only process 0 evaluates
     held_out_records, train_records = [], []
@@ -146,8 +149,6 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: pathlib.Path
   init_rng, step_rng = jax.random.split(jax.random.key(config.seed))
   state = steps.create_train_state(init_rng, config, model, per_epoch)
   state = jax.device_put(state, sharding.replicated(mesh))
-  distributed.everywhere("seeding step 0 from config.train.init_from",
-                         lambda: warm_start.seed_from_config(config, workdir))
   manager = checkpoints.create_checkpoint_manager(workdir, config.train.keep_checkpoints)
   held.callback(manager.close)
   state = checkpoints.restore_latest(manager, state)

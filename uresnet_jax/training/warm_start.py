@@ -35,11 +35,13 @@ def source_path(config: ml_collections.ConfigDict) -> pathlib.Path | None:
 
 
 def seed_from_config(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> None:
-  """Seeds step 0 from config.train.init_from (a workdir's latest checkpoint or an exported model);
-  nothing when it is empty."""
+  """Seeds step 0 from config.train.init_from (an exported model, or a workdir's checkpoint:
+  config.train.init_checkpoint, which finetune sets, else its latest); nothing when it is empty.
+  The one way a run starts from trained weights."""
   path = source_path(config)
   if path is not None:
-    seed_checkpoint(config, predictor.load_variables(path)[1], str(path), workdir)
+    checkpoint = config.train.get("init_checkpoint", "latest")
+    seed_checkpoint(config, predictor.load_variables(path, checkpoint)[1], str(path), workdir)
 
 
 def seed_checkpoint(config: ml_collections.ConfigDict, variables: dict, model_path: str,
@@ -47,16 +49,16 @@ def seed_checkpoint(config: ml_collections.ConfigDict, variables: dict, model_pa
   """Step 0 of the run holds the pretrained weights (and a fresh optimiser), so training starts
   from them; a run that has checkpoints already is resumed instead, if it began at these weights."""
   digest = weights_digest(variables)
-  manager = checkpoints.create_checkpoint_manager(workdir, config.train.keep_checkpoints)
-  try:
-    if manager.latest_step() is None:
-      state = _pretrained_state(config, variables)
+  if not run_folder.checkpoint_steps(workdir):  # a resume's check opens no checkpoint manager
+    state = _pretrained_state(config, variables)
+    manager = checkpoints.create_checkpoint_manager(workdir, config.train.keep_checkpoints)
+    try:
       run_folder.write_pretrained(workdir, str(model_path), digest)
       checkpoints.save(manager, 0, state)
       manager.wait_until_finished()
-      return
-  finally:
-    manager.close()
+    finally:
+      manager.close()
+    return
   began = run_folder.read_pretrained(workdir) or {}
   if began.get("weights_sha256") != digest:
     raise InputError(f"{workdir} holds a run that began at another pretrained model "
