@@ -22,7 +22,7 @@ import numpy as np
 import pydicom
 from pydicom.uid import JPEGLosslessSV1, generate_uid
 
-from dicom_writer import phantom_volume, write_series
+from dicom_writer import phantom_volume, write_enhanced, write_series
 from uresnet_jax.data import dicom_series
 
 SHAPE = (32, 32, 8)
@@ -36,7 +36,7 @@ def _sagittal() -> np.ndarray:
 
 
 def write_cases(root: pathlib.Path) -> nib.Nifti1Image:
-  """The ten cases under `root`; returns the volume the good one was written from."""
+  """The twelve cases under `root`; returns the volume the good one was written from."""
   shutil.rmtree(root, ignore_errors=True)
   data = phantom_volume(SHAPE)
   affine = np.diag([-0.9375, -0.9375, 4.0, 1.0])
@@ -58,6 +58,9 @@ def write_cases(root: pathlib.Path) -> nib.Nifti1Image:
       ds.PixelData = pydicom.encaps.encapsulate([b"\xff\xd8not really jpeg\xff\xd9"])
 
   case("good")
+  write_enhanced(root / "enhanced_multi_frame" / "EMR", data, affine, order=range(8))
+  write_enhanced(root / "enhanced_frames_shuffled" / "EMR", data, affine,
+                 order=[3, 0, 7, 1, 6, 2, 5, 4])
   case("missing_slice", order=[7, 6, 5, 3, 2, 1, 0])
   case("uneven_spacing", edit=shifted(2, lambda k: 1.5, first=4))
   case("gantry_tilt", edit=shifted(1, lambda k: 0.7 * k))
