@@ -54,10 +54,11 @@ def runs(tiny_run, tmp_path_factory):
   write_series(cohort / "anon_02", values, affine,
                order=[k for k in range(values.shape[2]) if k != 5])
   results = {}
-  for name, source in (("nifti", base / "nifti"), ("dicom", cohort)):
+  for name, source, *flags in (("nifti", base / "nifti"), ("dicom", cohort),
+                               ("t1", cohort / "anon_01", "--series=2")):
     out = base / f"out_{name}"
     results[name] = out, run_module("predict", f"--model={workdir}", f"--input={source}",
-                                    f"--output={out}")
+                                    f"--output={out}", *flags)
   return cohort, results
 
 
@@ -91,6 +92,16 @@ def test_a_dicom_seg_overlays_the_source_flair_with_the_labels(runs):
   labels = np.asarray(nib.load(out / "anon_01_labels.nii.gz").dataobj)
   seg = check_seg(out / "anon_01_seg.dcm", labels, scan.dicom)
   assert str(seg.PatientName) == PATIENT["PatientName"]
+
+
+def test_series_picks_another_series_than_the_flair(runs):
+  cohort, results = runs
+  out, result = results["t1"]
+  assert result.returncode == 0, result.stderr[-2000:]
+  (scan,) = scan_inputs.find_scans(cohort / "anon_01", series="2")
+  assert scan.name == "anon_01" and scan.dicom.series.description == "t1_mprage"
+  labels = np.asarray(nib.load(out / "anon_01_labels.nii.gz").dataobj)
+  check_seg(out / "anon_01_seg.dcm", labels, scan.dicom)  # references the T1's images
 
 
 def test_no_patient_identifier_leaves_the_dicom_in_tables_or_reports(runs):
