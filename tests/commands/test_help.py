@@ -28,19 +28,24 @@ def own_sections(helpfull: str) -> list[str]:
           or pathlib.Path(s.splitlines()[0].removesuffix(":")).is_relative_to(ROOT)]
 
 
+FULL = ("predict", "main")  # compared with --helpfull section by section (each a few seconds)
+
+
 def test_help_lists_the_commands_own_flags_only():
   scripts = console_scripts()
-  calls = [(module, flag) for module in scripts.values() for flag in ("--help", "--helpfull")]
+  calls = [(module, "--help") for module in scripts.values()] + [(m, "--helpfull") for m in FULL]
   with concurrent.futures.ThreadPoolExecutor() as pool:  # a few seconds of imports each
     results = dict(zip(calls, pool.map(lambda call: run_module(*call, timeout=300), calls)))
   for name, module in scripts.items():
+    help_ = results[module, "--help"]
+    assert help_.returncode == 0, (name, help_.stderr[-2000:])
+    own = own_sections(help_.stdout)
+    assert own and all(re.search(r"^  --\S+: ", s, re.M) for s in own), (name, help_.stdout)
+    assert "--alsologtostderr" not in help_.stdout, name
+  for module in FULL:
     help_, full = results[module, "--help"], results[module, "--helpfull"]
-    assert help_.returncode == 0 and full.returncode == 0, (name, help_.stderr[-2000:],
-                                                            full.stderr[-2000:])
-    own = own_sections(full.stdout)
-    assert own, (name, full.stdout[:2000])
-    for section in own:
-      assert section in help_.stdout, (name, section, help_.stdout)
-    assert "--alsologtostderr" not in help_.stdout and "--alsologtostderr" in full.stdout, name
+    assert full.returncode == 0 and "--alsologtostderr" in full.stdout, full.stderr[-2000:]
+    for section in own_sections(full.stdout):
+      assert section in help_.stdout, (module, section, help_.stdout)
   assert all(f"  --{flag}: " in results["predict", "--help"].stdout
              for flag in ("input", "output", "model"))
