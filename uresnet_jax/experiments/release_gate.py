@@ -199,7 +199,7 @@ def format_report(candidate: dict, current: dict | None) -> str:
 
 def run() -> None:
   """The CLI; flags are defined here so that importing this module defines none."""
-  from absl import flags
+  from absl import flags, logging
   from ml_collections import config_flags
   from uresnet_jax.common import cli
   config_flag = config_flags.DEFINE_config_file(
@@ -224,4 +224,4 @@ def run() -> None:
     if not passed(result):
       sys.exit(1)
 
-  cli.run_cli(main)
+  cli.run_cli(main, logging.WARNING)  # library INFO chatter (JAX backends, TFDS) only on request
