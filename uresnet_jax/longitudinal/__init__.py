@@ -1,0 +1,1 @@
+"""Change between visits of one subject: rigid registration, lesion matching, per-lesion events."""
