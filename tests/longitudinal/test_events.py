@@ -1,0 +1,149 @@
+"""Per-lesion events on small hand-made label maps: each event, merged and split, the thresholds,
+the volume interval, a one-voxel shift, a new stroke over a baseline WMH, the change maps."""
+import numpy as np
+import pytest
+
+from uresnet_jax.longitudinal import config, events
+
+SHAPE = (24, 24, 12)
+AFFINE = np.diag([1.0, 1.0, 2.0, 1.0])  # 2 uL voxels
+
+
+def _settings(**overrides):
+  settings = config.get_config().events
+  settings.update(overrides)
+  return settings
+
+
+def _probabilities(labels: np.ndarray, soft: np.ndarray | None = None) -> np.ndarray:
+  """One-hot class probabilities (a sure model), or p = `soft` for the lesion class where given."""
+  p = np.eye(3, dtype=np.float32)[labels]
+  if soft is not None:
+    for label in (1, 2):
+      inside = labels == label
+      p[..., label][inside] = soft[inside]
+      p[..., 0][inside] = 1 - soft[inside]
+  return p
+
+
+def _visit(labels: np.ndarray, soft: np.ndarray | None = None, affine=AFFINE):
+  return events.visit_lesions(labels, _probabilities(labels, soft), affine, 0.3, 0.7)
+
+
+def _events(baseline: np.ndarray, followup: np.ndarray, **overrides) -> list[events.Event]:
+  """Events of two label maps on one grid (registration: the identity)."""
+  b, f = _visit(baseline), _visit(followup)
+  moved = {c: v.ids for c, v in f.classes.items()}
+  return events.find_events(b, f, moved, np.eye(4), _settings(**overrides))
+
+
+def _box(labels: np.ndarray, x: int, y: int, z: int, size=(3, 3, 2), value=1) -> np.ndarray:
+  labels[x:x + size[0], y:y + size[1], z:z + size[2]] = value
+  return labels
+
+
+def _empty() -> np.ndarray:
+  return np.zeros(SHAPE, np.uint8)
+
+
+def _kinds(found: list[events.Event]) -> list[tuple[str, str]]:
+  return [(e.cls, e.event) for e in found]
+
+
+def test_codes_are_ten_times_the_class_plus_the_event():
+  assert events.change_code("wmh", "new") == 12 and events.change_code("stroke", "new") == 22
+  assert events.change_code("wmh", "split") == 17
+  assert sorted(events.EVENTS.values()) == list(range(1, 8))
+
+
+def test_a_lesion_in_both_visits_is_stable_and_a_new_one_is_new_with_its_volume_and_centroid():
+  baseline = _box(_empty(), 2, 2, 2)
+  followup = _box(_box(_empty(), 2, 2, 2), 14, 14, 6, size=(2, 2, 1))
+  found = _events(baseline, followup)
+  assert sorted(_kinds(found)) == [("wmh", "new"), ("wmh", "stable")]
+  new = next(e for e in found if e.event == "new")
+  assert new.volume_ml_baseline == 0 and new.volume_ml_followup == pytest.approx(4 * 0.002)
+  assert new.centroid_mm == pytest.approx((14.5, 14.5, 12.0))  # voxel (14.5, 14.5, 6) in mm
+  stable = next(e for e in found if e.event == "stable")
+  assert stable.volume_ml_baseline == stable.volume_ml_followup == pytest.approx(18 * 0.002)
+
+
+def test_a_lesion_gone_at_follow_up_is_disappearing_at_its_place_in_follow_up_coordinates():
+  baseline = _box(_empty(), 4, 4, 4)
+  shift = np.eye(4)
+  shift[:3, 3] = (10.0, 0.0, 0.0)  # follow-up mm + 10 in x = baseline mm
+  b, f = _visit(baseline), _visit(_empty())
+  found = events.find_events(b, f, {c: v.ids for c, v in f.classes.items()}, shift, _settings())
+  assert _kinds(found) == [("wmh", "disappearing")]
+  assert found[0].centroid_mm == pytest.approx((5.0 - 10.0, 5.0, 9.0))
+  assert found[0].volume_ml_followup == 0
+
+
+def test_growth_and_shrinkage_need_the_relative_and_the_absolute_change():
+  small = _box(_empty(), 4, 4, 4, size=(3, 3, 2))  # 18 voxels, 0.036 mL
+  large = _box(_empty(), 4, 4, 4, size=(5, 5, 2))  # 50 voxels, 0.1 mL
+  assert _kinds(_events(small, large)) == [("wmh", "enlarging")]
+  assert _kinds(_events(large, small)) == [("wmh", "shrinking")]
+  assert _kinds(_events(small, large, relative_change=2.0)) == [("wmh", "stable")]
+  assert _kinds(_events(small, large, absolute_change_ml=0.1)) == [("wmh", "stable")]
+  slightly = _box(_empty(), 4, 4, 4, size=(4, 3, 2))  # +33 %: under the default 50 %
+  assert _kinds(_events(small, slightly)) == [("wmh", "stable")]
+
+
+def test_a_change_inside_the_volume_interval_is_not_a_change():
+  small = _box(_empty(), 4, 4, 4, size=(3, 3, 2))
+  large = _box(_empty(), 4, 4, 4, size=(5, 5, 2))
+  b = _visit(small)
+  # the follow-up's added rim is unsure (p = 0.5): its interval's low end is the baseline's volume
+  soft = np.where(small > 0, 0.95, 0.5).astype(np.float32)
+  f = _visit(large, soft)
+  found = events.find_events(b, f, {c: v.ids for c, v in f.classes.items()}, np.eye(4),
+                             _settings())
+  assert _kinds(found) == [("wmh", "stable")]
+  assert found[0].volume_ml_followup == pytest.approx(50 * 0.002)  # the argmax volume, still
+
+
+def test_two_lesions_joined_at_follow_up_are_merged_and_one_in_two_pieces_is_split():
+  two = _box(_box(_empty(), 4, 4, 4, size=(3, 3, 2)), 9, 4, 4, size=(3, 3, 2))
+  one = _box(_empty(), 4, 4, 4, size=(8, 3, 2))
+  merged = _events(two, one)
+  assert _kinds(merged) == [("wmh", "merged")]
+  assert (len(merged[0].baseline_ids), len(merged[0].followup_ids)) == (2, 1)
+  split = _events(one, two)
+  assert _kinds(split) == [("wmh", "split")]
+  assert (len(split[0].baseline_ids), len(split[0].followup_ids)) == (1, 2)
+
+
+def test_a_one_voxel_shift_does_not_make_a_lesion_new_but_further_does():
+  baseline = _box(_empty(), 4, 4, 4, size=(1, 1, 1))
+  followup = _box(_empty(), 5, 5, 4, size=(1, 1, 1))  # no overlap: a voxel off diagonally
+  assert _kinds(_events(baseline, followup)) == [("wmh", "stable")]
+  assert sorted(_kinds(_events(baseline, followup, match_voxels=0))) == [
+      ("wmh", "disappearing"), ("wmh", "new")]
+  far = _box(_empty(), 7, 4, 4, size=(1, 1, 1))
+  assert sorted(_kinds(_events(baseline, far))) == [("wmh", "disappearing"), ("wmh", "new")]
+
+
+def test_a_follow_up_stroke_where_the_baseline_had_wmh_is_a_new_stroke_listed_first():
+  baseline = _box(_box(_empty(), 4, 4, 4), 14, 14, 4)
+  followup = _box(_box(_empty(), 4, 4, 4, value=2), 14, 14, 4)
+  found = _events(baseline, followup)
+  assert found[0].cls == "stroke" and found[0].event == "new"
+  assert sorted(_kinds(found[1:])) == [("wmh", "disappearing"), ("wmh", "stable")]
+
+
+def test_change_maps_give_every_voxel_of_a_lesion_its_events_code():
+  baseline = _box(_box(_empty(), 2, 2, 2), 14, 2, 2)
+  followup = _box(_box(_empty(), 2, 2, 2), 8, 14, 6, value=2)
+  b, f = _visit(baseline), _visit(followup)
+  found = events.find_events(b, f, {c: v.ids for c, v in f.classes.items()}, np.eye(4),
+                             _settings())
+  base_map = events.change_map(b, found, "baseline")
+  follow_map = events.change_map(f, found, "followup")
+  assert set(np.unique(base_map[baseline == 1])) == {11, 15}  # stable, disappearing
+  assert np.all(base_map[followup == 2] == 0)
+  assert np.all(follow_map[followup == 2] == 22) and np.all(follow_map[followup == 1] == 11)
+  common = events.common_map(base_map, follow_map)
+  assert set(np.unique(common)) == {0, 11, 15, 22}
+  assert events.change_map({c: v.ids for c, v in f.classes.items()}, found,
+                           "followup").tolist() == follow_map.tolist()

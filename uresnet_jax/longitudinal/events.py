@@ -1,0 +1,244 @@
+"""Per-lesion change between a baseline and a follow-up: lesions matched by overlap on the baseline's
+grid and each group of matched lesions named by what happened to it. Pure functions of arrays.
+
+Lesions are the project's (26-connected per class, `inference.lesions.CONNECTIVITY`), found on each
+visit's own grid; the follow-up's lesion ids are moved onto the baseline's grid (nearest voxel) by
+the caller. Lesions of one class that overlap there form a group (a connected component of the
+overlap graph), and the group's event is:
+  - new: a follow-up lesion that overlaps no baseline lesion of its class (a follow-up stroke where
+    the baseline had WMH is a new stroke);
+  - disappearing: a baseline lesion that overlaps no follow-up lesion of its class;
+  - merged: several baseline lesions overlap one (or more) follow-up lesion(s);
+  - split: one baseline lesion overlaps several follow-up lesions;
+  - enlarging / shrinking: one to one, and the volume changed by at least the config's relative
+    AND absolute change, AND by more than the two visits' volume intervals allow (the follow-up's
+    interval lies wholly above, or below, the baseline's); else
+  - stable.
+A lesion that overlaps nothing is matched first within `match_voxels` voxels (registration and
+nearest-voxel resampling move a lesion by up to a voxel), so a 1-voxel shift does not make it new.
+"""
+import dataclasses
+from typing import Mapping, Sequence
+
+import ml_collections
+import numpy as np
+from scipy import ndimage
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from uresnet_jax.common import labelling
+from uresnet_jax.inference import lesions
+
+# The event codes of the change maps: voxel value 10 * class + code (12 a new WMH, 22 a new stroke).
+EVENTS = {"stable": 1, "new": 2, "enlarging": 3, "shrinking": 4, "disappearing": 5, "merged": 6,
+          "split": 7}
+CHANGE_COLUMNS = ("subject", "baseline", "followup", "class", "event", "volume_ml_baseline",
+                  "volume_ml_followup", "change_ml", "lesions_baseline", "lesions_followup",
+                  "centroid_x_mm", "centroid_y_mm", "centroid_z_mm")
+
+
+def change_code(cls: str, event: str) -> int:
+  """The change map's voxel value of a lesion of class `cls` ("wmh", "stroke") with `event`."""
+  return 10 * labelling.CLASSES[cls] + EVENTS[event]
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassLesions:
+  """One class's lesions at one visit, on that visit's own grid; index 0 of each array unused."""
+  ids: np.ndarray  # int32 lesion id per voxel, 0 outside lesions
+  voxels: np.ndarray  # voxels per lesion
+  low: np.ndarray  # voxels per lesion with p >= interval_high_p: the volume interval's low end
+  wide: np.ndarray  # the region of p >= interval_low_p holding each lesion (its id)
+  wide_voxels: np.ndarray  # voxels per such region: the interval's high end
+  centroids: np.ndarray  # (count + 1, 3) voxel coordinates
+
+  @property
+  def count(self) -> int:
+    return len(self.voxels) - 1
+
+
+@dataclasses.dataclass(frozen=True)
+class VisitLesions:
+  """Every class's lesions at one visit and the grid they lie on."""
+  affine: np.ndarray
+  classes: dict[str, ClassLesions]
+
+  @property
+  def voxel_ml(self) -> float:
+    return labelling.voxel_volume_ml(self.affine)
+
+
+def visit_lesions(labels: np.ndarray, probabilities: np.ndarray, affine: np.ndarray,
+                  low_p: float, high_p: float) -> VisitLesions:
+  """A visit's lesions per class (the project's 26-connected lesions) with each lesion's volume
+  interval: p >= `high_p` inside it (low end), the p >= `low_p` region holding it (high end), as
+  predict's per-scan interval (`inference.lesions.volume_interval`) but lesion by lesion."""
+  classes = {}
+  for name, label in labelling.CLASSES.items():
+    mask = labels == label
+    ids, count = ndimage.label(mask, lesions.CONNECTIVITY)
+    p = probabilities[..., label]
+    wide_ids, wide_count = ndimage.label((p >= low_p) | mask, lesions.CONNECTIVITY)
+    index = np.arange(count + 1)
+    voxels = ndimage.sum_labels(mask, ids, index).astype(np.int64)
+    low = ndimage.sum_labels(mask & (p >= high_p), ids, index).astype(np.int64)
+    wide = np.zeros(count + 1, np.int64)
+    centroids = np.zeros((count + 1, 3))
+    if count:
+      wide[1:] = ndimage.maximum(wide_ids, ids, index[1:])  # a lesion lies in one region
+      centroids[1:] = np.asarray(ndimage.center_of_mass(mask, ids, index[1:]))
+    wide_voxels = np.bincount(wide_ids.ravel(), minlength=wide_count + 1)
+    classes[name] = ClassLesions(ids.astype(np.int32), voxels, low, wide, wide_voxels, centroids)
+  return VisitLesions(np.asarray(affine, float), classes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+  """One group of matched lesions of one class and what happened to it."""
+  cls: str
+  event: str
+  baseline_ids: tuple[int, ...]  # lesion ids on the baseline's grid
+  followup_ids: tuple[int, ...]  # lesion ids on the follow-up's own grid
+  volume_ml_baseline: float
+  volume_ml_followup: float
+  centroid_mm: tuple[float, float, float]  # in the follow-up's scanner coordinates
+
+  @property
+  def code(self) -> int:
+    return change_code(self.cls, self.event)
+
+  def row(self, subject: str, baseline: str, followup: str) -> dict:
+    """The event's changes.csv row (CHANGE_COLUMNS)."""
+    return {"subject": subject, "baseline": baseline, "followup": followup, "class": self.cls,
+            "event": self.event, "volume_ml_baseline": self.volume_ml_baseline,
+            "volume_ml_followup": self.volume_ml_followup,
+            "change_ml": self.volume_ml_followup - self.volume_ml_baseline,
+            "lesions_baseline": len(self.baseline_ids), "lesions_followup": len(self.followup_ids),
+            "centroid_x_mm": self.centroid_mm[0], "centroid_y_mm": self.centroid_mm[1],
+            "centroid_z_mm": self.centroid_mm[2]}
+
+
+def sort_key(event: Event) -> tuple:
+  """New strokes first, then by class, event and size: the order of every table and the report."""
+  return (not (event.cls == "stroke" and event.event == "new"), list(labelling.CLASSES).index(
+      event.cls), EVENTS[event.event], -max(event.volume_ml_baseline, event.volume_ml_followup))
+
+
+def _pairs(a: np.ndarray, b: np.ndarray) -> set[tuple[int, int]]:
+  """The (id in a, id in b) of every voxel where both are lesions."""
+  both = (a > 0) & (b > 0)
+  return set(zip(a[both].tolist(), b[both].tolist()))
+
+
+def _near(ids: np.ndarray, targets: np.ndarray, unmatched: Sequence[int],
+          voxels: int) -> set[tuple[int, int]]:
+  """(lesion of `ids`, lesion of `targets`) for each unmatched lesion of `ids` that has a lesion of
+  `targets` within `voxels` voxels (26-neighbourhood steps; the largest such id where several)."""
+  if not voxels or not len(unmatched) or not targets.any():
+    return set()
+  reach = ndimage.grey_dilation(targets, footprint=np.ones((2 * voxels + 1,) * 3, bool))
+  return _pairs(np.where(np.isin(ids, unmatched), ids, 0), reach)
+
+
+def match(baseline_ids: np.ndarray, followup_ids_on_baseline: np.ndarray, n_baseline: int,
+          n_followup: int, match_voxels: int) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+  """Groups of (baseline ids, follow-up ids) of one class: connected components of the graph whose
+  edges join lesions that overlap on the baseline's grid, or, for a lesion overlapping none, lie
+  within `match_voxels` voxels of each other."""
+  edges = _pairs(baseline_ids, followup_ids_on_baseline)
+  lone_b = sorted(set(range(1, n_baseline + 1)) - {b for b, _ in edges})
+  lone_f = sorted(set(range(1, n_followup + 1)) - {f for _, f in edges})
+  edges |= _near(baseline_ids, followup_ids_on_baseline, lone_b, match_voxels)
+  edges |= {(b, f) for f, b in _near(followup_ids_on_baseline, baseline_ids, lone_f, match_voxels)}
+  n = n_baseline + n_followup
+  rows = [b - 1 for b, _ in edges]
+  cols = [n_baseline + f - 1 for _, f in edges]
+  graph = coo_matrix((np.ones(len(edges)), (rows, cols)), shape=(n, n))
+  _, component = connected_components(graph, directed=False)
+  groups: dict[int, tuple[list[int], list[int]]] = {}
+  for node, c in enumerate(component):
+    side = groups.setdefault(int(c), ([], []))
+    if node < n_baseline:
+      side[0].append(node + 1)
+    else:
+      side[1].append(node - n_baseline + 1)
+  return [(tuple(b), tuple(f)) for b, f in groups.values()]
+
+
+def classify(n_baseline: int, n_followup: int, baseline: tuple[int, int, int],
+             followup: tuple[int, int, int], baseline_voxel_ml: float, followup_voxel_ml: float,
+             settings: ml_collections.ConfigDict) -> str:
+  """A group's event from its lesion counts and each visit's (voxels, interval low, interval high).
+
+  One to one it is enlarging or shrinking only when the change passes the relative AND the
+  absolute threshold AND the two visits' volume intervals do not overlap."""
+  if not n_baseline:
+    return "new"
+  if not n_followup:
+    return "disappearing"
+  if n_baseline > 1:
+    return "merged"
+  if n_followup > 1:
+    return "split"
+  (vb, lo_b, hi_b), (vf, lo_f, hi_f) = ([x * ml for x in v] for v, ml in (
+      (baseline, baseline_voxel_ml), (followup, followup_voxel_ml)))
+  ratio = 1.0 + settings.relative_change
+  if vf - vb >= settings.absolute_change_ml and vf >= ratio * vb and lo_f > hi_b:
+    return "enlarging"
+  if vb - vf >= settings.absolute_change_ml and vb >= ratio * vf and hi_f < lo_b:
+    return "shrinking"
+  return "stable"
+
+
+def find_events(baseline: VisitLesions, followup: VisitLesions,
+                followup_ids_on_baseline: Mapping[str, np.ndarray], matrix: np.ndarray,
+                settings: ml_collections.ConfigDict) -> list[Event]:
+  """Every class's events between two visits, new strokes first (`sort_key`).
+  `followup_ids_on_baseline`: each class's follow-up lesion ids moved onto the baseline's grid;
+  `matrix`: follow-up scanner mm -> baseline scanner mm (registration.Rigid.matrix)."""
+  back = np.linalg.inv(np.asarray(matrix, float))
+  events = []
+  for cls in labelling.CLASSES:
+    b, f = baseline.classes[cls], followup.classes[cls]
+    for b_ids, f_ids in match(b.ids, followup_ids_on_baseline[cls], b.count, f.count,
+                              settings.match_voxels):
+      def measure(lesions_: ClassLesions, ids: tuple[int, ...]) -> tuple[int, int, int]:
+        chosen = list(ids)
+        return (int(lesions_.voxels[chosen].sum()), int(lesions_.low[chosen].sum()),
+                int(lesions_.wide_voxels[np.unique(lesions_.wide[chosen])].sum()) if ids else 0)
+      vb, vf = measure(b, b_ids), measure(f, f_ids)
+      event = classify(len(b_ids), len(f_ids), vb, vf, baseline.voxel_ml, followup.voxel_ml,
+                       settings)
+      if f_ids:  # the follow-up lesions' centroid, on its own grid
+        weights = f.voxels[list(f_ids)]
+        voxel = weights @ f.centroids[list(f_ids)] / weights.sum()
+        centroid = followup.affine[:3, :3] @ voxel + followup.affine[:3, 3]
+      else:  # a disappearing lesion: where it was, in the follow-up's coordinates
+        voxel = b.centroids[b_ids[0]]
+        mm = baseline.affine[:3, :3] @ voxel + baseline.affine[:3, 3]
+        centroid = back[:3, :3] @ mm + back[:3, 3]
+      events.append(Event(cls, event, b_ids, f_ids, vb[0] * baseline.voxel_ml,
+                          vf[0] * followup.voxel_ml, tuple(float(c) for c in centroid)))
+  return sorted(events, key=sort_key)
+
+
+def change_map(visit: VisitLesions | Mapping[str, np.ndarray], events: Sequence[Event],
+               side: str) -> np.ndarray:
+  """uint8 map of one visit's lesions, every voxel of a lesion holding its event's code
+  (`change_code`); `visit`: the visit's lesions, or its lesion ids per class on another grid.
+  `side`: "baseline" or "followup", which of each event's lesion ids `visit` holds. New strokes
+  are painted last, so they win where classes meet."""
+  ids = {c: v.ids for c, v in visit.classes.items()} if isinstance(visit, VisitLesions) else visit
+  shape = next(iter(ids.values())).shape
+  out = np.zeros(shape, np.uint8)
+  for event in sorted(events, key=sort_key, reverse=True):
+    chosen = event.baseline_ids if side == "baseline" else event.followup_ids
+    if chosen:
+      out[np.isin(ids[event.cls], chosen)] = event.code
+  return out
+
+
+def common_map(baseline_map: np.ndarray, followup_map_on_baseline: np.ndarray) -> np.ndarray:
+  """Both visits' lesions on the baseline's grid: the follow-up's where it has one, else the
+  baseline's (a disappearing or shrinking lesion's lost voxels keep their code)."""
+  return np.where(followup_map_on_baseline > 0, followup_map_on_baseline, baseline_map)
