@@ -175,10 +175,13 @@ def save_nifti(path: os.PathLike | str, data: np.ndarray, affine: np.ndarray,
     nib.save(img, tmp)
 
 
-def read_manifest(path: os.PathLike | str, require_labels: bool = True) -> list[SubjectRecord]:
+def read_manifest(path: os.PathLike | str, require_labels: bool = True,
+                  key: Sequence[str] = ("subject",)) -> list[SubjectRecord]:
   """Reads subjects.csv: subject, flair, labels (+ optional t1, wm, brain_mask, exclusion, and
   labelled: the classes the labels mark, labelling.LABELLED), paths relative to it; `labels` may be
-  absent, and `flair` a folder of DICOM files, when `require_labels` is False (scans to segment)."""
+  absent, and `flair` a folder of DICOM files, when `require_labels` is False (scans to segment).
+  `key`: the required columns that name a row once (a longitudinal manifest's subject and visit;
+  those besides subject land in the record's `clinical`)."""
   path = pathlib.Path(path)
   if not path.is_file():
     raise InputError(f"{path}: manifest not found")
@@ -189,7 +192,8 @@ def read_manifest(path: os.PathLike | str, require_labels: bool = True) -> list[
       rows = list(reader)
   except (UnicodeDecodeError, csv.Error) as e:
     raise InputError(f"{path}: not a readable CSV manifest ({_one_line(e)})") from None
-  required = REQUIRED_COLUMNS if require_labels else ("subject", "flair")
+  required = (REQUIRED_COLUMNS if require_labels else ("subject", "flair")) + tuple(
+      c for c in key if c != "subject")
   missing = [c for c in required if c not in columns]
   if missing:
     raise InputError(f"{path}: manifest lacks required column(s) {', '.join(missing)}"
@@ -202,9 +206,11 @@ def read_manifest(path: os.PathLike | str, require_labels: bool = True) -> list[
     subject = row["subject"]
     if not subject:
       raise InputError(f"{path}: line {line} has an empty subject")
-    if subject in seen:
-      raise InputError(f"{path}: line {line}: subject {subject} is listed twice")
-    seen.add(subject)
+    row_key = tuple(row[c] for c in key)
+    if row_key in seen:
+      raise InputError(f"{path}: line {line}: " + " ".join(f"{c} {row[c]}" for c in key)
+                       + " is listed twice")
+    seen.add(row_key)
     if not row["flair"]:
       raise InputError(f"{subject}: {path}: line {line} has no flair file")
     files = {}

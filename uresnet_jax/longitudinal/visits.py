@@ -1,0 +1,141 @@
+"""The visits of each subject a `longitudinal` run compares: two or more files of one subject
+(--baseline, --followup), a BIDS dataset with several sessions per subject, or a manifest with
+`subject` and `visit` columns (one row per visit, baseline first), each visit with its brain mask
+where given.
+
+A subject whose visits cannot be compared (one visit only, two scans of one session) is still
+returned, with its `problem`: the run reports it in one line and goes on with the others.
+"""
+import dataclasses
+import pathlib
+import re
+from typing import Sequence
+
+from uresnet_jax.common.errors import InputError
+from uresnet_jax.data import nifti_io, scan_inputs
+
+
+@dataclasses.dataclass(frozen=True)
+class Visit:
+  name: str  # safe as a file name, unique within its subject
+  record: nifti_io.SubjectRecord
+
+
+@dataclasses.dataclass(frozen=True)
+class Subject:
+  name: str  # safe as a file name, unique in the run
+  visits: tuple[Visit, ...]  # the baseline first
+  problem: str = ""  # why its visits cannot be compared; "" when they can
+
+
+def split_list(values: Sequence[str] | None) -> list[str]:
+  """A repeatable flag's values, each possibly comma-separated, as one list."""
+  return [item.strip() for value in values or () for item in value.split(",") if item.strip()]
+
+
+def _natural(text: str) -> list:
+  """Sorts ses-2 before ses-10."""
+  return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
+def _checked(name: str, visits: list[Visit]) -> Subject:
+  if len(visits) < 2:
+    where = visits[0].record.flair if visits else name
+    return Subject(name, tuple(visits), f"{name}: {where}: a single visit; nothing to compare it with")
+  names = [v.name for v in visits]
+  twice = sorted({n for n in names if names.count(n) > 1})
+  if twice:
+    return Subject(name, tuple(visits), f"{name}: visit {twice[0]} is given twice "
+                   f"({', '.join(str(v.record.flair) for v in visits if v.name == twice[0])})")
+  return Subject(name, tuple(visits))
+
+
+def from_files(baseline: str, followups: Sequence[str],
+               brain_masks: Sequence[str] = ()) -> list[Subject]:
+  """One subject from its baseline file and follow-up files; `brain_masks`: none, or one per visit
+  in the same order (an empty item: that visit is skull-stripped)."""
+  files = [pathlib.Path(f) for f in [baseline, *followups]]
+  for file in files:
+    if not file.is_file() or scan_inputs.nifti_stem(file) is None:
+      raise InputError(f"{file}: not a NIfTI file (--baseline and --followup take *.nii[.gz])")
+  masks = list(brain_masks)
+  if masks and len(masks) != len(files):
+    raise InputError(f"--brain_mask names {len(masks)} file(s) for {len(files)} visit(s): give "
+                     "one per visit, baseline first, comma-separated (leave one empty for a "
+                     "skull-stripped visit)")
+  for mask in masks:
+    if mask and not pathlib.Path(mask).is_file():
+      raise InputError(f"{mask}: --brain_mask not found")
+  stems = [scan_inputs.safe_name(scan_inputs.nifti_stem(f)) for f in files]
+  if len(set(stems)) < len(stems):  # FLAIR.nii.gz in two folders: named by their order
+    stems = ["baseline", *(f"followup{i}" if len(files) > 2 else "followup"
+                           for i in range(1, len(files)))]
+  subject = stems[0]
+  visits = [Visit(stem, nifti_io.SubjectRecord(
+      subject=subject, flair=file, labels=None,
+      brain_mask=pathlib.Path(masks[i]) if masks and masks[i] else None))
+      for i, (stem, file) in enumerate(zip(stems, files))]
+  return [_checked(subject, visits)]
+
+
+def from_manifest(path: pathlib.Path) -> list[Subject]:
+  """Subjects from a manifest with subject, visit and flair columns (brain_mask, exclusion, t1,
+  wm optional; labels, when present, are not used), visits in the order the manifest lists them."""
+  records = nifti_io.read_manifest(path, require_labels=False, key=("subject", "visit"))
+  subjects: dict[str, list[Visit]] = {}
+  for record in records:
+    visit = record.clinical.get("visit", "")
+    if not visit:
+      raise InputError(f"{path}: subject {record.subject} has a row with an empty visit")
+    subjects.setdefault(record.subject, []).append(Visit(scan_inputs.safe_name(visit), record))
+  return [_checked(scan_inputs.safe_name(name), visits) for name, visits in subjects.items()]
+
+
+def from_bids(root: pathlib.Path, brain_mask: str | None = None) -> list[Subject]:
+  """Subjects from a BIDS dataset's sub-*/ses-*/anat/*_FLAIR.nii[.gz], sessions in natural order
+  (ses-2 before ses-10); `brain_mask`: a folder of <scan name>.nii[.gz], as predict's."""
+  scans = scan_inputs.find_scans(root, brain_mask=brain_mask)
+  subjects: dict[str, list[Visit]] = {}
+  for scan in scans:
+    parts = scan.bids_path or ()
+    session = parts[1] if len(parts) > 2 and parts[1].startswith("ses-") else ""
+    subjects.setdefault(parts[0] if parts else scan.name, []).append(
+        Visit(session or scan.name, scan.record))
+  out = []
+  for name, visits in sorted(subjects.items()):
+    if any(not v.name.startswith("ses-") for v in visits):
+      out.append(Subject(name, tuple(visits), f"{name}: {root}: a scan outside any ses-* folder; "
+                         "visits are BIDS sessions"))
+      continue
+    out.append(_checked(name, sorted(visits, key=lambda v: _natural(v.name))))
+  return out
+
+
+def find_subjects(input_path: str | None = None, baseline: str | None = None,
+                  followups: Sequence[str] = (), brain_masks: Sequence[str] = ()) -> list[Subject]:
+  """The subjects a command line names: --baseline with --followup (one subject), or --input: a
+  manifest (a CSV file or a folder holding subjects.csv) or a BIDS dataset with sessions."""
+  if input_path and (baseline or followups):
+    raise InputError("give --input, or --baseline with --followup, not both")
+  if baseline or followups:
+    if not baseline or not followups:
+      raise InputError(f"--{'followup' if baseline else 'baseline'} is required with "
+                       f"--{'baseline' if baseline else 'followup'}: there is nothing to compare "
+                       "a single visit with")
+    return from_files(baseline, followups, brain_masks)
+  if not input_path:
+    raise InputError("--input (a BIDS dataset with sessions or a manifest with subject and visit "
+                     "columns), or --baseline and --followup, is required")
+  path = pathlib.Path(input_path)
+  manifest = path / nifti_io.MANIFEST_NAME if path.is_dir() else path
+  if manifest.is_file():
+    if brain_masks:
+      raise InputError(f"{path}: with a manifest, give brain masks as its brain_mask column, not "
+                       "--brain_mask")
+    return from_manifest(manifest)
+  if scan_inputs.is_bids(path):
+    if len(brain_masks) > 1:
+      raise InputError("--brain_mask with a BIDS dataset is one folder of <scan name>.nii[.gz]")
+    return from_bids(path, brain_masks[0] if brain_masks else None)
+  raise InputError(f"{path}: neither a manifest (subject, visit, flair columns) nor a BIDS "
+                   "dataset with sub-*/ses-*/anat/*_FLAIR.nii[.gz]")
