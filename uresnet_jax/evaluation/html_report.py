@@ -44,11 +44,30 @@ def _shrink(plane: np.ndarray, factor: int, reduce) -> np.ndarray:
   return reduce(padded.reshape(h // factor, factor, w // factor, factor), axis=(1, 3))
 
 
-def _overlay(labels: np.ndarray) -> np.ndarray:
+def _overlay(labels: np.ndarray, colours: Mapping[int, tuple[int, ...]] | None = None
+             ) -> np.ndarray:
+  colours = colours or {label: OVERLAY_RGBA[name] for name, label in labelling.CLASSES.items()}
   rgba = np.zeros(labels.shape + (4,), np.uint8)
-  for name, label in labelling.CLASSES.items():
-    rgba[labels == label] = OVERLAY_RGBA[name]
+  for value, colour in colours.items():
+    rgba[labels == value] = colour
   return _display(rgba)
+
+
+def grey_png(path: pathlib.Path, plane: np.ndarray, low: float, high: float,
+             factor: int) -> tuple[int, int]:
+  """A RAS axial plane as a grey PNG in the radiological view, block-averaged by `factor` and
+  windowed to [low, high]; returns its (width, height)."""
+  grey = _shrink(plane.astype(np.float32), factor, np.mean)
+  grey = np.clip((grey - low) / max(high - low, 1e-6) * 255, 0, 255).astype(np.uint8)
+  Image.fromarray(_display(grey)).save(path)
+  return int(grey.shape[0]), int(grey.shape[1])
+
+
+def overlay_png(path: pathlib.Path, plane: np.ndarray, factor: int,
+                colours: Mapping[int, tuple[int, ...]] | None = None) -> None:
+  """A RAS axial plane of codes as a transparent PNG over `grey_png`'s: each code in its RGBA of
+  `colours` (default: the lesion classes' OVERLAY_RGBA), transparent elsewhere."""
+  Image.fromarray(_overlay(_shrink(plane, factor, np.max), colours)).save(path)
 
 
 def slice_images(folder: pathlib.Path, image: np.ndarray, labels: np.ndarray, brain: np.ndarray,
@@ -70,17 +89,13 @@ def slice_images(folder: pathlib.Path, image: np.ndarray, labels: np.ndarray, br
   factor = max(1, math.ceil(max(image[box].shape[:2]) / MAX_SIDE))
   out = []
   for z in (int(z) for z in chosen):
-    grey = _shrink(image[box + (z,)].astype(np.float32), factor, np.mean)
-    grey = np.clip((grey - low) / max(high - low, 1e-6) * 255, 0, 255).astype(np.uint8)
     names = {"image": f"z{z:03d}.png", "overlay": f"z{z:03d}-overlay.png"}
-    Image.fromarray(_display(grey)).save(folder / names["image"])
-    Image.fromarray(_overlay(_shrink(labels[box + (z,)], factor, np.max))).save(
-        folder / names["overlay"])
+    width, height = grey_png(folder / names["image"], image[box + (z,)], low, high, factor)
+    overlay_png(folder / names["overlay"], labels[box + (z,)], factor)
     if expert is not None:
       names["expert"] = f"z{z:03d}-expert.png"
-      Image.fromarray(_overlay(_shrink(expert[box + (z,)], factor, np.max))).save(
-          folder / names["expert"])
-    out.append({"z": z, **names, "width": int(grey.shape[0]), "height": int(grey.shape[1])})
+      overlay_png(folder / names["expert"], expert[box + (z,)], factor)
+    out.append({"z": z, **names, "width": width, "height": height})
   return out
 
 
@@ -212,15 +227,22 @@ def _plain(cell: str) -> str:
   return cell[cell.index(">") + 1:cell.rindex("<")]
 
 
+def view(image: str, overlay: str, width: int, height: int, alt: str = "",
+         compass: str = "RLAP") -> str:
+  """A slice with its overlay on top (click: overlay on/off), marked with the `compass` letters
+  of R, L, A, P; `image` and `overlay` are paths relative to the page."""
+  marks = "".join(f'<span class="o {c.lower()}">{c}</span>' for c in compass)
+  return (f'<div class="view" title="click: overlay on/off"><img class="base" loading="lazy" '
+          f'src="{_src(image)}" width="{width}" height="{height}" '
+          f'alt="{html.escape(alt, quote=True)}"><img class="overlay" loading="lazy" '
+          f'src="{_src(overlay)}" width="{width}" height="{height}" alt="">{marks}</div>')
+
+
 def _expert_view(s: Mapping) -> str:
   """The same slice with the expert's labels, beside the model's (evaluate)."""
   if "expert" not in s:
     return ""
-  return (f'<div class="view" title="click: overlay on/off"><img class="base" loading="lazy" '
-          f'src="{_src(s["image"])}" width="{s["width"]}" height="{s["height"]}" alt="">'
-          f'<img class="overlay" loading="lazy" src="{_src(s["expert"])}" width="{s["width"]}" '
-          f'height="{s["height"]}" alt=""><span class="o r">R</span><span class="o l">L</span>'
-          '</div>')
+  return view(s["image"], s["expert"], s["width"], s["height"], compass="RL")
 
 
 def _location_table(row: Mapping) -> str:
@@ -258,13 +280,9 @@ def _scan_section(record: Mapping, reasons: Sequence[str]) -> str:
   parts.append('<div class="slices">')
   for s in review["slices"]:
     parts.append(
-        f'<figure id="{_anchor(name, s["z"])}"><div class="view" title="click: overlay on/off">'
-        f'<img class="base" loading="lazy" src="{_src(s["image"])}" width="{s["width"]}" '
-        f'height="{s["height"]}" alt="{e(name, quote=True)} slice {s["z"]}">'
-        f'<img class="overlay" loading="lazy" src="{_src(s["overlay"])}" width="{s["width"]}" '
-        f'height="{s["height"]}" alt="">'
-        '<span class="o r">R</span><span class="o l">L</span><span class="o a">A</span>'
-        f'<span class="o p">P</span></div>{_expert_view(s)}<figcaption>slice {s["z"]}'
+        f'<figure id="{_anchor(name, s["z"])}">'
+        f'{view(s["image"], s["overlay"], s["width"], s["height"], name + " slice " + str(s["z"]))}'
+        f'{_expert_view(s)}<figcaption>slice {s["z"]}'
         f'{": model, expert" if "expert" in s else ""}</figcaption></figure>')
   parts.append("</div>")
   if record["lesions"]:
@@ -284,21 +302,33 @@ def _scan_section(record: Mapping, reasons: Sequence[str]) -> str:
   return "\n".join(parts)
 
 
+def colour_key(colours: Mapping[str, tuple[int, ...]]) -> str:
+  """The bar's key: a swatch per title, in its RGBA's colour."""
+  return "".join(f'<span class="key" style="background:rgba{tuple(rgba[:3]) + (1,)}"></span>'
+                 f"{html.escape(title)}" for title, rgba in colours.items())
+
+
+def page(title: str, key: str, body: Sequence[str]) -> str:
+  """A whole report page in the style every report shares: the sticky bar (overlay and flicker
+  switches, the colour `key`), then `body`'s parts, then the page's script."""
+  return "\n".join([
+      "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+      f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>",
+      '<div class="bar"><label><input type="checkbox" id="overlay" checked> overlay</label> '
+      '<label><input type="checkbox" id="flicker"> flicker</label> '
+      f'{key} <span style="margin-left:1em">click a slice to toggle its overlay; radiological '
+      'view (R on the left)</span> <a href="#top" style="margin-left:1em">summary</a></div>',
+      *body, f"<script>{_SCRIPT}</script></body></html>"]) + "\n"
+
+
 def render(records: Sequence[Mapping], failures: Sequence[str], model: str,
            histogram_png: bytes) -> str:
   """The whole page: summary (flags, sortable volumes table, volume plot), then every scan."""
   e = html.escape
   reasons = flags(records)
   flagged = [n for n, r in reasons.items() if r]
-  key = "".join(f'<span class="key" style="background:rgba{OVERLAY_RGBA[c][:3] + (1,)}"></span>'
-                f"{report.CLASS_TITLES[c]}" for c in OVERLAY_RGBA)
+  key = colour_key({report.CLASS_TITLES[c]: OVERLAY_RGBA[c] for c in OVERLAY_RGBA})
   parts = [
-      "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-      f"<title>Segmentation of {len(records)} scan(s)</title><style>{_STYLE}</style></head><body>",
-      '<div class="bar"><label><input type="checkbox" id="overlay" checked> overlay</label> '
-      '<label><input type="checkbox" id="flicker"> flicker</label> '
-      f'{key} <span style="margin-left:1em">click a slice to toggle its overlay; radiological '
-      'view (R on the left)</span> <a href="#top" style="margin-left:1em">summary</a></div>',
       f'<h1 id="top">Segmentation of {len(records)} scan(s)</h1>',
       f"<p>Model: <code>{e(model)}</code></p>",
   ]
@@ -328,5 +358,4 @@ def render(records: Sequence[Mapping], failures: Sequence[str], model: str,
   parts.append(f'<h2>Volume distribution</h2><img src="data:image/png;base64,{encoded}" '
                'alt="volume distribution">')
   parts += [_scan_section(r, reasons[r["volumes"]["subject"]]) for r in records]
-  parts.append(f"<script>{_SCRIPT}</script></body></html>")
-  return "\n".join(parts) + "\n"
+  return page(f"Segmentation of {len(records)} scan(s)", key, parts)
