@@ -39,6 +39,9 @@ setuptools.setup(
         "pydicom>=3.0.1,<4",  # data/dicom_series: DICOM series in (pydicom 3's pixel handlers, UIDs)
         "highdicom>=0.28,<0.29",  # data/dicom_seg: DICOM-SEG out; 0.x changes its API between minors
         "nilearn>=0.11,<0.15",
+        # longitudinal/registration: one ~50 MB wheel, no dependencies; as accurate as itk-elastix,
+        # greedy or antspyx on the phantom at a fraction of their install (docs/measured.md)
+        "SimpleITK>=2.4,<3",
         "absl-py>=2.1",
         "ml-collections>=1.0,<2",
         "numpy>=1.26,<3",
