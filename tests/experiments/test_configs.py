@@ -79,3 +79,15 @@ def test_release_round2_continues_round1_with_slice_uniform_patches_and_predicts
   assert np.isclose(second["train.learning_rate"],
                     first["train.learning_rate"] * first["train.decay_factor"])
   assert release_round2.get_config("tiny").data.cohort == release.get_config("tiny").data.cohort
+
+
+def test_release_round4_continues_round3_on_a_phantom_with_per_voxel_noise():
+  from configs import release_round3, release_round4
+  third, fourth = _flat(release_round3.get_config()), _flat(release_round4.get_config())
+  changed = {k for k in third if fourth[k] != third[k]}
+  assert changed == {"train.init_from", "data.cohort", "phantom.voxel_noise"}
+  assert fourth["train.init_from"] == "runs/release_round3"
+  assert third["phantom.voxel_noise"] == [0.0, 0.0] and 0 == fourth["phantom.voxel_noise"][0]
+  assert fourth["phantom.voxel_noise"][1] > 0
+  tiny = release_round4.get_config("tiny")
+  assert tiny.data.cohort != release_round3.get_config("tiny").data.cohort  # a cohort of its own

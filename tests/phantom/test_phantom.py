@@ -182,7 +182,8 @@ def test_interrupted_run_resumes_deterministically(cohort, tmp_path):
 
 @pytest.mark.parametrize("key, value", [("noise_std", (0.05, 0.01)), ("stroke_probability", 1.5),
                                         ("orientation", "RAR"), ("num_workers", 0),
-                                        ("protocol_weights", (1.0, 1.0))])
+                                        ("protocol_weights", (1.0, 1.0)),
+                                        ("voxel_noise", (-0.05, 0.1))])
 def test_bad_config_is_an_input_error(key, value):
   config = phantom_config.get_config()
   config[key] = value
@@ -258,3 +259,35 @@ def test_randomisation_ranges_are_honoured():
     flair = s["flair"][s["brain_mask"] > 0].astype(float)
     csf.append(np.percentile(flair, 2))
   assert csf[1] > csf[0] + 100, csf  # stored as relative intensity x 1000
+
+
+def test_voxel_noise_zero_draws_nothing_and_otherwise_has_its_std():
+  from uresnet_jax.phantom.acquisition import voxel_noise
+  image = np.ones((64, 64, 4), np.float32)
+  rng = np.random.default_rng(0)
+  assert voxel_noise(rng, image, 0.0) is image
+  assert rng.uniform() == np.random.default_rng(0).uniform()  # no draw: the stream is untouched
+  noisy = voxel_noise(np.random.default_rng(0), image, 0.1)
+  assert noisy.dtype == np.float32 and noisy.shape == image.shape
+  assert noisy.std() == pytest.approx(0.1, rel=0.05)
+  assert noisy.mean() == pytest.approx(1.005, abs=0.003)  # Rician: a small lift at this SNR
+  lag = np.corrcoef(noisy[:-1].ravel(), noisy[1:].ravel())[0, 1]
+  assert abs(lag) < 0.05  # independent at each voxel, not smoothed as noise_std's is
+
+
+@pytest.mark.slow
+def test_voxel_noise_changes_the_scans_alone():
+  """The same subject with and without per-voxel noise: labels, mask and geometry are the same
+  bits (the knob draws from a stream of its own), the FLAIR is grainier by about the knob's std."""
+  config = _config()
+  config.protocols, config.protocol_weights = ((1.0, 1.0, 5.0),), (1.0,)
+  config.stroke_probability = 0.0
+  plain = phantom.generate_subject(0, 4, config)
+  config.voxel_noise = (0.1, 0.1)
+  noisy = phantom.generate_subject(0, 4, config)
+  for key in ("labels", "brain_mask", "wm", "affine"):
+    np.testing.assert_array_equal(noisy[key], plain[key])
+  assert plain["truth"]["voxel_noise"] == 0.0 and noisy["truth"]["voxel_noise"] == 0.1
+  brain = plain["brain_mask"] > 0
+  difference = noisy["flair"][brain].astype(float) - plain["flair"][brain].astype(float)
+  assert 0.08 * 1000 < difference.std() < 0.12 * 1000  # stored as relative intensity x 1000

@@ -169,4 +169,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.choroid_plexus_mm = (3.0, 6.0)  # its radius
   c.csf_flow = (0.0, 0.0)  # amplitude of patchy bright CSF flow artefacts in the ventricles
   c.lesion_min_over_gm = 0.0  # with calibrate=False, lesions at least this x grey matter
+  # Noise of real FLAIR at its own voxel size (docs/sim_to_real.md, round 4). noise_std is drawn
+  # on the thick-slice grid, before in-plane interpolation and the reconstruction filters smooth
+  # it: a phantom's fine texture, after preprocessing, is half a real scan's. Neutral default,
+  # drawn from a stream of its own.
+  c.voxel_noise = (0.0, 0.0)  # Rician noise std (x white matter) drawn at each stored voxel
   return c

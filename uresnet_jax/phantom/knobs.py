@@ -25,7 +25,7 @@ RANGE_KEYS = (
     "ependymal", "ependymal_mm", "blur_mm", "ringing", "ghosting", "slice_gap_mm",
     "random_contrast", "edge_irregularity", "mask_margin_mm", "dura", "sulcal_csf",
     "choroid_plexus", "choroid_plexus_mm", "csf_flow", "cortical_extent", "recent_swelling",
-    "embolic_count", "ventricle_asymmetry")
+    "embolic_count", "ventricle_asymmetry", "voxel_noise")
 _PROBABILITY_KEYS = ("random_protocol_probability", "stroke_probability",
                      "extra_lacune_probability", "old_infarct_probability", "male_probability",
                      "diabetes_probability", "smoking_probability",
@@ -71,5 +71,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
   if config.slice_gap_mm[0] < 0 or config.choroid_plexus_mm[0] <= 0:
     raise InputError(f"config.slice_gap_mm={tuple(config.slice_gap_mm)} / choroid_plexus_mm="
                      f"{tuple(config.choroid_plexus_mm)}: a gap must be >= 0 and a radius > 0")
+  if config.voxel_noise[0] < 0:
+    raise InputError(f"config.voxel_noise={tuple(config.voxel_noise)}: a noise std must be >= 0")
   if config.head_aspect[0] <= 0:
     raise InputError(f"config.head_aspect={tuple(config.head_aspect)}: factors must be > 0")

@@ -8,7 +8,7 @@ import threadpoolctl  # installed with nilearn (via scikit-learn)
 
 from uresnet_jax.common.labelling import WMH, STROKE
 from uresnet_jax.phantom.acquisition import (artefacts, protocol_name, reorient, thick_slices,
-                                             upsample_inplane)
+                                             upsample_inplane, voxel_noise)
 from uresnet_jax.phantom import bright_tissue
 from uresnet_jax.phantom.anatomy import Canvas, geometry, load_anatomy, widen_sulci
 from uresnet_jax.phantom.calibration import FlairParts, calibrate
@@ -40,9 +40,11 @@ def generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) -
 
 def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) -> dict[str, Any]:
   anatomy = load_anatomy()
-  streams = np.random.SeedSequence([seed, index]).spawn(9)  # spawn(8)'s 8 and one more
+  # spawn(n)'s first streams are those of any smaller n: a stream added for new knobs leaves the
+  # others (and so every earlier cohort) as they were.
+  streams = np.random.SeedSequence([seed, index]).spawn(10)
   (rng_clin, rng_geo, rng_wmh, rng_stroke, rng_img, rng_mmse, rng_dr,
-   rng_real, rng_kind) = map(np.random.default_rng, streams)
+   rng_real, rng_kind, rng_grain) = map(np.random.default_rng, streams)
   # Domain randomisation draws from a stream of its own, always in this order, so that its
   # neutral defaults leave every other draw (and so the paper's cohort) as it was.
   dr = dict(aspect=np.array([uniform(rng_dr, config.head_aspect) for _ in range(3)]),
@@ -170,6 +172,8 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
   t1 = np.sqrt((bias * t1 + noise[2])**2 + noise[3]**2)
   flair, t1 = (artefacts(x, geo.zooms, dr["blur"], dr["ringing"], dr["ghosting"], dr["ghost_shift"])
                for x in (flair, t1))
+  grain = uniform(rng_grain, config.voxel_noise)  # real FLAIR's grain at its own voxel size
+  flair, t1 = (voxel_noise(rng_grain, x, grain) for x in (flair, t1))
 
   def full(x: np.ndarray, dtype: Any) -> np.ndarray:
     out = np.zeros(geo.matrix, dtype)
@@ -216,6 +220,7 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
                lesion_profile=profile, halo_gain=halo_gain, strokes_placed=stroke_type,
                ventricle_enlargement_mm=enlarge, ventricle_asymmetry=asymmetry, flair_gm=flair_gm, flair_csf=flair_csf,
                deformation_mm=cv.deform_mm, noise_std=noise_std, bias_field_std=bias_std,
+               voxel_noise=grain,
                **{f"dr_{k}": v.tolist() if isinstance(v, np.ndarray) else v
                   for k, v in dr.items()},
                **{f"real_{k}": v for k, v in real.items()})
