@@ -26,6 +26,7 @@ setuptools.setup(
         "uresnet-patches=uresnet_jax.patches_tfds:run",
         "uresnet-release=uresnet_jax.release:run",
         "uresnet-release-gate=uresnet_jax.release_gate:run",
+        "uresnet-longitudinal=uresnet_jax.longitudinal.__main__:run",
     ]},
     install_requires=[
         "jax>=0.10,<0.12",

@@ -10,7 +10,8 @@ from conftest import ROOT, subprocess_env
 
 PACKAGE = ROOT / "uresnet_jax"
 # Lowest first: a module may import its own stage or one listed before it, never one after.
-STAGES = ("common", "data", "phantom", "model", "evaluation", "inference", "training", "experiments")
+STAGES = ("common", "data", "phantom", "model", "evaluation", "inference", "training", "longitudinal",
+          "experiments")
 
 
 def _module_name(path) -> str:
@@ -105,4 +106,5 @@ def test_importing_every_module_has_no_global_side_effect():
                           text=True, timeout=300, env=subprocess_env())
   assert result.returncode == 0, result.stderr[-3000:]
   imported = set(result.stdout.split("IMPORTED")[1].split())
-  assert set(_imports()) - imported == {"uresnet_jax.main", "uresnet_jax.phantom.__main__"}
+  assert set(_imports()) - imported == {"uresnet_jax.main", "uresnet_jax.phantom.__main__",
+                                        "uresnet_jax.longitudinal.__main__"}
