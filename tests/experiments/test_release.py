@@ -1,9 +1,14 @@
 """The release in one command, end to end on the tiny config: train, calibrate, export, gate
-(phantom domains and a labelled cohort standing in for the real scans), model card."""
+(phantom domains and a labelled cohort standing in for the real scans), model card; and the
+held-out domains it scores, which training never sees."""
 import json
+import pathlib
 
+from configs import release
 from conftest import run_module
-from uresnet_jax.experiments import release_gate
+from uresnet_jax import phantom
+from uresnet_jax.experiments import domains, release_gate
+from uresnet_jax.model import run_folder
 
 
 def test_release_in_one_command_on_the_tiny_config(tiny_run, tmp_path):
@@ -29,8 +34,43 @@ def test_release_in_one_command_on_the_tiny_config(tiny_run, tmp_path):
   assert "phantom false stroke median, mL" in names and "false stroke, mL" in names
   card = (export / "MODEL_CARD.md").read_text()
   assert "## Results on real scans" in card and "the tiny run's phantom cohort" in card
-  assert json.loads((run / "domains.json").read_text()) == json.loads(
-      (run / "gate" / "candidate" / "domains.json").read_text())
+  scores = json.loads((run / run_folder.DOMAINS).read_text())
+  assert scores == json.loads((run / "gate" / "candidate" / run_folder.DOMAINS).read_text())
+  _check_domains(scores, tmp_path / "cohort", result.stdout)
   # The model to beat is never overwritten.
   again = run_module("release", *args[:2], f"--output={previous}", f"--against={previous}")
   assert again.returncode == 1 and "is the model to beat" in again.stderr
+
+
+def _check_domains(scores: dict, training_cohort: pathlib.Path, stdout: str) -> None:
+  """Every held-out domain scored, and each held-out knob's values in no training subject but in
+  every subject of its domain."""
+  config = release.get_config("tiny")
+  assert list(scores) == [domains.IN_DOMAIN, *config.domains.held_out]
+  for name, r in scores.items():
+    assert r["dice"]["wmh"]["n_subjects"] == config.domains.subjects
+    assert 0.0 <= r["dice"]["wmh"]["dice_mean"] <= 1.0
+    assert set(r["realism"]) >= {"wmh_mean_z", "brain_p99_z", "load_pct"}
+    assert f"| {name} |" in stdout
+
+  def truth(root):
+    return json.loads((pathlib.Path(root) / phantom.GENERATIVE_MODEL).read_text())["subjects"]
+
+  checks = {"thick_8mm": lambda t, c: float(c["protocol"].split("x")[2]),
+            "csf_unsuppressed": lambda t, c: t["flair_csf"],
+            "bright_lesions": lambda t, c: t["lesion_intensity"],
+            "strong_deformation": lambda t, c: t["deformation_mm"]}
+  training = truth(training_cohort)
+  clinical = {r["subject"]: r["clinical"] for r in _records(training_cohort)}
+  for name, value in checks.items():
+    (key, (lo, hi)), = config.domains.held_out[name].items()
+    for subject, t in training.items():
+      assert not lo <= value(t, clinical[subject]) <= hi, (name, subject)
+    held = pathlib.Path(scores[name]["cohort"])
+    held_clinical = {r["subject"]: r["clinical"] for r in _records(held)}
+    for subject, t in truth(held).items():
+      assert lo - 1e-3 <= value(t, held_clinical[subject]) <= hi + 1e-3, (name, subject)
+
+
+def _records(root: pathlib.Path) -> list[dict]:
+  return [json.loads(p.read_text()) for p in sorted(root.glob("sub-*/clinical.json"))]
