@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from browser import Browser, look_at_report
 from conftest import run_module
 from uresnet_jax.common.errors import InputError
 from uresnet_jax.inference import config as predict_config, predictor
@@ -206,3 +207,10 @@ def test_the_command_finds_a_new_stroke_on_a_phantom_pair_and_goes_on_past_a_sin
   error = np.array(registration["followup_to_baseline"]) @ affine @ brain - move @ affine @ brain
   assert np.linalg.norm(error) < 0.5
   assert not (out / "Q").exists() and f"New strokes ({count})" in (out / "report.html").read_text()
+  with Browser() as browser:  # as a user sees it: both visits, and the overlay on them
+    seen = look_at_report(browser, out / "report.html")
+  [section] = seen["scans"]
+  assert section["name"] == "P" and section["images"] == section["decoded"] > 0, seen["scans"]
+  assert seen["errors"] == []
+  assert np.abs(seen["with_overlay"].astype(int) - seen["without_overlay"]).sum(-1).max() > 100
+  assert (seen["overlay_again"] == seen["with_overlay"]).all()

@@ -17,9 +17,10 @@ from uresnet_jax.evaluation.report import CLASS_TITLES
 from uresnet_jax.longitudinal import events
 
 # Okabe-Ito (colour-blind safe), one colour per event whatever the class; a little transparent.
-EVENT_COLOURS = {"new": "#D55E00", "enlarging": "#E69F00", "shrinking": "#56B4E9",
+# New (vermillion) has no neighbour in hue; split, the rarest, is white.
+EVENT_COLOURS = {"new": "#D55E00", "enlarging": "#F0E442", "shrinking": "#56B4E9",
                  "disappearing": "#0072B2", "stable": "#009E73", "merged": "#CC79A7",
-                 "split": "#F0E442"}
+                 "split": "#FFFFFF"}
 EVENT_RGBA = {event: tuple(int(round(255 * v)) for v in to_rgb(colour)) + (210,)
               for event, colour in EVENT_COLOURS.items()}
 CODE_RGBA = {events.change_code(cls, event): rgba for cls in labelling.CLASSES
