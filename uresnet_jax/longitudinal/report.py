@@ -17,10 +17,10 @@ from uresnet_jax.evaluation.report import CLASS_TITLES
 from uresnet_jax.longitudinal import events
 
 # Okabe-Ito (colour-blind safe), one colour per event whatever the class; a little transparent.
-# New (vermillion) has no neighbour in hue; split, the rarest, is white.
+# New (vermillion) has no neighbour in hue; split, the rarest, is black.
 EVENT_COLOURS = {"new": "#D55E00", "enlarging": "#F0E442", "shrinking": "#56B4E9",
                  "disappearing": "#0072B2", "stable": "#009E73", "merged": "#CC79A7",
-                 "split": "#FFFFFF"}
+                 "split": "#000000"}
 EVENT_RGBA = {event: tuple(int(round(255 * v)) for v in to_rgb(colour)) + (210,)
               for event, colour in EVENT_COLOURS.items()}
 CODE_RGBA = {events.change_code(cls, event): rgba for cls in labelling.CLASSES
@@ -66,9 +66,13 @@ def event_figures(folder: pathlib.Path, prefix: str, baseline, pair) -> list[dic
   return out
 
 
+def _name(cls: str) -> str:
+  """A class as a sentence names it: WMH, stroke."""
+  return CLASS_TITLES[cls] if cls == "wmh" else CLASS_TITLES[cls].lower()
+
+
 def _title(row: Mapping) -> str:
-  return f"{row['event'].capitalize()} {CLASS_TITLES[row['class']].lower()}".replace(
-      "wmh", "WMH")
+  return f"{row['event'].capitalize()} {_name(row['class'])}"
 
 
 def _anchor(subject: str, followup: str, z: int) -> str:
@@ -85,7 +89,7 @@ def _describe(row: Mapping) -> str:
 def _volume_table(rows: Sequence[Mapping]) -> str:
   headers = ["visit", *(h for c in labelling.CLASSES for h in (
       f"{CLASS_TITLES[c]} mL [interval]", f"{CLASS_TITLES[c]} lesions",
-      f"{CLASS_TITLES[c]} change mL", f"new {CLASS_TITLES[c]}"))]
+      f"{CLASS_TITLES[c]} change mL", f"new {_name(c)}"))]
   body = []
   for row in rows:
     cells = [f"<td>{html.escape(row['visit'])}</td>"]
