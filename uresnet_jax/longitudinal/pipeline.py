@@ -70,7 +70,8 @@ class _Loaded:
 def _load(model: predictor.Predictor, subject: str, visit: visits.Visit) -> _Loaded:
   """A visit read and preprocessed as predict does; a scan that is not skull-stripped and has no
   brain mask is refused here, before any model call."""
-  record = dataclasses.replace(visit.record, subject=f"{subject}, visit {visit.name}")
+  record = dataclasses.replace(visit.record, subject=f"{subject}, visit {visit.name}",
+                               labels=None)  # a manifest's expert labels are not used here
   volumes = nifti_io.load_subject(record, model.info.channels)
   reference = volumes.channels["flair"]
   exclusion = None
