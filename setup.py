@@ -27,6 +27,7 @@ setuptools.setup(
         "uresnet-release=uresnet_jax.release:run",
         "uresnet-release-gate=uresnet_jax.release_gate:run",
         "uresnet-longitudinal=uresnet_jax.longitudinal.__main__:run",
+        "uresnet-longitudinal-benchmark=uresnet_jax.longitudinal.benchmark:run",
     ]},
     install_requires=[
         "jax>=0.10,<0.12",
