@@ -30,11 +30,15 @@ def _visit(labels: np.ndarray, soft: np.ndarray | None = None, affine=AFFINE):
   return events.visit_lesions(labels, _probabilities(labels, soft), affine, 0.3, 0.7)
 
 
+def _same_grid(f: events.VisitLesions) -> tuple[dict, dict]:
+  """The follow-up's lesion ids and unsure regions 'moved' onto a baseline of the same grid."""
+  return ({c: v.ids for c, v in f.classes.items()}, {c: v.wide_mask for c, v in f.classes.items()})
+
+
 def _events(baseline: np.ndarray, followup: np.ndarray, **overrides) -> list[events.Event]:
   """Events of two label maps on one grid (registration: the identity)."""
   b, f = _visit(baseline), _visit(followup)
-  moved = {c: v.ids for c, v in f.classes.items()}
-  return events.find_events(b, f, moved, np.eye(4), _settings(**overrides))
+  return events.find_events(b, f, *_same_grid(f), np.eye(4), _settings(**overrides))
 
 
 def _box(labels: np.ndarray, x: int, y: int, z: int, size=(3, 3, 2), value=1) -> np.ndarray:
@@ -73,7 +77,7 @@ def test_a_lesion_gone_at_follow_up_is_disappearing_at_its_place_in_follow_up_co
   shift = np.eye(4)
   shift[:3, 3] = (10.0, 0.0, 0.0)  # follow-up mm + 10 in x = baseline mm
   b, f = _visit(baseline), _visit(_empty())
-  found = events.find_events(b, f, {c: v.ids for c, v in f.classes.items()}, shift, _settings())
+  found = events.find_events(b, f, *_same_grid(f), shift, _settings())
   assert _kinds(found) == [("wmh", "disappearing")]
   assert found[0].centroid_mm == pytest.approx((5.0 - 10.0, 5.0, 9.0))
   assert found[0].volume_ml_followup == 0
@@ -97,10 +101,23 @@ def test_a_change_inside_the_volume_interval_is_not_a_change():
   # the follow-up's added rim is unsure (p = 0.5): its interval's low end is the baseline's volume
   soft = np.where(small > 0, 0.95, 0.5).astype(np.float32)
   f = _visit(large, soft)
-  found = events.find_events(b, f, {c: v.ids for c, v in f.classes.items()}, np.eye(4),
-                             _settings())
+  found = events.find_events(b, f, *_same_grid(f), np.eye(4), _settings())
   assert _kinds(found) == [("wmh", "stable")]
   assert found[0].volume_ml_followup == pytest.approx(50 * 0.002)  # the argmax volume, still
+
+
+def test_a_lesion_where_the_other_visit_was_unsure_is_not_new_nor_disappearing():
+  lesion = _box(_empty(), 4, 4, 4, size=(3, 3, 2))
+  unsure = np.where(lesion > 0, 0.5, 0.0).astype(np.float32)  # p(WMH) 0.5 there: not labelled
+  p = np.eye(3, dtype=np.float32)[_empty()]
+  p[..., 1], p[..., 0] = unsure, 1 - unsure
+  doubtful = events.visit_lesions(_empty(), p, AFFINE, 0.3, 0.7)
+  sure = _visit(lesion)
+  for b, f in ((doubtful, sure), (sure, doubtful)):
+    found = events.find_events(b, f, *_same_grid(f), np.eye(4), _settings())
+    assert _kinds(found) == [("wmh", "stable")]
+  found = events.find_events(_visit(_empty()), sure, *_same_grid(sure), np.eye(4), _settings())
+  assert _kinds(found) == [("wmh", "new")]
 
 
 def test_two_lesions_joined_at_follow_up_are_merged_and_one_in_two_pieces_is_split():
@@ -136,8 +153,7 @@ def test_change_maps_give_every_voxel_of_a_lesion_its_events_code():
   baseline = _box(_box(_empty(), 2, 2, 2), 14, 2, 2)
   followup = _box(_box(_empty(), 2, 2, 2), 8, 14, 6, value=2)
   b, f = _visit(baseline), _visit(followup)
-  found = events.find_events(b, f, {c: v.ids for c, v in f.classes.items()}, np.eye(4),
-                             _settings())
+  found = events.find_events(b, f, *_same_grid(f), np.eye(4), _settings())
   base_map = events.change_map(b, found, "baseline")
   follow_map = events.change_map(f, found, "followup")
   assert set(np.unique(base_map[baseline == 1])) == {11, 15}  # stable, disappearing

@@ -6,8 +6,11 @@ visit's own grid; the follow-up's lesion ids are moved onto the baseline's grid 
 the caller. Lesions of one class that overlap there form a group (a connected component of the
 overlap graph), and the group's event is:
   - new: a follow-up lesion that overlaps no baseline lesion of its class (a follow-up stroke where
-    the baseline had WMH is a new stroke);
-  - disappearing: a baseline lesion that overlaps no follow-up lesion of its class;
+    the baseline had WMH is a new stroke), and more sure than the baseline's doubt there: the
+    lesion's voxels of p >= interval_high_p outnumber (in mL) the baseline's voxels of
+    p >= interval_low_p where it lies (else the baseline's volume interval holds it: stable);
+  - disappearing: a baseline lesion that overlaps no follow-up lesion of its class, the same way
+    round;
   - merged: several baseline lesions overlap one (or more) follow-up lesion(s);
   - split: one baseline lesion overlaps several follow-up lesions;
   - enlarging / shrinking: one to one, and the volume changed by at least the config's relative
@@ -49,6 +52,7 @@ class ClassLesions:
   voxels: np.ndarray  # voxels per lesion
   low: np.ndarray  # voxels per lesion with p >= interval_high_p: the volume interval's low end
   wide: np.ndarray  # the region of p >= interval_low_p holding each lesion (its id)
+  wide_mask: np.ndarray  # bool per voxel: p >= interval_low_p, or a lesion
   wide_voxels: np.ndarray  # voxels per such region: the interval's high end
   centroids: np.ndarray  # (count + 1, 3) voxel coordinates
 
@@ -88,7 +92,8 @@ def visit_lesions(labels: np.ndarray, probabilities: np.ndarray, affine: np.ndar
       wide[1:] = ndimage.maximum(wide_ids, ids, index[1:])  # a lesion lies in one region
       centroids[1:] = np.asarray(ndimage.center_of_mass(mask, ids, index[1:]))
     wide_voxels = np.bincount(wide_ids.ravel(), minlength=wide_count + 1)
-    classes[name] = ClassLesions(ids.astype(np.int32), voxels, low, wide, wide_voxels, centroids)
+    classes[name] = ClassLesions(ids.astype(np.int32), voxels, low, wide, wide_ids > 0,
+                                 wide_voxels, centroids)
   return VisitLesions(np.asarray(affine, float), classes)
 
 
@@ -165,23 +170,23 @@ def match(baseline_ids: np.ndarray, followup_ids_on_baseline: np.ndarray, n_base
   return [(tuple(b), tuple(f)) for b, f in groups.values()]
 
 
-def classify(n_baseline: int, n_followup: int, baseline: tuple[int, int, int],
-             followup: tuple[int, int, int], baseline_voxel_ml: float, followup_voxel_ml: float,
-             settings: ml_collections.ConfigDict) -> str:
-  """A group's event from its lesion counts and each visit's (voxels, interval low, interval high).
+def classify(n_baseline: int, n_followup: int, baseline: tuple[float, float, float],
+             followup: tuple[float, float, float], settings: ml_collections.ConfigDict) -> str:
+  """A group's event from its lesion counts and each visit's (volume, interval low, interval high)
+  in mL (a visit without a lesion there: (0, 0, its p >= interval_low_p volume there)).
 
-  One to one it is enlarging or shrinking only when the change passes the relative AND the
-  absolute threshold AND the two visits' volume intervals do not overlap."""
+  A new or a disappearing lesion, and one to one an enlarging or a shrinking one, needs intervals
+  that do not overlap (a change inside the interval is not a change); the last two also need the
+  change to pass the relative AND the absolute threshold."""
+  (vb, lo_b, hi_b), (vf, lo_f, hi_f) = baseline, followup
   if not n_baseline:
-    return "new"
+    return "new" if lo_f > hi_b else "stable"
   if not n_followup:
-    return "disappearing"
+    return "disappearing" if lo_b > hi_f else "stable"
   if n_baseline > 1:
     return "merged"
   if n_followup > 1:
     return "split"
-  (vb, lo_b, hi_b), (vf, lo_f, hi_f) = ([x * ml for x in v] for v, ml in (
-      (baseline, baseline_voxel_ml), (followup, followup_voxel_ml)))
   ratio = 1.0 + settings.relative_change
   if vf - vb >= settings.absolute_change_ml and vf >= ratio * vb and lo_f > hi_b:
     return "enlarging"
@@ -191,24 +196,33 @@ def classify(n_baseline: int, n_followup: int, baseline: tuple[int, int, int],
 
 
 def find_events(baseline: VisitLesions, followup: VisitLesions,
-                followup_ids_on_baseline: Mapping[str, np.ndarray], matrix: np.ndarray,
+                followup_ids_on_baseline: Mapping[str, np.ndarray],
+                followup_wide_on_baseline: Mapping[str, np.ndarray], matrix: np.ndarray,
                 settings: ml_collections.ConfigDict) -> list[Event]:
   """Every class's events between two visits, new strokes first (`sort_key`).
-  `followup_ids_on_baseline`: each class's follow-up lesion ids moved onto the baseline's grid;
-  `matrix`: follow-up scanner mm -> baseline scanner mm (registration.Rigid.matrix)."""
+  `followup_ids_on_baseline`, `followup_wide_on_baseline`: each class's follow-up lesion ids and
+  `wide_mask` moved onto the baseline's grid; `matrix`: follow-up scanner mm -> baseline scanner
+  mm (registration.Rigid.matrix)."""
   back = np.linalg.inv(np.asarray(matrix, float))
   events = []
   for cls in labelling.CLASSES:
     b, f = baseline.classes[cls], followup.classes[cls]
-    for b_ids, f_ids in match(b.ids, followup_ids_on_baseline[cls], b.count, f.count,
-                              settings.match_voxels):
-      def measure(lesions_: ClassLesions, ids: tuple[int, ...]) -> tuple[int, int, int]:
+    moved = followup_ids_on_baseline[cls]
+    for b_ids, f_ids in match(b.ids, moved, b.count, f.count, settings.match_voxels):
+      def measure(lesions_: ClassLesions, ids: tuple[int, ...], ml: float) -> tuple[float, ...]:
         chosen = list(ids)
-        return (int(lesions_.voxels[chosen].sum()), int(lesions_.low[chosen].sum()),
-                int(lesions_.wide_voxels[np.unique(lesions_.wide[chosen])].sum()) if ids else 0)
-      vb, vf = measure(b, b_ids), measure(f, f_ids)
-      event = classify(len(b_ids), len(f_ids), vb, vf, baseline.voxel_ml, followup.voxel_ml,
-                       settings)
+        return (ml * lesions_.voxels[chosen].sum(), ml * lesions_.low[chosen].sum(),
+                ml * lesions_.wide_voxels[np.unique(lesions_.wide[chosen])].sum())
+      if b_ids:
+        vb = measure(b, b_ids, baseline.voxel_ml)
+      else:  # no baseline lesion: how much of the baseline was unsure there
+        vb = (0.0, 0.0, baseline.voxel_ml * np.count_nonzero(np.isin(moved, f_ids) & b.wide_mask))
+      if f_ids:
+        vf = measure(f, f_ids, followup.voxel_ml)
+      else:
+        vf = (0.0, 0.0, baseline.voxel_ml * np.count_nonzero(
+            np.isin(b.ids, b_ids) & followup_wide_on_baseline[cls]))
+      event = classify(len(b_ids), len(f_ids), vb, vf, settings)
       if f_ids:  # the follow-up lesions' centroid, on its own grid
         weights = f.voxels[list(f_ids)]
         voxel = weights @ f.centroids[list(f_ids)] / weights.sum()
@@ -217,8 +231,8 @@ def find_events(baseline: VisitLesions, followup: VisitLesions,
         voxel = b.centroids[b_ids[0]]
         mm = baseline.affine[:3, :3] @ voxel + baseline.affine[:3, 3]
         centroid = back[:3, :3] @ mm + back[:3, 3]
-      events.append(Event(cls, event, b_ids, f_ids, vb[0] * baseline.voxel_ml,
-                          vf[0] * followup.voxel_ml, tuple(float(c) for c in centroid)))
+      events.append(Event(cls, event, b_ids, f_ids, float(vb[0]), float(vf[0]),
+                          tuple(float(c) for c in centroid)))
   return sorted(events, key=sort_key)
 
 

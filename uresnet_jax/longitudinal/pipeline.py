@@ -153,7 +153,10 @@ def compare(baseline: VisitResult, followup: VisitResult, rigid: registration.Ri
   b_affine, f_affine = baseline.flair.affine, followup.flair.affine
   moved = {c: _ids_on_baseline(v, f_affine, rigid.matrix, b_affine, shape)
            for c, v in followup.lesions.classes.items()}
-  found = events.find_events(baseline.lesions, followup.lesions, moved, rigid.matrix, settings)
+  wide = {c: registration.resample(v.wide_mask.astype(np.uint8), f_affine, rigid.matrix, b_affine,
+                                   shape, 0) > 0 for c, v in followup.lesions.classes.items()}
+  found = events.find_events(baseline.lesions, followup.lesions, moved, wide, rigid.matrix,
+                             settings)
   baseline_map = events.change_map(baseline.lesions, found, "baseline")
   common = events.common_map(baseline_map, events.change_map(moved, found, "followup"))
   followup_map = events.change_map(followup.lesions, found, "followup")
