@@ -113,6 +113,21 @@ def test_a_pair_through_run_cohort_gives_its_events_maps_tables_and_report(tmp_p
   assert "1 new stroke(s), 1 new WMH" in capsys.readouterr().out
 
 
+def test_each_follow_up_is_compared_with_the_baseline(tmp_path):
+  heads = [_head([OLD]), _head([OLD, NEW_WMH], seed=1), _head([NEW_WMH], seed=2)]
+  files = [_save(tmp_path / f"v{i}.nii.gz", head, _moved(degrees=2.0 * i))
+           for i, (head, _) in enumerate(heads)]
+  subjects = visits.find_subjects(baseline=str(files[0]), followups=[str(f) for f in files[1:]])
+  [record], _ = pipeline.run_cohort(subjects, tmp_path / "out", _threshold_model([]))
+  kinds = {f: sorted((r["class"], r["event"]) for r in record["changes"] if r["followup"] == f)
+           for f in ("v1", "v2")}
+  assert kinds == {"v1": [("wmh", "new"), ("wmh", "stable")],
+                   "v2": [("wmh", "disappearing"), ("wmh", "new")]}, kinds
+  assert [r["visit"] for r in record["volumes"]] == ["v0", "v1", "v2"]
+  assert all((tmp_path / "out" / "v0" / f"v0_{f}_space-v0_change.nii.gz").is_file()
+             for f in ("v1", "v2"))
+
+
 def _fault(tmp_path: pathlib.Path, fault: str) -> list[visits.Subject]:
   baseline, brain = _head([OLD])
   base = _save(tmp_path / "base.nii.gz", baseline, AFFINE)
