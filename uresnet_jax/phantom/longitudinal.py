@@ -46,15 +46,21 @@ _SCALE = 1000.0  # stored FLAIR = relative intensity x this, as the cross-sectio
 def get_config() -> ml_collections.ConfigDict:
   """The knobs of the pairs; (lo, hi) tuples are drawn uniformly per subject."""
   c = ml_collections.ConfigDict()
-  c.thickness_mm = (3, 4, 5)  # each visit's slice thickness is drawn from these (whole mm: the
-  #                             anatomy's 1 mm slices averaged), clinical 2D FLAIR's range
+  c.thickness_mm = (4, 5, 6)  # each visit's slice thickness is drawn from these (whole mm: the
+  #                             anatomy's 1 mm slices averaged): the clinical 2D FLAIR protocols
+  #                             (4-6.5 mm) the phantom cohort and the bundled model know
   c.rotation_deg = (-4.0, 4.0)  # planted head rotation about each axis between the visits
   c.translation_mm = (-5.0, 5.0)  # planted head shift along each axis
   # The new WMH of a new_wmh pair (mm3 on the anatomy): several, from just over the 10 mm3 that
   # MSSEG-2-style scoring counts up to a large focus. Ellipsoids 1.5x longer superior-inferior.
   c.new_wmh_mm3 = (15.0, 30.0, 60.0, 120.0, 250.0)
-  c.new_stroke_semi_axes_mm = ((4.0, 6.0), (4.0, 6.0), (5.0, 8.0))  # a recent subcortical infarct
-  c.infarct_intensity = (0.9, 1.2)  # a recent infarct's intensity relative to the subject's WMH
+  # The new stroke of a new_stroke pair: a subcortical infarct that has cavitated by the follow-up
+  # (as most have months later), as the cross-sectional phantom draws old infarcts: a CSF-dark
+  # core inside a bright gliotic rim; sized between its lacunes and striatocapsular infarcts.
+  c.new_stroke_semi_axes_mm = ((5.0, 8.0), (6.0, 10.0), (6.0, 10.0))
+  c.gliotic_rim_mm = (1.5, 3.0)
+  c.infarct_intensity = (0.9, 1.2)  # the rim's intensity relative to the subject's WMH
+  c.cavity_intensity = (0.1, 0.25)  # the core's, relative to white matter (suppressed CSF)
   c.growth_mm = (1.5, 2.5)  # a growing WMH's border moves out this far (into white matter)
   c.shrinkage_mm = (1.5, 2.0)  # a shrinking WMH's border moves in this far
   c.change_semi_axes_mm = ((3.5, 5.0), (3.5, 5.0), (4.5, 7.0))  # the WMH that grows or shrinks
@@ -112,7 +118,9 @@ class _Anatomy:
   def paint(self, box: tuple[slice, ...], fraction: np.ndarray, level: float, label: int) -> None:
     """Moves the intensity towards `level` by the fraction (keeping the noise) and labels it."""
     fraction = fraction * self.brain[box]
-    self.flair[box] += fraction * (level - self.local[box])
+    step = fraction * (level - self.local[box])
+    self.flair[box] += step
+    self.local[box] += step  # a later change paints over this one
     self.labels[box] = np.where(fraction >= 0.5, label, self.labels[box])
 
   def site(self, rng: np.random.Generator, away_mm: float, taken: list[np.ndarray],
@@ -150,6 +158,9 @@ def _plant_new(anatomy: _Anatomy, rng: np.random.Generator, kind: str,
     box, fraction = _ellipsoid(anatomy.flair.shape, centre, semi)
     anatomy.paint(box, fraction, anatomy.wmh_level * uniform(rng, config.infarct_intensity),
                   STROKE)
+    core = np.maximum(semi - uniform(rng, config.gliotic_rim_mm), 1.0)
+    _, cavity = _ellipsoid(anatomy.flair.shape, centre, core, semi)
+    anatomy.paint(box, cavity, anatomy.wm_level * uniform(rng, config.cavity_intensity), STROKE)
     anatomy.new[STROKE][box] = np.maximum(anatomy.new[STROKE][box], fraction * anatomy.brain[box])
     planted.append({"class": "stroke", "planted_mm3": float(4 / 3 * math.pi * np.prod(semi)),
                     "voxel": centre})
