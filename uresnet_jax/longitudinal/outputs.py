@@ -17,6 +17,7 @@ from typing import Sequence
 from uresnet_jax.common import atomic, labelling
 from uresnet_jax.data import nifti_io
 from uresnet_jax.longitudinal import events, report
+from uresnet_jax.longitudinal.results import SubjectResult
 
 VOLUME_COLUMNS = ("subject", "visit", "baseline", *(
     f"{c}_{k}" for c in labelling.CLASSES for k in ("ml", "ml_low", "ml_high", "lesions",
@@ -30,7 +31,7 @@ def check(output: pathlib.Path, overwrite: bool) -> None:
   atomic.check_output_folder(output, overwrite)
 
 
-def _rows(result) -> list[dict]:
+def _rows(result: SubjectResult) -> list[dict]:
   """longitudinal.csv's rows of one subject: per visit its volumes, and for a follow-up the change
   from the baseline and its event counts."""
   baseline = result.visits[0]
@@ -40,7 +41,7 @@ def _rows(result) -> list[dict]:
     pair = pairs.get(visit.visit.name)
     row = {"subject": result.subject.name, "visit": visit.visit.name,
            "baseline": baseline.visit.name, "input": str(visit.visit.record.flair),
-           **{k: v for k, v in visit.volumes.items()}}
+           **visit.volumes}
     for cls in labelling.CLASSES:
       row[f"{cls}_change_ml"] = visit.volumes[f"{cls}_ml"] - baseline.volumes[f"{cls}_ml"]
       for event in events.EVENTS:
@@ -52,9 +53,9 @@ def _rows(result) -> list[dict]:
   return rows
 
 
-def write_subject(output: pathlib.Path, result) -> dict:
-  """A subject's folder, written whole (`pipeline.SubjectResult` in); returns its record: the rows
-  of both tables, the registrations and what the report shows."""
+def write_subject(output: pathlib.Path, result: SubjectResult) -> dict:
+  """A subject's folder, written whole; returns its record: the rows of both tables, the
+  registrations and what the report shows."""
   name = result.subject.name
   baseline = result.visits[0]
   by_name = {v.visit.name: v for v in result.visits}

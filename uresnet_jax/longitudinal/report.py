@@ -15,6 +15,7 @@ from uresnet_jax.data import preprocess
 from uresnet_jax.evaluation import html_report
 from uresnet_jax.evaluation.report import CLASS_TITLES
 from uresnet_jax.longitudinal import events
+from uresnet_jax.longitudinal.results import PairResult, VisitResult
 
 # Okabe-Ito (colour-blind safe), one colour per event whatever the class; a little transparent.
 # New (vermillion) has no neighbour in hue; split, the rarest, is black.
@@ -32,7 +33,8 @@ def _window(image: np.ndarray, brain: np.ndarray) -> tuple[float, float]:
   return tuple(np.percentile(values, [0.5, 99.5])) if values.size else (0.0, 1.0)
 
 
-def event_figures(folder: pathlib.Path, prefix: str, baseline, pair) -> list[dict]:
+def event_figures(folder: pathlib.Path, prefix: str, baseline: VisitResult,
+                  pair: PairResult) -> list[dict]:
   """For each of the pair's events (in order), the axial slice of the baseline's grid through its
   centroid: the baseline FLAIR, the follow-up FLAIR moved there and the change overlay as PNGs in
   `folder` (one set per slice), cropped to the brain; returns [{"z", "baseline", "followup",
