@@ -50,18 +50,18 @@ def test_two_processes_take_the_same_steps_as_one(tiny_run, tmp_path):
     assert p.returncode == 0, err[-3000:]
   assert "2 cpu device(s)" in outputs[0][0]  # one global mesh over both processes
   assert json.loads(outputs[0][0][outputs[0][0].index("{"):])["wmh"]["n_subjects"] > 0
-  single = _main(tmp_path / "one", data)
-  out, err = single.communicate(timeout=600)
-  assert single.returncode == 0, err[-3000:]
-  config = predictor.read_run_config(tmp_path / "one")
-  step_one, one = checkpoints.restore_variables(tmp_path / "one", config)
+  # One process: the tiny run, the same command with a second epoch whose learning rate differs
+  # only after the first (decay_epoch=1): its first epoch's checkpoint is the same step.
+  single = tiny_run[1]
+  config = predictor.read_run_config(tmp_path / "two")
   step_two, two = checkpoints.restore_variables(tmp_path / "two", config)
+  step_one, one = checkpoints.restore_variables(single, config, str(step_two))
   assert step_one == step_two > 0
   diffs = jax.tree.map(lambda a, b: float(np.max(np.abs(np.asarray(a) - np.asarray(b)))), one, two)
   # the same batches, flips and global batch-norm statistics; only the reduction order differs
   assert max(jax.tree.leaves(diffs)) < 1e-4, diffs
   assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(
-      p.name for p in (tmp_path / "one").iterdir())  # one set of files, written once
+      p.name for p in single.iterdir())  # one set of files, written once
   # A damaged checkpoint: both processes find it so, process 0 alone sets it aside, and with no
   # other checkpoint left both stop with the same one-line error instead of one of them waiting.
   (checkpoint,) = [d for d in (tmp_path / "two" / "checkpoints").iterdir() if d.name.isdigit()]

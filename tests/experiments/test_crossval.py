@@ -12,7 +12,8 @@ def test_two_folds_are_trained_and_every_subject_is_pooled_from_its_held_out_mod
   data = tiny_run[0]
   args = [sys.executable, "-m", "uresnet_jax.crossval", "--config=configs/tiny.py",
           f"--workdir={tmp_path / 'cv'}", f"--config.data.cohort={data / 'cohort'}",
-          f"--config.data.records_dir={data / 'tfds'}"]
+          f"--config.data.records_dir={data / 'tfds'}",
+          "--config.train.epochs=1", "--config.train.decay_epoch=1"]  # one epoch: the folds, not the fit
   env = subprocess_env()
   result = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
   assert result.returncode == 0, result.stderr[-3000:]
