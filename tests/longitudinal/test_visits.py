@@ -23,13 +23,15 @@ def test_baseline_and_followups_are_one_subject_in_order_with_a_mask_per_visit(t
   files = [_nifti(tmp_path / f"{n}.nii.gz") for n in ("s1_v1", "s1_v2", "s1_v3")]
   mask = _nifti(tmp_path / "mask.nii.gz")
   [subject] = visits.find_subjects(baseline=str(files[0]), followups=[str(files[1]), str(files[2])],
-                                   brain_masks=["", str(mask), ""])
+                                   masks={"brain_mask": ["", str(mask), ""],
+                                          "exclusion": [str(mask), "", ""]})
   assert subject.name == "s1_v1" and not subject.problem
   assert [v.name for v in subject.visits] == ["s1_v1", "s1_v2", "s1_v3"]
   assert [v.record.brain_mask for v in subject.visits] == [None, mask, None]
-  with pytest.raises(InputError, match="2 file.*3 visit"):
+  assert [v.record.exclusion for v in subject.visits] == [mask, None, None]
+  with pytest.raises(InputError, match="--exclusion_mask names 2 file.*3 visit"):
     visits.find_subjects(baseline=str(files[0]), followups=[str(files[1]), str(files[2])],
-                         brain_masks=[str(mask), str(mask)])
+                         masks={"exclusion": [str(mask), str(mask)]})
 
 
 def test_two_files_of_one_name_are_named_for_their_order(tmp_path):
@@ -74,7 +76,7 @@ def test_a_bids_dataset_gives_sessions_in_natural_order_with_masks_from_a_folder
   _nifti(root / "sub-02" / "anat" / "sub-02_FLAIR.nii.gz")
   masks = tmp_path / "masks"
   _nifti(masks / "sub-01_ses-10.nii.gz")
-  one, two = visits.find_subjects(str(root), brain_masks=[str(masks)])
+  one, two = visits.find_subjects(str(root), masks={"brain_mask": [str(masks)]})
   assert one.name == "sub-01" and [v.name for v in one.visits] == ["ses-2", "ses-10"]
   assert [v.record.brain_mask for v in one.visits] == [None, masks / "sub-01_ses-10.nii.gz"]
   assert not one.problem and "ses-*" in two.problem

@@ -33,10 +33,15 @@ def run() -> None:
                                "columns (brain_mask, exclusion optional), one row per visit, the "
                                "baseline first; or a BIDS root with sub-*/ses-*/anat/*_FLAIR.nii.gz")
   output = flags.DEFINE_string("output", None, "Folder for the results.")
-  brain_mask = flags.DEFINE_string("brain_mask", None, "Brain masks: with --baseline/--followup, "
-                                   "one file per visit, baseline first, comma-separated (an empty "
-                                   "item for a skull-stripped visit); with a BIDS root, a folder of "
-                                   "<scan name>.nii[.gz] as predict's.")
+  masks = {
+      "brain_mask": flags.DEFINE_string(
+          "brain_mask", None, "Brain masks: with --baseline/--followup, one file per visit, "
+          "baseline first, comma-separated (an empty item for a skull-stripped visit); with a "
+          "BIDS root, a folder of <scan name>.nii[.gz] as predict's."),
+      "exclusion": flags.DEFINE_string(
+          "exclusion_mask", None, "Voxels never labelled as lesion (tumour, oedema, cavity): "
+          "files per visit or a folder, as --brain_mask."),
+  }
   model = flags.DEFINE_string("model", None, "A training workdir or an exported model folder. "
                               "Default: the bundled release model (uresnet_jax/release_model).")
   checkpoint = flags.DEFINE_string("checkpoint", "latest",
@@ -55,10 +60,10 @@ def run() -> None:
   def main() -> None:
     if not output.value:
       raise InputError("--output is required")
-    masks = ([m.strip() for m in brain_mask.value.split(",")]
-             if brain_mask.value is not None else [])
-    subjects = visits.find_subjects(input_.value, baseline.value,
-                                    visits.split_list(followup.value), masks)
+    subjects = visits.find_subjects(
+        input_.value, baseline.value, visits.split_list(followup.value),
+        {key: [item.strip() for item in holder.value.split(",")]
+         for key, holder in masks.items() if holder.value is not None})
     settings = cli.get_config(config)
     loaded = predictor.load_model(model.value, checkpoint.value)
     options = ml_collections.ConfigDict(loaded.options.to_dict())

@@ -9,7 +9,7 @@ returned, with its `problem`: the run reports it in one line and goes on with th
 import dataclasses
 import pathlib
 import re
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from uresnet_jax.common.errors import InputError
 from uresnet_jax.data import nifti_io, scan_inputs
@@ -50,22 +50,27 @@ def _checked(name: str, visits: list[Visit]) -> Subject:
   return Subject(name, tuple(visits))
 
 
+FLAGS = {"brain_mask": "brain_mask", "exclusion": "exclusion_mask"}  # per-visit file -> its flag
+
+
 def from_files(baseline: str, followups: Sequence[str],
-               brain_masks: Sequence[str] = ()) -> list[Subject]:
-  """One subject from its baseline file and follow-up files; `brain_masks`: none, or one per visit
-  in the same order (an empty item: that visit is skull-stripped)."""
+               masks: Mapping[str, Sequence[str]] | None = None) -> list[Subject]:
+  """One subject from its baseline file and follow-up files; `masks`: per FLAGS key (brain_mask,
+  exclusion), none or one file per visit in the same order (an empty item: none for that visit:
+  for a brain mask, a skull-stripped visit)."""
   files = [pathlib.Path(f) for f in [baseline, *followups]]
   for file in files:
     if not file.is_file() or scan_inputs.nifti_stem(file) is None:
       raise InputError(f"{file}: not a NIfTI file (--baseline and --followup take *.nii[.gz])")
-  masks = list(brain_masks)
-  if masks and len(masks) != len(files):
-    raise InputError(f"--brain_mask names {len(masks)} file(s) for {len(files)} visit(s): give "
-                     "one per visit, baseline first, comma-separated (leave one empty for a "
-                     "skull-stripped visit)")
-  for mask in masks:
-    if mask and not pathlib.Path(mask).is_file():
-      raise InputError(f"{mask}: --brain_mask not found")
+  given = {key: list(items) for key, items in (masks or {}).items() if items}
+  for key, items in given.items():
+    if len(items) != len(files):
+      raise InputError(f"--{FLAGS[key]} names {len(items)} file(s) for {len(files)} visit(s): "
+                       "give one per visit, baseline first, comma-separated (leave one empty "
+                       "for a visit without)")
+    for item in items:
+      if item and not pathlib.Path(item).is_file():
+        raise InputError(f"{item}: --{FLAGS[key]} not found")
   stems = [scan_inputs.safe_name(scan_inputs.nifti_stem(f)) for f in files]
   if len(set(stems)) < len(stems):  # FLAIR.nii.gz in two folders: named by their order
     stems = ["baseline", *(f"followup{i}" if len(files) > 2 else "followup"
@@ -73,7 +78,7 @@ def from_files(baseline: str, followups: Sequence[str],
   subject = stems[0]
   visits = [Visit(stem, nifti_io.SubjectRecord(
       subject=subject, flair=file, labels=None,
-      brain_mask=pathlib.Path(masks[i]) if masks and masks[i] else None))
+      **{key: pathlib.Path(items[i]) if items[i] else None for key, items in given.items()}))
       for i, (stem, file) in enumerate(zip(stems, files))]
   return [_checked(subject, visits)]
 
@@ -91,10 +96,11 @@ def from_manifest(path: pathlib.Path) -> list[Subject]:
   return [_checked(scan_inputs.safe_name(name), visits) for name, visits in subjects.items()]
 
 
-def from_bids(root: pathlib.Path, brain_mask: str | None = None) -> list[Subject]:
+def from_bids(root: pathlib.Path, folders: Mapping[str, str | None] | None = None
+              ) -> list[Subject]:
   """Subjects from a BIDS dataset's sub-*/ses-*/anat/*_FLAIR.nii[.gz], sessions in natural order
-  (ses-2 before ses-10); `brain_mask`: a folder of <scan name>.nii[.gz], as predict's."""
-  scans = scan_inputs.find_scans(root, brain_mask=brain_mask)
+  (ses-2 before ses-10); `folders`: per FLAGS key, a folder of <scan name>.nii[.gz], as predict's."""
+  scans = scan_inputs.find_scans(root, **(folders or {}))
   subjects: dict[str, list[Visit]] = {}
   for scan in scans:
     parts = scan.bids_path or ()
@@ -112,9 +118,13 @@ def from_bids(root: pathlib.Path, brain_mask: str | None = None) -> list[Subject
 
 
 def find_subjects(input_path: str | None = None, baseline: str | None = None,
-                  followups: Sequence[str] = (), brain_masks: Sequence[str] = ()) -> list[Subject]:
+                  followups: Sequence[str] = (),
+                  masks: Mapping[str, Sequence[str]] | None = None) -> list[Subject]:
   """The subjects a command line names: --baseline with --followup (one subject), or --input: a
-  manifest (a CSV file or a folder holding subjects.csv) or a BIDS dataset with sessions."""
+  manifest (a CSV file or a folder holding subjects.csv) or a BIDS dataset with sessions.
+  `masks`: the --brain_mask and --exclusion_mask items (FLAGS keys), one per visit for
+  --baseline/--followup, one folder for a BIDS dataset."""
+  masks = {key: list(items) for key, items in (masks or {}).items() if items}
   if input_path and (baseline or followups):
     raise InputError("give --input, or --baseline with --followup, not both")
   if baseline or followups:
@@ -122,20 +132,22 @@ def find_subjects(input_path: str | None = None, baseline: str | None = None,
       raise InputError(f"--{'followup' if baseline else 'baseline'} is required with "
                        f"--{'baseline' if baseline else 'followup'}: there is nothing to compare "
                        "a single visit with")
-    return from_files(baseline, followups, brain_masks)
+    return from_files(baseline, followups, masks)
   if not input_path:
     raise InputError("--input (a BIDS dataset with sessions or a manifest with subject and visit "
                      "columns), or --baseline and --followup, is required")
   path = pathlib.Path(input_path)
   manifest = path / nifti_io.MANIFEST_NAME if path.is_dir() else path
   if manifest.is_file():
-    if brain_masks:
-      raise InputError(f"{path}: with a manifest, give brain masks as its brain_mask column, not "
-                       "--brain_mask")
+    if masks:
+      raise InputError(f"{path}: with a manifest, give masks as its brain_mask and exclusion "
+                       f"columns, not --{FLAGS[next(iter(masks))]}")
     return from_manifest(manifest)
   if scan_inputs.is_bids(path):
-    if len(brain_masks) > 1:
-      raise InputError("--brain_mask with a BIDS dataset is one folder of <scan name>.nii[.gz]")
-    return from_bids(path, brain_masks[0] if brain_masks else None)
+    for key, items in masks.items():
+      if len(items) > 1:
+        raise InputError(f"--{FLAGS[key]} with a BIDS dataset is one folder of "
+                         "<scan name>.nii[.gz]")
+    return from_bids(path, {key: items[0] for key, items in masks.items()})
   raise InputError(f"{path}: neither a manifest (subject, visit, flair columns) nor a BIDS "
                    "dataset with sub-*/ses-*/anat/*_FLAIR.nii[.gz]")
