@@ -24,7 +24,7 @@ def run() -> None:
   from ml_collections import config_flags
   from uresnet_jax.common import cli
   from uresnet_jax.inference import config as predict_config, predictor
-  from uresnet_jax.longitudinal import config as longitudinal_config, pipeline, visits
+  from uresnet_jax.longitudinal import config as longitudinal_config, outputs, pipeline, visits
   baseline = flags.DEFINE_string("baseline", None, "The baseline FLAIR (NIfTI) of one subject.")
   followup = flags.DEFINE_multi_string("followup", None, "Its follow-up FLAIR(s), in visit order: "
                                        "repeat the flag or separate them with commas.")
@@ -65,6 +65,7 @@ def run() -> None:
         {key: [item.strip() for item in holder.value.split(",")]
          for key, holder in masks.items() if holder.value is not None})
     settings = cli.get_config(config)
+    outputs.check(pathlib.Path(output.value), overwrite.value)  # before the model loads
     loaded = predictor.load_model(model.value, checkpoint.value)
     options = ml_collections.ConfigDict(loaded.options.to_dict())
     for key, holder in knobs.items():
