@@ -46,7 +46,8 @@ def run() -> None:
                               "Default: the bundled release model (uresnet_jax/release_model).")
   checkpoint = flags.DEFINE_string("checkpoint", "latest",
                                    "Checkpoint: latest, or a saved step number.")
-  overwrite = flags.DEFINE_bool("overwrite", False, "Replace an output folder that holds files.")
+  overwrite = flags.DEFINE_bool("overwrite", False, "Write into an output folder that already "
+                                "holds files: each subject's folder and the tables are replaced.")
   config = config_flags.DEFINE_config_dict(
       "config", longitudinal_config.get_config(), "Registration and event settings, e.g. "
       "--config.events.relative_change=0.3 (uresnet_jax/longitudinal/config.py).")
