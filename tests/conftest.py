@@ -75,8 +75,18 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
   """End-to-end tests belong to the slow tier: the commands run as a user runs them
-  (tests/commands/), and every test that needs the tiny training run."""
+  (tests/commands/), and every test that needs the tiny training run. They run first, those that
+  need the tiny run ahead of the rest, so that one worker trains it while the others start on
+  other slow tests, and the many short tests fill the end (pytest.ini's `--dist worksteal` hands
+  an idle worker half of a busy one's queue)."""
   commands = ROOT / "tests" / "commands"
   for item in items:
     if "tiny_run" in getattr(item, "fixturenames", ()) or commands in item.path.parents:
       item.add_marker(pytest.mark.slow)
+
+  def tier(item: pytest.Item) -> int:
+    if item.get_closest_marker("slow") is None:
+      return 2
+    return 0 if "tiny_run" in getattr(item, "fixturenames", ()) else 1
+
+  items.sort(key=tier)  # stable: each tier keeps pytest's order
