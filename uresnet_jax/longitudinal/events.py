@@ -208,20 +208,19 @@ def find_events(baseline: VisitLesions, followup: VisitLesions,
   for cls in labelling.CLASSES:
     b, f = baseline.classes[cls], followup.classes[cls]
     moved = followup_ids_on_baseline[cls]
+    # per lesion, the other visit's unsure voxels where it lies (baseline voxels): one count each
+    unsure_b = np.bincount(moved[b.wide_mask], minlength=f.count + 1)
+    unsure_f = np.bincount(b.ids[followup_wide_on_baseline[cls]], minlength=b.count + 1)
     for b_ids, f_ids in match(b.ids, moved, b.count, f.count, settings.match_voxels):
       def measure(lesions_: ClassLesions, ids: tuple[int, ...], ml: float) -> tuple[float, ...]:
         chosen = list(ids)
         return (ml * lesions_.voxels[chosen].sum(), ml * lesions_.low[chosen].sum(),
                 ml * lesions_.wide_voxels[np.unique(lesions_.wide[chosen])].sum())
-      if b_ids:
-        vb = measure(b, b_ids, baseline.voxel_ml)
-      else:  # no baseline lesion: how much of the baseline was unsure there
-        vb = (0.0, 0.0, baseline.voxel_ml * np.count_nonzero(np.isin(moved, f_ids) & b.wide_mask))
-      if f_ids:
-        vf = measure(f, f_ids, followup.voxel_ml)
-      else:
-        vf = (0.0, 0.0, baseline.voxel_ml * np.count_nonzero(
-            np.isin(b.ids, b_ids) & followup_wide_on_baseline[cls]))
+      # a visit without a lesion there: how much of it was unsure where the other's lies
+      vb = (measure(b, b_ids, baseline.voxel_ml) if b_ids
+            else (0.0, 0.0, baseline.voxel_ml * unsure_b[list(f_ids)].sum()))
+      vf = (measure(f, f_ids, followup.voxel_ml) if f_ids
+            else (0.0, 0.0, baseline.voxel_ml * unsure_f[list(b_ids)].sum()))
       event = classify(len(b_ids), len(f_ids), vb, vf, settings)
       if f_ids:  # the follow-up lesions' centroid, on its own grid
         weights = f.voxels[list(f_ids)]
@@ -240,15 +239,18 @@ def change_map(visit: VisitLesions | Mapping[str, np.ndarray], events: Sequence[
                side: str) -> np.ndarray:
   """uint8 map of one visit's lesions, every voxel of a lesion holding its event's code
   (`change_code`); `visit`: the visit's lesions, or its lesion ids per class on another grid.
-  `side`: "baseline" or "followup", which of each event's lesion ids `visit` holds. New strokes
-  are painted last, so they win where classes meet."""
+  `side`: "baseline" or "followup", which of each event's lesion ids `visit` holds (one visit's
+  classes never share a voxel)."""
   ids = {c: v.ids for c, v in visit.classes.items()} if isinstance(visit, VisitLesions) else visit
-  shape = next(iter(ids.values())).shape
-  out = np.zeros(shape, np.uint8)
-  for event in sorted(events, key=sort_key, reverse=True):
-    chosen = event.baseline_ids if side == "baseline" else event.followup_ids
-    if chosen:
-      out[np.isin(ids[event.cls], chosen)] = event.code
+  out = np.zeros(next(iter(ids.values())).shape, np.uint8)
+  for cls, class_ids in ids.items():
+    chosen = [(e.baseline_ids if side == "baseline" else e.followup_ids, e.code)
+              for e in events if e.cls == cls]
+    size = max([int(class_ids.max(initial=0)), *(max(i, default=0) for i, _ in chosen)]) + 1
+    code_of = np.zeros(size, np.uint8)  # lesion id -> its event's code
+    for lesion_ids, code in chosen:
+      code_of[list(lesion_ids)] = code
+    out = np.where(class_ids > 0, code_of[class_ids], out)
   return out
 
 
