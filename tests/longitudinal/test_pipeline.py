@@ -140,6 +140,15 @@ def _fault(tmp_path: pathlib.Path, fault: str) -> list[visits.Subject]:
   elif fault == "no overlap":
     far = _moved(shift_mm=(0.0, 400.0, 0.0))
     other = _save(tmp_path / "fu.nii.gz", baseline, far)
+  elif fault == "another subject":  # another brain: its shape, ventricles and texture
+    g, centre = _grid(), np.array(SHAPE) / 2
+    other_brain = sum(((g[i] - centre[i]) / (axis * SHAPE[i])) ** 2
+                      for i, axis in enumerate((0.38, 0.46, 0.40))) <= 1
+    image = 100 + 12 * np.cos(g[0] / 2.5 + 1) * np.sin(g[1] / 3.5) + 8 * np.cos(g[2] / 1.7)
+    image[((g[0] - centre[0] - 5) / 4) ** 2 + ((g[1] - centre[1] + 6) / 9) ** 2
+          + ((g[2] - centre[2]) / 5) ** 2 <= 1] = 30.0
+    image += np.random.default_rng(9).normal(0, 3, SHAPE)
+    other = _save(tmp_path / "fu.nii.gz", np.where(other_brain, image, 0), _moved())
   else:  # another body part: a long cylinder of muscle-like texture
     g = _grid()
     limb = ((g[0] - 32) / 10) ** 2 + ((g[1] - 36) / 10) ** 2 <= 1
@@ -152,6 +161,7 @@ def _fault(tmp_path: pathlib.Path, fault: str) -> list[visits.Subject]:
     ("single visit", "a single visit; nothing to compare"),
     ("not skull-stripped", "fu.nii.gz: not skull-stripped"),
     ("no overlap", "no overlap of the fields of view"),
+    ("another subject", "look like different brains"),
     ("another body part", "fu.nii.gz against base"),
 ])
 def test_bad_input_is_one_line_before_any_model_call_and_nothing_is_written(
