@@ -25,8 +25,8 @@ def test_baseline_and_followups_are_one_subject_in_order_with_a_mask_per_visit(t
   [subject] = visits.find_subjects(baseline=str(files[0]), followups=[str(files[1]), str(files[2])],
                                    masks={"brain_mask": ["", str(mask), ""],
                                           "exclusion": [str(mask), "", ""]})
-  assert subject.name == "s1_v1" and not subject.problem
-  assert [v.name for v in subject.visits] == ["s1_v1", "s1_v2", "s1_v3"]
+  assert subject.name == "s1" and not subject.problem  # the words the file names share
+  assert [v.name for v in subject.visits] == ["v1", "v2", "v3"]
   assert [v.record.brain_mask for v in subject.visits] == [None, mask, None]
   assert [v.record.exclusion for v in subject.visits] == [mask, None, None]
   with pytest.raises(InputError, match="--exclusion_mask names 2 file.*3 visit"):
@@ -34,10 +34,13 @@ def test_baseline_and_followups_are_one_subject_in_order_with_a_mask_per_visit(t
                          masks={"exclusion": [str(mask), str(mask)]})
 
 
-def test_two_files_of_one_name_are_named_for_their_order(tmp_path):
+def test_files_sharing_no_words_or_every_word_are_named_for_the_baseline_and_their_order(tmp_path):
   a, b = _nifti(tmp_path / "a" / "FLAIR.nii.gz"), _nifti(tmp_path / "b" / "FLAIR.nii.gz")
   [subject] = visits.find_subjects(baseline=str(a), followups=[str(b)])
-  assert [v.name for v in subject.visits] == ["baseline", "followup"]
+  assert subject.name == "FLAIR" and [v.name for v in subject.visits] == ["baseline", "followup"]
+  c, d = _nifti(tmp_path / "first.nii.gz"), _nifti(tmp_path / "second.nii.gz")
+  [subject] = visits.find_subjects(baseline=str(c), followups=[str(d)])
+  assert subject.name == "first" and [v.name for v in subject.visits] == ["first", "second"]
 
 
 def test_a_single_visit_or_a_missing_file_is_one_clear_line(tmp_path):

@@ -50,6 +50,22 @@ def _checked(name: str, visits: list[Visit]) -> Subject:
   return Subject(name, tuple(visits))
 
 
+def _names(stems: list[str]) -> tuple[str, list[str]]:
+  """(subject, visit names) of one subject's files: the `_`-separated words the file names share
+  at their start name the subject and the rest each visit (patient7_baseline, patient7_month12:
+  patient7; baseline, month12); with none shared the baseline's name is the subject's. Files of
+  one name (FLAIR.nii.gz in two folders) are named for their order."""
+  words = [stem.split("_") for stem in stems]
+  shared = 0
+  while all(len(w) > shared + 1 and w[shared] == words[0][shared] for w in words):
+    shared += 1
+  visits = ["_".join(w[shared:]) for w in words]
+  if len(set(visits)) < len(visits):
+    visits = ["baseline", *(f"followup{i}" if len(stems) > 2 else "followup"
+                            for i in range(1, len(stems)))]
+  return ("_".join(words[0][:shared]) if shared else stems[0]), visits
+
+
 FLAGS = {"brain_mask": "brain_mask", "exclusion": "exclusion_mask"}  # per-visit file -> its flag
 
 
@@ -71,11 +87,7 @@ def from_files(baseline: str, followups: Sequence[str],
     for item in items:
       if item and not pathlib.Path(item).is_file():
         raise InputError(f"{item}: --{FLAGS[key]} not found")
-  stems = [scan_inputs.safe_name(scan_inputs.nifti_stem(f)) for f in files]
-  if len(set(stems)) < len(stems):  # FLAIR.nii.gz in two folders: named by their order
-    stems = ["baseline", *(f"followup{i}" if len(files) > 2 else "followup"
-                           for i in range(1, len(files)))]
-  subject = stems[0]
+  subject, stems = _names([scan_inputs.safe_name(scan_inputs.nifti_stem(f)) for f in files])
   visits = [Visit(stem, nifti_io.SubjectRecord(
       subject=subject, flair=file, labels=None,
       **{key: pathlib.Path(items[i]) if items[i] else None for key, items in given.items()}))
