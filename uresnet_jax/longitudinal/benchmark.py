@@ -86,10 +86,10 @@ def registration_error_mm(recovered: np.ndarray, planted: np.ndarray,
 
 
 def event_at(change_map: np.ndarray, affine: np.ndarray, event: dict[str, Any]) -> str:
-  """The event the change map calls at a truth event's centroid (or within a voxel of it)."""
+  """The event the change map calls most at a truth event's centroid (within two voxels)."""
   point = [event["centroid_x_mm"], event["centroid_y_mm"], event["centroid_z_mm"]]
   voxel = np.round(nib.affines.apply_affine(np.linalg.inv(affine), point)).astype(int)
-  box = tuple(slice(max(v - 1, 0), v + 2) for v in voxel)
+  box = tuple(slice(max(v - 2, 0), v + 3) for v in voxel)
   codes = np.asarray(change_map)[box]
   codes = codes[codes // 10 == 1]  # WMH events
   if codes.size == 0:
