@@ -120,6 +120,26 @@ def test_a_lesion_where_the_other_visit_was_unsure_is_not_new_nor_disappearing()
   assert _kinds(found) == [("wmh", "new")]
 
 
+def test_a_lesion_at_one_visit_only_must_show_as_a_change_of_the_flair():
+  lesion = _box(_empty(), 4, 4, 4, size=(3, 3, 2))
+  stroke = _box(_empty(), 4, 4, 4, size=(3, 3, 2), value=2)
+  empty = _visit(_empty())
+
+  def kinds(b, f, brightening):
+    return _kinds(events.find_events(b, f, *_same_grid(f), np.eye(4), _settings(), brightening))
+
+  bright = np.where(lesion > 0, 3.0, 0.0)
+  assert kinds(empty, _visit(lesion), bright) == [("wmh", "new")]
+  assert kinds(empty, _visit(lesion), bright / 3) == [("wmh", "stable")]  # the same tissue
+  assert kinds(empty, _visit(lesion), -bright) == [("wmh", "stable")]  # WMH do not darken
+  assert kinds(_visit(lesion), empty, -bright) == [("wmh", "disappearing")]
+  assert kinds(_visit(lesion), empty, bright) == [("wmh", "stable")]
+  checkers = (-1.0) ** np.indices(SHAPE).sum(0)  # an infarct's bright rim and dark cavity:
+  rim_and_cavity = np.where(lesion > 0, 3.0, 0.0) * checkers  # much change, none on average
+  assert rim_and_cavity[lesion > 0].mean() == 0
+  assert kinds(empty, _visit(stroke), rim_and_cavity) == [("stroke", "new")]
+
+
 def test_two_lesions_joined_at_follow_up_are_merged_and_one_in_two_pieces_is_split():
   two = _box(_box(_empty(), 4, 4, 4, size=(3, 3, 2)), 9, 4, 4, size=(3, 3, 2))
   one = _box(_empty(), 4, 4, 4, size=(8, 3, 2))

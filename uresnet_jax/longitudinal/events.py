@@ -6,9 +6,13 @@ visit's own grid; the follow-up's lesion ids are moved onto the baseline's grid 
 the caller. Lesions of one class that overlap there form a group (a connected component of the
 overlap graph), and the group's event is:
   - new: a follow-up lesion that overlaps no baseline lesion of its class (a follow-up stroke where
-    the baseline had WMH is a new stroke), and more sure than the baseline's doubt there: the
-    lesion's voxels of p >= interval_high_p outnumber (in mL) the baseline's voxels of
-    p >= interval_low_p where it lies (else the baseline's volume interval holds it: stable);
+    the baseline had WMH is a new stroke), more sure than the baseline's doubt there (the lesion's
+    voxels of p >= interval_high_p outnumber, in mL, the baseline's voxels of p >= interval_low_p
+    where it lies: else the baseline's volume interval holds it) and visible in the images: the
+    FLAIR there brightened by `new_contrast_z` robust SDs of the brain on average (a stroke: its
+    voxels changed by as much either way on average, since an infarct's bright rim and dark
+    cavity cancel in a plain mean), as subtraction images confirm new MS lesions; else the model
+    missed it at baseline or called it now on the same tissue: stable;
   - disappearing: a baseline lesion that overlaps no follow-up lesion of its class, the same way
     round;
   - merged: several baseline lesions overlap one (or more) follow-up lesion(s);
@@ -170,19 +174,43 @@ def match(baseline_ids: np.ndarray, followup_ids_on_baseline: np.ndarray, n_base
   return [(tuple(b), tuple(f)) for b, f in groups.values()]
 
 
-def classify(n_baseline: int, n_followup: int, baseline: tuple[float, float, float],
-             followup: tuple[float, float, float], settings: ml_collections.ConfigDict) -> str:
+def robust_z(image: np.ndarray, brain: np.ndarray) -> np.ndarray:
+  """`image` in robust SDs of its brain from the brain's median (1.4826 x the median absolute
+  deviation): two visits' FLAIR on one scale whatever their scanners' gains."""
+  values = np.asarray(image, np.float32)[np.asarray(brain, bool)]
+  median = float(np.median(values)) if values.size else 0.0
+  spread = 1.4826 * float(np.median(np.abs(values - median))) if values.size else 1.0
+  return (np.asarray(image, np.float32) - median) / max(spread, 1e-6)
+
+
+def _visible(cls: str, change: float | None, appeared: bool,
+             settings: ml_collections.ConfigDict) -> bool:
+  """Whether a lesion at one visit only shows in the FLAIR (`change`: see `classify`; None: not
+  measured): a WMH that `appeared` brightened, one that went darkened; a stroke changed."""
+  if change is None:
+    return True
+  if cls == "wmh" and not appeared:
+    change = -change
+  return change >= settings.new_contrast_z
+
+
+def classify(cls: str, n_baseline: int, n_followup: int, baseline: tuple[float, float, float],
+             followup: tuple[float, float, float], change: float | None,
+             settings: ml_collections.ConfigDict) -> str:
   """A group's event from its lesion counts and each visit's (volume, interval low, interval high)
-  in mL (a visit without a lesion there: (0, 0, its p >= interval_low_p volume there)).
+  in mL (a visit without a lesion there: (0, 0, its p >= interval_low_p volume there));
+  `change`: where a lesion lies at one visit only, the follow-up's FLAIR minus the baseline's
+  (robust SDs) averaged over it, for a stroke its absolute value averaged.
 
   A new or a disappearing lesion, and one to one an enlarging or a shrinking one, needs intervals
-  that do not overlap (a change inside the interval is not a change); the last two also need the
-  change to pass the relative AND the absolute threshold."""
+  that do not overlap (a change inside the interval is not a change); a new or a disappearing
+  lesion also a visible change of the FLAIR; an enlarging or a shrinking one a change past the
+  relative AND the absolute threshold."""
   (vb, lo_b, hi_b), (vf, lo_f, hi_f) = baseline, followup
   if not n_baseline:
-    return "new" if lo_f > hi_b else "stable"
+    return "new" if lo_f > hi_b and _visible(cls, change, True, settings) else "stable"
   if not n_followup:
-    return "disappearing" if lo_b > hi_f else "stable"
+    return "disappearing" if lo_b > hi_f and _visible(cls, change, False, settings) else "stable"
   if n_baseline > 1:
     return "merged"
   if n_followup > 1:
@@ -198,11 +226,14 @@ def classify(n_baseline: int, n_followup: int, baseline: tuple[float, float, flo
 def find_events(baseline: VisitLesions, followup: VisitLesions,
                 followup_ids_on_baseline: Mapping[str, np.ndarray],
                 followup_wide_on_baseline: Mapping[str, np.ndarray], matrix: np.ndarray,
-                settings: ml_collections.ConfigDict) -> list[Event]:
+                settings: ml_collections.ConfigDict,
+                brightening: np.ndarray | None = None) -> list[Event]:
   """Every class's events between two visits, new strokes first (`sort_key`).
   `followup_ids_on_baseline`, `followup_wide_on_baseline`: each class's follow-up lesion ids and
   `wide_mask` moved onto the baseline's grid; `matrix`: follow-up scanner mm -> baseline scanner
-  mm (registration.Rigid.matrix)."""
+  mm (registration.Rigid.matrix); `brightening`: on the baseline's grid, the follow-up's
+  `robust_z` FLAIR moved there minus the baseline's (None: lesions at one visit only are not
+  checked against the images)."""
   back = np.linalg.inv(np.asarray(matrix, float))
   events = []
   for cls in labelling.CLASSES:
@@ -211,6 +242,11 @@ def find_events(baseline: VisitLesions, followup: VisitLesions,
     # per lesion, the other visit's unsure voxels where it lies (baseline voxels): one count each
     unsure_b = np.bincount(moved[b.wide_mask], minlength=f.count + 1)
     unsure_f = np.bincount(b.ids[followup_wide_on_baseline[cls]], minlength=b.count + 1)
+    if brightening is not None:  # per lesion, the mean change where it lies (see classify)
+      weights = (brightening if cls == "wmh" else np.abs(brightening)).ravel()
+      gain_f = np.bincount(moved.ravel(), weights, f.count + 1) / np.maximum(
+          np.bincount(moved.ravel(), minlength=f.count + 1), 1)
+      gain_b = np.bincount(b.ids.ravel(), weights, b.count + 1) / np.maximum(b.voxels, 1)
     for b_ids, f_ids in match(b.ids, moved, b.count, f.count, settings.match_voxels):
       def measure(lesions_: ClassLesions, ids: tuple[int, ...], ml: float) -> tuple[float, ...]:
         chosen = list(ids)
@@ -221,7 +257,10 @@ def find_events(baseline: VisitLesions, followup: VisitLesions,
             else (0.0, 0.0, baseline.voxel_ml * unsure_b[list(f_ids)].sum()))
       vf = (measure(f, f_ids, followup.voxel_ml) if f_ids
             else (0.0, 0.0, baseline.voxel_ml * unsure_f[list(b_ids)].sum()))
-      event = classify(len(b_ids), len(f_ids), vb, vf, settings)
+      gain = None
+      if brightening is not None and not (b_ids and f_ids):  # a lesion at one visit only
+        gain = float(gain_f[f_ids[0]] if f_ids else gain_b[b_ids[0]])
+      event = classify(cls, len(b_ids), len(f_ids), vb, vf, gain, settings)
       if f_ids:  # the follow-up lesions' centroid, on its own grid
         weights = f.voxels[list(f_ids)]
         voxel = weights @ f.centroids[list(f_ids)] / weights.sum()

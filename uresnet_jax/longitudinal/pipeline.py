@@ -126,8 +126,12 @@ def compare(baseline: VisitResult, followup: VisitResult, rigid: registration.Ri
            for c, v in followup.lesions.classes.items()}
   wide = {c: registration.resample(v.wide_mask.astype(np.uint8), f_affine, rigid.matrix, b_affine,
                                    shape, 0) > 0 for c, v in followup.lesions.classes.items()}
+  image = registration.resample(followup.flair.data, f_affine, rigid.matrix, b_affine, shape, 1)
+  brightening = (events.robust_z(image, registration.resample(
+      followup.brain.astype(np.uint8), f_affine, rigid.matrix, b_affine, shape, 0) > 0)
+      - events.robust_z(baseline.flair.data, baseline.brain))
   found = events.find_events(baseline.lesions, followup.lesions, moved, wide, rigid.matrix,
-                             settings)
+                             settings, brightening)
   baseline_map = events.change_map(baseline.lesions, found, "baseline")
   common = events.common_map(baseline_map, events.change_map(moved, found, "followup"))
   followup_map = events.change_map(followup.lesions, found, "followup")
@@ -136,7 +140,6 @@ def compare(baseline: VisitResult, followup: VisitResult, rigid: registration.Ri
                                followup.labels.shape, 0)
   gone = (followup_map == 0) & (np.asarray(back) % 10 == events.EVENTS["disappearing"])
   followup_map = np.where(gone, back, followup_map).astype(np.uint8)
-  image = registration.resample(followup.flair.data, f_affine, rigid.matrix, b_affine, shape, 1)
   return PairResult(followup.visit.name, rigid, found, followup_map, common.astype(np.uint8),
                     np.asarray(image, np.float32))
 
