@@ -167,6 +167,9 @@ def test_a_follow_up_stroke_where_the_baseline_had_wmh_is_a_new_stroke_listed_fi
   found = _events(baseline, followup)
   assert found[0].cls == "stroke" and found[0].event == "new"
   assert sorted(_kinds(found[1:])) == [("wmh", "disappearing"), ("wmh", "stable")]
+  b, f = _visit(baseline), _visit(followup)  # as bright as the WMH it replaced: still new
+  found = events.find_events(b, f, *_same_grid(f), np.eye(4), _settings(), np.zeros(SHAPE))
+  assert (found[0].cls, found[0].event) == ("stroke", "new")
 
 
 def test_change_maps_give_every_voxel_of_a_lesion_its_events_code():

@@ -247,6 +247,9 @@ def find_events(baseline: VisitLesions, followup: VisitLesions,
       gain_f = np.bincount(moved.ravel(), weights, f.count + 1) / np.maximum(
           np.bincount(moved.ravel(), minlength=f.count + 1), 1)
       gain_b = np.bincount(b.ids.ravel(), weights, b.count + 1) / np.maximum(b.voxels, 1)
+    # a follow-up stroke where the baseline had WMH is a new stroke, however alike they look
+    on_wmh = (np.bincount(moved[baseline.classes["wmh"].ids > 0], minlength=f.count + 1) > 0
+              if cls == "stroke" else np.zeros(f.count + 1, bool))
     for b_ids, f_ids in match(b.ids, moved, b.count, f.count, settings.match_voxels):
       def measure(lesions_: ClassLesions, ids: tuple[int, ...], ml: float) -> tuple[float, ...]:
         chosen = list(ids)
@@ -259,7 +262,8 @@ def find_events(baseline: VisitLesions, followup: VisitLesions,
             else (0.0, 0.0, baseline.voxel_ml * unsure_f[list(b_ids)].sum()))
       gain = None
       if brightening is not None and not (b_ids and f_ids):  # a lesion at one visit only
-        gain = float(gain_f[f_ids[0]] if f_ids else gain_b[b_ids[0]])
+        gain = (float(gain_f[f_ids[0]]) if f_ids and not on_wmh[f_ids[0]]
+                else None if f_ids else float(gain_b[b_ids[0]]))
       event = classify(cls, len(b_ids), len(f_ids), vb, vf, gain, settings)
       if f_ids:  # the follow-up lesions' centroid, on its own grid
         weights = f.voxels[list(f_ids)]
