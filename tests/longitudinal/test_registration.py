@@ -32,7 +32,7 @@ def _brain(seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _planted(affine: np.ndarray, mask: np.ndarray) -> np.ndarray:
-  """Follow-up -> baseline: 3, -2, 4 degrees about the brain's centre and a (4, -3, 2.5) mm shift."""
+  """Follow-up -> baseline: 3, -2, 4 degrees about the brain's centre, a (4, -3, 2.5) mm shift."""
   centre = nib.affines.apply_affine(affine, np.argwhere(mask).mean(0))
   m = np.eye(4)
   m[:3, :3] = rotation_matrix([3.0, -2.0, 4.0])
@@ -66,7 +66,8 @@ def test_recovers_the_planted_transform_within_half_a_millimetre():
                                       followup_mask=moved_mask, settings=settings)
   base_points = nib.affines.apply_affine(baseline.affine, np.argwhere(mask))
   follow_points = nib.affines.apply_affine(np.linalg.inv(planted), base_points)
-  error = np.linalg.norm(nib.affines.apply_affine(rigid.matrix, follow_points) - base_points, axis=1)
+  recovered = nib.affines.apply_affine(rigid.matrix, follow_points)
+  error = np.linalg.norm(recovered - base_points, axis=1)
   assert error.max() < 0.5, error.max()
   assert rigid.similarity > settings.min_similarity
   assert rigid.seconds > 0

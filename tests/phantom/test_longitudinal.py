@@ -96,8 +96,9 @@ def test_growth_and_shrinkage(pairs, kind):
   expected = event["volume_ml_followup"] - event["volume_ml_baseline"]
   assert abs(change - expected) < 0.5 * abs(expected)
   # The intensity follows: the grown rim is bright, the freed rim back to white matter.
-  rim = _to_baseline(pair, (followup["labels"] == WMH).astype(np.uint8)) != (baseline["labels"] == WMH)
-  gained = rim & (baseline["labels"] != WMH) if kind == "growth" else rim & (baseline["labels"] == WMH)
+  was = baseline["labels"] == WMH
+  rim = _to_baseline(pair, (followup["labels"] == WMH).astype(np.uint8)) != was
+  gained = rim & ~was if kind == "growth" else rim & was
   moved_flair = resample(followup["flair"], pair["affines"][1],
                          np.array(pair["truth"]["followup_to_baseline"]), pair["affines"][0],
                          baseline["flair"].shape, order=1)

@@ -25,7 +25,7 @@ class Rigid:
   """A follow-up's rigid registration to its baseline."""
   matrix: np.ndarray  # 4x4; maps a point in the follow-up's scanner mm to the same anatomy in the
   #                     baseline's scanner mm
-  similarity: float  # correlation of the two brains' intensities once aligned, for QC and the report
+  similarity: float  # correlation of the two brains' intensities once aligned: QC, the report
   seconds: float
 
 

@@ -4,12 +4,12 @@ transform and the second visit acquired differently (slice thickness, contrast, 
 
 Each subject is rendered once on a 1 mm grid (the cross-sectional generator, untouched, with a 1 mm
 protocol): the anatomy. The change is painted into a copy of it, and each visit is an acquisition
-of its anatomy: sampled on the visit's slice stack (the follow-up's through the planted transform),
-averaged over thick slices, then given its own contrast, bias field and noise. Layout (docs/cohorts.md,
-"Longitudinal pairs"): `subjects.csv` with one row per visit (subject, visit, flair, labels,
-brain_mask; the baseline first), `<subject>/<visit>/*.nii.gz`, and `truth/<subject>.json`
-(`followup_to_baseline`, `kind`, `events`) with `truth/<subject>_new.nii.gz` (the planted new lesions
-on the follow-up's grid, voxel value 10 * class + 2).
+of its anatomy: sampled on the visit's slice stack (the follow-up's through the planted
+transform), averaged over thick slices, then given its own contrast, bias field and noise. Layout
+(docs/cohorts.md, "Longitudinal pairs"): `subjects.csv` with one row per visit (subject, visit,
+flair, labels, brain_mask; the baseline first), `<subject>/<visit>/*.nii.gz`, and
+`truth/<subject>.json` (`followup_to_baseline`, `kind`, `events`) with `truth/<subject>_new.nii.gz`
+(the planted new lesions on the follow-up's grid, voxel value 10 * class + 2).
 """
 import concurrent.futures
 import csv
@@ -40,7 +40,7 @@ VISITS = ("ses-01", "ses-02")
 MANIFEST = "subjects.csv"
 COLUMNS = ("subject", "visit", "flair", "labels", "brain_mask")
 _NEW = 2  # the event code of a new lesion (longitudinal/events.EVENTS["new"])
-_SCALE = 1000.0  # stored FLAIR = relative intensity x this, as the cross-sectional phantom stores it
+_SCALE = 1000.0  # stored FLAIR = relative intensity x this, as the cross-sectional phantom has it
 
 
 def get_config() -> ml_collections.ConfigDict:
@@ -55,16 +55,17 @@ def get_config() -> ml_collections.ConfigDict:
   # MSSEG-2-style scoring counts up to a large focus. Ellipsoids 1.5x longer superior-inferior.
   c.new_wmh_mm3 = (15.0, 30.0, 60.0, 120.0, 250.0)
   # The new stroke of a new_stroke pair: a subcortical infarct that has cavitated by the follow-up
-  # (as most have months later), as the cross-sectional phantom draws old infarcts: a CSF-dark
-  # core inside a bright gliotic rim; sized between its lacunes and striatocapsular infarcts.
+  # (visits are months to years apart), as the cross-sectional phantom draws old infarcts: a
+  # CSF-dark core inside a bright gliotic rim; sized between its lacunes and striatocapsular
+  # infarcts.
   c.new_stroke_semi_axes_mm = ((5.0, 8.0), (6.0, 10.0), (6.0, 10.0))
   c.gliotic_rim_mm = (1.5, 3.0)
   c.infarct_intensity = (0.9, 1.2)  # the rim's intensity relative to the subject's WMH
   c.cavity_intensity = (0.1, 0.25)  # the core's, relative to white matter (suppressed CSF)
-  c.growth_mm = (1.5, 2.5)  # a growing WMH's border moves out this far (into white matter)
+  c.growth_mm = (1.5, 2.5)  # a growing WMH's border moves out this far
   c.shrinkage_mm = (1.5, 2.0)  # a shrinking WMH's border moves in this far
   c.change_semi_axes_mm = ((3.5, 5.0), (3.5, 5.0), (4.5, 7.0))  # the WMH that grows or shrinks
-  c.min_separation_mm = 15.0  # between planted lesions, and from them to other lesions / 3
+  c.min_separation_mm = 15.0  # between the planted new lesions: each one lesion of the truth
   c.contrast_gamma = (0.85, 1.15)  # follow-up intensity = baseline ^ gamma: another scanner
   c.bias_field_std = (0.02, 0.06)  # each visit's own smooth log bias field
   c.bias_field_smoothness_mm = 60.0
