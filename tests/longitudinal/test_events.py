@@ -130,7 +130,7 @@ def test_a_lesion_at_one_visit_only_must_show_as_a_change_of_the_flair():
 
   bright = np.where(lesion > 0, 3.0, 0.0)
   assert kinds(empty, _visit(lesion), bright) == [("wmh", "new")]
-  assert kinds(empty, _visit(lesion), bright / 3) == [("wmh", "stable")]  # the same tissue
+  assert kinds(empty, _visit(lesion), bright / 6) == [("wmh", "stable")]  # the same tissue
   assert kinds(empty, _visit(lesion), -bright) == [("wmh", "stable")]  # WMH do not darken
   assert kinds(_visit(lesion), empty, -bright) == [("wmh", "disappearing")]
   assert kinds(_visit(lesion), empty, bright) == [("wmh", "stable")]
@@ -138,6 +138,47 @@ def test_a_lesion_at_one_visit_only_must_show_as_a_change_of_the_flair():
   rim_and_cavity = np.where(lesion > 0, 3.0, 0.0) * checkers  # much change, none on average
   assert rim_and_cavity[lesion > 0].mean() == 0
   assert kinds(empty, _visit(stroke), rim_and_cavity) == [("stroke", "new")]
+
+
+def test_a_new_wmh_needs_less_contrast_than_a_stroke_or_a_disappearing_wmh():
+  lesion = _box(_empty(), 4, 4, 4, size=(3, 3, 2))
+  stroke = _box(_empty(), 4, 4, 4, size=(3, 3, 2), value=2)
+  empty = _visit(_empty())
+  some = np.where(lesion > 0, 1.5, 0.0)  # past new_wmh_contrast_z (1.0), short of 2.0
+
+  def kinds(b, f, brightening):
+    return _kinds(events.find_events(b, f, *_same_grid(f), np.eye(4), _settings(), brightening))
+
+  assert kinds(empty, _visit(lesion), some) == [("wmh", "new")]
+  assert kinds(_visit(lesion), empty, -some) == [("wmh", "stable")]
+  assert kinds(empty, _visit(stroke), some) == [("stroke", "stable")]
+  assert kinds(empty, _visit(stroke), 2 * some) == [("stroke", "new")]
+
+
+def test_a_new_lesion_without_sure_voxels_is_new_where_the_baseline_had_no_doubt():
+  lesion = _box(_empty(), 4, 4, 4, size=(3, 3, 2))
+  unsure = np.where(lesion > 0, 0.6, 0.0).astype(np.float32)  # labelled, none p >= 0.7
+  soft = _visit(lesion, unsure)
+  assert soft.classes["wmh"].low[1] == 0
+  found = events.find_events(_visit(_empty()), soft, *_same_grid(soft), np.eye(4), _settings())
+  assert _kinds(found) == [("wmh", "new")]
+  # the other way round a lesion stays strict: without sure voxels it is not disappearing
+  found = events.find_events(soft, _visit(_empty()), *_same_grid(_visit(_empty())), np.eye(4),
+                             _settings())
+  assert _kinds(found) == [("wmh", "stable")]
+
+
+def test_the_change_against_the_surroundings_drops_a_bias_and_keeps_a_lesion():
+  brain = np.zeros(SHAPE, bool)
+  brain[2:22, 2:22, 1:11] = True
+  lesion = _box(_empty(), 10, 10, 5, size=(3, 3, 2)) > 0
+  ramp = np.indices(SHAPE)[0] * 0.1  # a bias field that differs between the visits
+  change = ramp + np.where(lesion, 2.0, 0.0)
+  local = events.against_surroundings(change, lesion, brain, (1.0, 1.0, 2.0), 3.0)
+  assert local[lesion].mean() == pytest.approx(2.0, abs=0.1)
+  assert change[lesion].mean() > 3.0  # the bias alone would pass for a new lesion
+  assert np.abs(local[brain & ~lesion]).max() < 0.5
+  assert not local[~brain].any()
 
 
 def test_two_lesions_joined_at_follow_up_are_merged_and_one_in_two_pieces_is_split():

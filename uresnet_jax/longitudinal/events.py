@@ -6,15 +6,18 @@ visit's own grid; the follow-up's lesion ids are moved onto the baseline's grid 
 the caller. Lesions of one class that overlap there form a group (a connected component of the
 overlap graph), and the group's event is:
   - new: a follow-up lesion that overlaps no baseline lesion of its class (a follow-up stroke where
-    the baseline had WMH is a new stroke), more sure than the baseline's doubt there (the lesion's
-    voxels of p >= interval_high_p outnumber, in mL, the baseline's voxels of p >= interval_low_p
-    where it lies: else the baseline's volume interval holds it) and visible in the images: the
-    FLAIR there brightened by `new_contrast_z` robust SDs of the brain on average (a stroke: its
-    voxels changed by as much either way on average, since an infarct's bright rim and dark
-    cavity cancel in a plain mean), as subtraction images confirm new MS lesions; else the model
-    missed it at baseline or called it now on the same tissue: stable;
+    the baseline had WMH is a new stroke), larger than the baseline's doubt there (its volume
+    outnumbers, in mL, the baseline's voxels of p >= interval_low_p where it lies: else the
+    baseline's volume interval holds it) and visible in the images: the FLAIR there brightened,
+    against the lesion-free tissue around it (`against_surroundings`), by `new_wmh_contrast_z`
+    robust SDs of the brain on average (a stroke: its voxels changed by `new_contrast_z` either
+    way on average, since an infarct's bright rim and dark cavity cancel in a plain mean), as
+    subtraction images confirm new MS lesions; else the model missed it at baseline or called it
+    now on the same tissue: stable;
   - disappearing: a baseline lesion that overlaps no follow-up lesion of its class, the same way
-    round;
+    round but stricter (its voxels of p >= interval_high_p must outnumber the follow-up's doubt,
+    and the FLAIR darken by `new_contrast_z`): the phantom plants no disappearing lesion, so
+    nothing measured supports relaxing it as the new lesion's rule was;
   - merged: several baseline lesions overlap one (or more) follow-up lesion(s);
   - split: one baseline lesion overlaps several follow-up lesions;
   - enlarging / shrinking: one to one, and the volume changed by at least the config's relative
@@ -183,6 +186,20 @@ def robust_z(image: np.ndarray, brain: np.ndarray) -> np.ndarray:
   return (np.asarray(image, np.float32) - median) / max(spread, 1e-6)
 
 
+def against_surroundings(change: np.ndarray, lesion: np.ndarray, brain: np.ndarray,
+                         voxel_mm: Sequence[float], sigma_mm: float) -> np.ndarray:
+  """`change` minus its Gaussian-weighted mean (sigma `sigma_mm`) over the lesion-free brain around
+  each voxel: a lesion's change against its surroundings', so that a bias field or a contrast
+  that differs between the visits, or a thick slice's partial volume, does not pass for (or
+  hide) a lesion that appeared. `lesion`: either visit's lesions; `brain`: where `change` holds."""
+  sigma = sigma_mm / np.asarray(voxel_mm, float)
+  weight = (np.asarray(brain, bool) & ~np.asarray(lesion, bool)).astype(np.float32)
+  change = np.where(brain, np.asarray(change, np.float32), 0.0)
+  around = ndimage.gaussian_filter(change * weight, sigma) / np.maximum(
+      ndimage.gaussian_filter(weight, sigma), 1e-3)
+  return np.where(brain, change - around, 0.0).astype(np.float32)
+
+
 def _visible(cls: str, change: float | None, appeared: bool,
              settings: ml_collections.ConfigDict) -> bool:
   """Whether a lesion at one visit only shows in the FLAIR (`change`: see `classify`; None: not
@@ -191,7 +208,8 @@ def _visible(cls: str, change: float | None, appeared: bool,
     return True
   if cls == "wmh" and not appeared:
     change = -change
-  return change >= settings.new_contrast_z
+  needed = settings.new_wmh_contrast_z if cls == "wmh" and appeared else settings.new_contrast_z
+  return change >= needed
 
 
 def classify(cls: str, n_baseline: int, n_followup: int, baseline: tuple[float, float, float],
@@ -202,13 +220,13 @@ def classify(cls: str, n_baseline: int, n_followup: int, baseline: tuple[float, 
   `change`: where a lesion lies at one visit only, the follow-up's FLAIR minus the baseline's
   (robust SDs) averaged over it, for a stroke its absolute value averaged.
 
-  A new or a disappearing lesion, and one to one an enlarging or a shrinking one, needs intervals
-  that do not overlap (a change inside the interval is not a change); a new or a disappearing
-  lesion also a visible change of the FLAIR; an enlarging or a shrinking one a change past the
-  relative AND the absolute threshold."""
+  A new lesion needs a volume past the baseline's high end there; a disappearing one, and one to
+  one an enlarging or a shrinking one, intervals that do not overlap (a change inside the
+  interval is not a change); a new or a disappearing lesion also a visible change of the FLAIR;
+  an enlarging or a shrinking one a change past the relative AND the absolute threshold."""
   (vb, lo_b, hi_b), (vf, lo_f, hi_f) = baseline, followup
   if not n_baseline:
-    return "new" if lo_f > hi_b and _visible(cls, change, True, settings) else "stable"
+    return "new" if vf > hi_b and _visible(cls, change, True, settings) else "stable"
   if not n_followup:
     return "disappearing" if lo_b > hi_f and _visible(cls, change, False, settings) else "stable"
   if n_baseline > 1:
@@ -232,8 +250,8 @@ def find_events(baseline: VisitLesions, followup: VisitLesions,
   `followup_ids_on_baseline`, `followup_wide_on_baseline`: each class's follow-up lesion ids and
   `wide_mask` moved onto the baseline's grid; `matrix`: follow-up scanner mm -> baseline scanner
   mm (registration.Rigid.matrix); `brightening`: on the baseline's grid, the follow-up's
-  `robust_z` FLAIR moved there minus the baseline's (None: lesions at one visit only are not
-  checked against the images)."""
+  `robust_z` FLAIR moved there minus the baseline's, `against_surroundings` (None: lesions at one
+  visit only are not checked against the images)."""
   back = np.linalg.inv(np.asarray(matrix, float))
   events = []
   for cls in labelling.CLASSES:

@@ -127,9 +127,14 @@ def compare(baseline: VisitResult, followup: VisitResult, rigid: registration.Ri
   wide = {c: registration.resample(v.wide_mask.astype(np.uint8), f_affine, rigid.matrix, b_affine,
                                    shape, 0) > 0 for c, v in followup.lesions.classes.items()}
   image = registration.resample(followup.flair.data, f_affine, rigid.matrix, b_affine, shape, 1)
-  brightening = (events.robust_z(image, registration.resample(
-      followup.brain.astype(np.uint8), f_affine, rigid.matrix, b_affine, shape, 0) > 0)
-      - events.robust_z(baseline.flair.data, baseline.brain))
+  followup_brain = registration.resample(followup.brain.astype(np.uint8), f_affine, rigid.matrix,
+                                         b_affine, shape, 0) > 0
+  lesion = np.any([v.ids > 0 for v in baseline.lesions.classes.values()]
+                  + [ids > 0 for ids in moved.values()], axis=0)
+  brightening = events.against_surroundings(
+      events.robust_z(image, followup_brain) - events.robust_z(baseline.flair.data, baseline.brain),
+      lesion, baseline.brain & followup_brain, nib.affines.voxel_sizes(b_affine),
+      settings.surroundings_mm)
   found = events.find_events(baseline.lesions, followup.lesions, moved, wide, rigid.matrix,
                              settings, brightening)
   baseline_map = events.change_map(baseline.lesions, found, "baseline")
