@@ -12,6 +12,9 @@ raises the probability on its expert lesions (patient07 median 0.003 -> 0.12, pa
 little above the real scans' texture, so the model learns to find faint lesions in it. Everything
 else is round 3's. It starts from round 3's weights (config.train.init_from).
 
+Measured 2026-12-06 (docs/sim_to_real.md, round 4): more real WMH found (mean MS Dice 0.262 ->
+0.387), but 3-21 mL of dark false stroke on the MS scans; not shipped.
+
 Run: python -m uresnet_jax.release --config=configs/release_round4.py --workdir=runs/release_round4
      --output=runs/release_round4/export --against=uresnet_jax/release_model --real=MS,STROKE
      (round 3 elsewhere: --config.train.init_from=ITS_WORKDIR_OR_EXPORT, e.g. the bundled model
