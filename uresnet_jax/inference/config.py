@@ -3,6 +3,8 @@
 `configs/default.py` includes it as `config.predict`, so a training run's own evaluation uses the
 same settings; `python -m uresnet_jax.predict` exposes each field as a flag of the same name.
 """
+from typing import Callable
+
 import ml_collections
 
 
@@ -35,3 +37,24 @@ def get_config() -> ml_collections.ConfigDict:
   # Quality-control pictures.
   c.qc_slices = 4  # axial slices per QC image
   return c
+
+
+def define_flags() -> Callable[[ml_collections.ConfigDict], ml_collections.ConfigDict]:
+  """Each field as an absl flag of the same name (unset: the model's own value), for every command
+  that predicts; returns the function that lays the flags a user set over a model's options."""
+  from absl import flags
+  knobs = {}
+  for key, value in get_config().items():
+    define = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer,
+              float: flags.DEFINE_float}[type(value)]
+    knobs[key] = define(key, None, f"Default: the model's config.predict (else {value}); see "
+                        "uresnet_jax/inference/config.py.")
+
+  def apply(options: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    options = ml_collections.ConfigDict(options.to_dict())
+    for key, holder in knobs.items():
+      if holder.value is not None:
+        options[key] = holder.value
+    return options
+
+  return apply

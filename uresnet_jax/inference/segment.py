@@ -146,12 +146,7 @@ def run() -> None:
   bids = flags.DEFINE_bool("bids", False, "Write a BIDS-derivatives dataset.")
   overwrite = flags.DEFINE_bool("overwrite", False, "Empty an output folder that holds files "
                                   "(another run's, or one to redo from the start) first.")
-  defaults = predict_config.get_config()
-  knobs = {}
-  for key, value in defaults.items():
-    define = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer, float: flags.DEFINE_float}[type(value)]
-    knobs[key] = define(key, None, f"Default: the model's config.predict (else {value}); see "
-                        "uresnet_jax/inference/config.py.")
+  with_flags = predict_config.define_flags()
 
   join = distributed.define_flags()
 
@@ -163,10 +158,7 @@ def run() -> None:
     scans = scan_inputs.find_scans(input_.value, series.value,
                                    **{k: h.value for k, h in extra.items()})
     loaded = predictor.load_model(model.value, checkpoint.value)
-    options = ml_collections.ConfigDict(loaded.options.to_dict())
-    for key, holder in knobs.items():
-      if holder.value is not None:
-        options[key] = holder.value
+    options = with_flags(loaded.options)
     loaded = loaded.with_options(options)
     start = time.perf_counter()
     path = predictor.model_path(model.value)

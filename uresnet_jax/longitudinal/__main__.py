@@ -13,7 +13,6 @@ in one line and skipped; the exit status is then 1.
 import pathlib
 import sys
 
-import ml_collections
 
 from uresnet_jax.common.errors import InputError
 
@@ -51,12 +50,7 @@ def run() -> None:
   config = config_flags.DEFINE_config_dict(
       "config", longitudinal_config.get_config(), "Registration and event settings, e.g. "
       "--config.events.relative_change=0.3 (uresnet_jax/longitudinal/config.py).")
-  knobs = {}
-  for key, value in predict_config.get_config().items():
-    define = {bool: flags.DEFINE_bool, int: flags.DEFINE_integer,
-              float: flags.DEFINE_float}[type(value)]
-    knobs[key] = define(key, None, f"Default: the model's config.predict (else {value}); see "
-                        "uresnet_jax/inference/config.py.")
+  with_flags = predict_config.define_flags()
 
   def main() -> None:
     if not output.value:
@@ -68,10 +62,7 @@ def run() -> None:
     settings = cli.get_config(config)
     outputs.check(pathlib.Path(output.value), overwrite.value)  # before the model loads
     loaded = predictor.load_model(model.value, checkpoint.value)
-    options = ml_collections.ConfigDict(loaded.options.to_dict())
-    for key, holder in knobs.items():
-      if holder.value is not None:
-        options[key] = holder.value
+    options = with_flags(loaded.options)
     records, failures = pipeline.run_cohort(
         subjects, pathlib.Path(output.value), loaded.with_options(options), settings,
         str(predictor.model_path(model.value)), overwrite.value)
