@@ -43,6 +43,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.sampling.bright_z = 1.0  # this z-score (cortex, choroid plexus): "bright is not lesion"
   config.sampling.slice_share = 0.0  # share of them on a slice drawn uniformly: the top and
   #                                    bottom slices, where the cortex is cut tangentially
+  config.sampling.dark_share = 0.0  # share of them centred on healthy voxels darker than
+  config.sampling.dark_z = -1.0  # this z-score (CSF): "a dark cavity is not always an infarct"
 
   # Phantom cohort generator: every randomisation knob, with documented ranges.
   config.phantom = phantom_config.get_config()

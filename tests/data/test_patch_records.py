@@ -180,15 +180,18 @@ def test_config_name_follows_settings(cohort, tmp_path):
   assert base.name == patch_records.patches_config_from(_config(cohort, tmp_path / "x")).name
   names = {base.name}
   for overrides in ({"max_shift": 0}, {"wmh_rate": 0.2}, {"patch_size": 32}, {"healthy_rate": 0.5},
-                    {"healthy_rate": 0.5, "slice_share": 0.3}):
+                    {"healthy_rate": 0.5, "slice_share": 0.3},
+                    {"healthy_rate": 0.5, "dark_share": 0.3}):
     names.add(patch_records.patches_config_from(_config(cohort, tmp_path, **overrides)).name)
   seeded = _config(cohort, tmp_path)
   seeded.seed = 4
   names.add(patch_records.patches_config_from(seeded).name)
-  assert len(names) == 7
+  assert len(names) == 8
   # no healthy-tissue patches: the same records as before the setting existed
   assert patch_records.patches_config_from(_config(cohort, tmp_path, healthy_rate=0.0)).name == base.name
   assert patch_records.patches_config_from(_config(cohort, tmp_path, slice_share=0.0)).name == base.name
+  assert patch_records.patches_config_from(_config(cohort, tmp_path, dark_share=0.0,
+                                                   dark_z=-2.0)).name == base.name
 
 
 def test_generator_error_leaves_no_leftovers(cohort, tmp_path, monkeypatch):

@@ -205,3 +205,30 @@ def test_slice_share_draws_slices_uniformly_not_voxels():
   with pytest.raises(ValueError, match="slice_share"):
     sampling.sample_centres(labels, rng=np.random.default_rng(3), slice_share=0.6,
                             bright=brain, bright_share=0.5, **kwargs)
+
+
+def test_dark_share_centres_that_share_of_healthy_patches_on_dark_tissue_after_the_others():
+  labels = _labels(60, 10, shape=(30, 30, 4))
+  brain = np.zeros(labels.shape, bool)
+  brain[5:25, 5:25] = True
+  dark = np.zeros(labels.shape, bool)
+  dark[12:16, 12:16] = True  # a dark healthy ventricle
+  kwargs = dict(wmh_rate=0.5, stroke_rate=1.0, max_shift=4, brain=brain, healthy_rate=1.0,
+                bright=brain, bright_share=0.3)
+  plain = sampling.sample_centres(labels, rng=np.random.default_rng(7), **kwargs)
+  none = sampling.sample_centres(labels, rng=np.random.default_rng(7), dark=dark, dark_share=0.0,
+                                 **kwargs)
+  np.testing.assert_array_equal(plain.centre, none.centre)  # a share of 0 changes nothing
+  centres = sampling.sample_centres(labels, rng=np.random.default_rng(7), dark=dark,
+                                    dark_share=0.5, **kwargs)
+  healthy = centres.centre[centres.lesion_class == 0]
+  assert len(healthy) == len(plain.centre[plain.lesion_class == 0])
+  assert brain[tuple(healthy.T)].all() and np.all(labels[tuple(healthy.T)] == 0)
+  k_dark = min(round(0.5 * len(healthy)), (dark & (labels == 0)).sum())
+  assert k_dark > 10
+  assert (dark & (labels == 0))[tuple(healthy[-k_dark:].T)].all()  # the dark ones are drawn last
+  with pytest.raises(ValueError, match="dark mask"):
+    sampling.sample_centres(labels, rng=np.random.default_rng(7), dark_share=0.5, **kwargs)
+  with pytest.raises(ValueError, match="dark_share"):
+    sampling.sample_centres(labels, rng=np.random.default_rng(7), dark=dark, dark_share=0.8,
+                            **kwargs)

@@ -91,3 +91,16 @@ def test_release_round4_continues_round3_on_a_phantom_with_per_voxel_noise():
   assert fourth["phantom.voxel_noise"][1] > 0
   tiny = release_round4.get_config("tiny")
   assert tiny.data.cohort != release_round3.get_config("tiny").data.cohort  # a cohort of its own
+
+
+def test_release_round5_continues_round4_on_its_cohort_with_dark_tissue_patches():
+  from configs import release_round4, release_round5
+  fourth, fifth = _flat(release_round4.get_config()), _flat(release_round5.get_config())
+  changed = {k for k in fourth if fifth[k] != fourth[k]}
+  assert changed == {"train.init_from", "train.epochs", "train.decay_epoch", "train.eval_every",
+                     "train.learning_rate", "sampling.bright_share", "sampling.slice_share",
+                     "sampling.dark_share"}
+  assert fifth["train.init_from"] == "runs/release_round4"
+  assert fourth["sampling.dark_share"] == 0 < fifth["sampling.dark_share"]
+  assert np.isclose(fifth["sampling.bright_share"] + fifth["sampling.slice_share"]
+                    + fifth["sampling.dark_share"], 0.9)

@@ -54,6 +54,8 @@ class PatchesConfig(tfds.core.BuilderConfig):
   bright_share: float = 0.0
   bright_z: float = 1.0
   slice_share: float = 0.0
+  dark_share: float = 0.0
+  dark_z: float = -1.0
   num_folds: int = 2
   inplane_mm: float = 1.0
   clip_low: float = -3.0
@@ -74,8 +76,9 @@ def make_patches_config(**settings) -> PatchesConfig:
   settings = config.settings()
   # A moved cohort keeps its records; so do records made before healthy-tissue patches existed.
   identity = {k: v for k, v in settings.items()
-              if k != "cohort" and not (k in ("healthy_rate", "bright_share", "slice_share") and v == 0)
-              and not (k == "bright_z" and settings["bright_share"] == 0)}
+              if k != "cohort" and not (k in ("healthy_rate", "bright_share", "slice_share", "dark_share") and v == 0)
+              and not (k == "bright_z" and settings["bright_share"] == 0)
+              and not (k == "dark_z" and settings["dark_share"] == 0)}
   digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
   return dataclasses.replace(
       config, name=f"p{config.patch_size}_shift{config.max_shift}_{digest}",
@@ -94,6 +97,9 @@ def _check_settings(config: PatchesConfig) -> None:
       ("sampling.bright_share", 0.0 <= config.bright_share <= 1.0, "must be in [0, 1]"),
       ("sampling.slice_share", 0.0 <= config.slice_share <= 1.0 - config.bright_share,
        "must be in [0, 1 - sampling.bright_share]"),
+      ("sampling.dark_share",
+       0.0 <= config.dark_share <= 1.0 - config.bright_share - config.slice_share,
+       "must be in [0, 1 - sampling.bright_share - sampling.slice_share]"),
       ("data.num_folds", config.num_folds >= 1, "must be >= 1"),
       ("preprocess.inplane_mm", config.inplane_mm > 0, "must be > 0"),
   ]
@@ -139,6 +145,8 @@ def patches_config_from(config: ml_collections.ConfigDict) -> PatchesConfig:
       bright_share=float(config.sampling.get("bright_share", 0.0)),
       bright_z=float(config.sampling.get("bright_z", 1.0)),
       slice_share=float(config.sampling.get("slice_share", 0.0)),
+      dark_share=float(config.sampling.get("dark_share", 0.0)),
+      dark_z=float(config.sampling.get("dark_z", -1.0)),
       num_folds=int(config.data.num_folds),
       inplane_mm=float(config.preprocess.inplane_mm),
       clip_low=float(config.preprocess.clip_low),
@@ -262,7 +270,9 @@ def subject_examples(record: nifti_io.SubjectRecord, settings: dict) -> list[tup
       brain=prepared.mask, healthy_rate=settings["healthy_rate"],
       bright=prepared.image[..., 0] > settings.get("bright_z", 1.0),
       bright_share=settings.get("bright_share", 0.0),
-      slice_share=settings.get("slice_share", 0.0))
+      slice_share=settings.get("slice_share", 0.0),
+      dark=prepared.image[..., 0] < settings.get("dark_z", -1.0),
+      dark_share=settings.get("dark_share", 0.0))
   patches, patch_labels = sampling.extract_patches(
       prepared.image, prepared.labels, centres.centre, settings["patch_size"],
       settings["clip_low"])

@@ -47,6 +47,8 @@ def sample_centres(
     bright: np.ndarray | None = None,
     bright_share: float = 0.0,
     slice_share: float = 0.0,
+    dark: np.ndarray | None = None,
+    dark_share: float = 0.0,
 ) -> Centres:
   """Picks round(rate * n) voxels of each lesion class and shifts each in-plane; then, with
   `healthy_rate` > 0, round(healthy_rate * lesion patches) (at least one) random voxels of `brain`
@@ -61,8 +63,10 @@ def sample_centres(
   otherwise learns "bright = lesion". With `slice_share` > 0, that share picks its slice uniformly
   among the slices holding healthy brain, then a healthy voxel in it: the top and bottom slices,
   where an axial cut grazes the cortex and a loose skull strip leaves dura and CSF, hold few voxels
-  and are otherwise rarely seen. The three draws are made in that order (random, bright, slice), so
-  shares of 0 leave the others' centres as they were.
+  and are otherwise rarely seen. With `dark_share` > 0, that share is centred on `dark` voxels
+  (healthy CSF darker than the brain: grainy ventricles and sulci, which a model taught old
+  infarcts' cavities otherwise calls stroke). The four draws are made in that order (random,
+  bright, slice, dark), so shares of 0 leave the others' centres as they were.
   """
   if labels.ndim != 3:
     raise ValueError(f"labels must be 3D (X, Y, Z), got shape {labels.shape}")
@@ -90,6 +94,9 @@ def sample_centres(
     if not 0 <= slice_share <= 1 - bright_share:
       raise ValueError(f"slice_share must be in [0, 1 - bright_share = {1 - bright_share:g}], "
                        f"got {slice_share}")
+    if not 0 <= dark_share <= 1 - bright_share - slice_share:
+      raise ValueError("dark_share must be in [0, 1 - bright_share - slice_share = "
+                       f"{1 - bright_share - slice_share:g}], got {dark_share}")
     healthy_mask = brain.astype(bool) & (labels == 0)
     candidates = np.argwhere(healthy_mask)
     k = min(len(candidates), max(1, round(healthy_rate * len(lesion_voxel))))
@@ -100,13 +107,22 @@ def sample_centres(
       bright_candidates = np.argwhere(healthy_mask & bright)
       k_bright = min(len(bright_candidates), round(bright_share * k))
     k_slice = round(slice_share * k) if len(candidates) else 0
-    size = k - k_bright - k_slice
+    k_dark = 0
+    if dark_share > 0:
+      if dark is None or dark.shape != labels.shape:
+        raise ValueError("dark healthy-tissue patches need a dark mask shaped as the labels")
+      dark_candidates = np.argwhere(healthy_mask & dark)
+      k_dark = min(len(dark_candidates), round(dark_share * k))
+    size = k - k_bright - k_slice - k_dark
     healthy = candidates[np.sort(rng.choice(len(candidates), size=size, replace=False))]
     if k_bright:
       chosen = np.sort(rng.choice(len(bright_candidates), size=k_bright, replace=False))
       healthy = np.concatenate([healthy, bright_candidates[chosen]])
     if k_slice:
       healthy = np.concatenate([healthy, _slice_uniform(candidates, k_slice, rng)])
+    if k_dark:
+      chosen = np.sort(rng.choice(len(dark_candidates), size=k_dark, replace=False))
+      healthy = np.concatenate([healthy, dark_candidates[chosen]])
     lesion_voxel = np.concatenate([lesion_voxel, healthy.astype(np.int64)])
     centre = np.concatenate([centre, healthy.astype(np.int64)])
     offset = np.concatenate([offset, np.zeros((k, 2), offset.dtype)])

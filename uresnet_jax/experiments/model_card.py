@@ -145,7 +145,9 @@ def _rounds(pretrained: dict | None, config: dict) -> str:
 def _healthy_shares(sampling: dict) -> str:
   parts = [f"{sampling[key]:g} of them {what}" for key, what in (
       ("bright_share", f"on healthy tissue brighter than z = {sampling.get('bright_z', 1):g}"),
-      ("slice_share", "on a slice drawn uniformly")) if sampling.get(key)]
+      ("slice_share", "on a slice drawn uniformly"),
+      ("dark_share", f"on healthy tissue darker than z = {sampling.get('dark_z', -1):g}"))
+      if sampling.get(key)]
   return f" ({', '.join(parts)})" if parts else ""
 
 

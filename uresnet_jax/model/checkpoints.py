@@ -27,7 +27,7 @@ EXPERIMENT_FIELDS = (
     "seed", "data.channels", "data.num_folds", "data.eval_fold", "preprocess.inplane_mm",
     "preprocess.clip_low", "sampling.patch_size", "sampling.wmh_rate", "sampling.stroke_rate",
     "sampling.max_shift", "sampling.healthy_rate", "sampling.bright_share", "sampling.bright_z",
-    "sampling.slice_share",
+    "sampling.slice_share", "sampling.dark_share", "sampling.dark_z",
     "model.base_width", "model.num_classes", "model.residual_convs", "model.norm", "model.dtype",
     "train.loss", "train.class_weights", "train.bootstrap_tau", "train.batch_size",
     "train.learning_rate", "train.decay_epoch", "train.decay_factor", "train.random_flips",
