@@ -227,6 +227,11 @@ def test_dark_share_centres_that_share_of_healthy_patches_on_dark_tissue_after_t
   k_dark = min(round(0.5 * len(healthy)), (dark & (labels == 0)).sum())
   assert k_dark > 10
   assert (dark & (labels == 0))[tuple(healthy[-k_dark:].T)].all()  # the dark ones are drawn last
+  for rate in (0.1, 0.125, 0.3, 0.5):  # few healthy patches (5: 2 + 2 + 2 > 5): each share rounds up, none goes negative
+    few = sampling.sample_centres(labels, rng=np.random.default_rng(7), dark=dark, dark_share=0.3,
+                                  **{**kwargs, "healthy_rate": rate, "bright_share": 0.3,
+                                     "slice_share": 0.3})
+    assert (few.lesion_class == 0).sum() == max(1, round(rate * (plain.lesion_class > 0).sum()))
   with pytest.raises(ValueError, match="dark mask"):
     sampling.sample_centres(labels, rng=np.random.default_rng(7), dark_share=0.5, **kwargs)
   with pytest.raises(ValueError, match="dark_share"):

@@ -112,7 +112,8 @@ def sample_centres(
       if dark is None or dark.shape != labels.shape:
         raise ValueError("dark healthy-tissue patches need a dark mask shaped as the labels")
       dark_candidates = np.argwhere(healthy_mask & dark)
-      k_dark = min(len(dark_candidates), round(dark_share * k))
+      # rounding three shares may overshoot k by one: the dark ones take what is left
+      k_dark = min(len(dark_candidates), round(dark_share * k), k - k_bright - k_slice)
     size = k - k_bright - k_slice - k_dark
     healthy = candidates[np.sort(rng.choice(len(candidates), size=size, replace=False))]
     if k_bright:
