@@ -57,7 +57,8 @@ def _kinds(found: list[events.Event]) -> list[tuple[str, str]]:
 def test_codes_are_ten_times_the_class_plus_the_event():
   assert events.change_code("wmh", "new") == 12 and events.change_code("stroke", "new") == 22
   assert events.change_code("wmh", "split") == 17
-  assert sorted(events.EVENTS.values()) == list(range(1, 8))
+  assert sorted(events.EVENTS.values()) == list(range(1, 9))
+  assert events.change_code("wmh", "unconfirmed_new") == 18
 
 
 def test_a_lesion_in_both_visits_is_stable_and_a_new_one_is_new_with_its_volume_and_centroid():
@@ -113,9 +114,10 @@ def test_a_lesion_where_the_other_visit_was_unsure_is_not_new_nor_disappearing()
   p[..., 1], p[..., 0] = unsure, 1 - unsure
   doubtful = events.visit_lesions(_empty(), p, AFFINE, 0.3, 0.7)
   sure = _visit(lesion)
-  for b, f in ((doubtful, sure), (sure, doubtful)):
+  for b, f, event in ((doubtful, sure, "unconfirmed_new"), (sure, doubtful, "stable")):
     found = events.find_events(b, f, *_same_grid(f), np.eye(4), _settings())
-    assert _kinds(found) == [("wmh", "stable")]
+    assert _kinds(found) == [("wmh", event)]
+  assert found[0].volume_ml_followup == 0  # a baseline lesion the follow-up doubts stays stable
   found = events.find_events(_visit(_empty()), sure, *_same_grid(sure), np.eye(4), _settings())
   assert _kinds(found) == [("wmh", "new")]
 
@@ -130,8 +132,9 @@ def test_a_lesion_at_one_visit_only_must_show_as_a_change_of_the_flair():
 
   bright = np.where(lesion > 0, 3.0, 0.0)
   assert kinds(empty, _visit(lesion), bright) == [("wmh", "new")]
-  assert kinds(empty, _visit(lesion), bright / 6) == [("wmh", "stable")]  # the same tissue
-  assert kinds(empty, _visit(lesion), -bright) == [("wmh", "stable")]  # WMH do not darken
+  # the same tissue, or a darkening (WMH do not darken): present now, nothing says it appeared
+  assert kinds(empty, _visit(lesion), bright / 6) == [("wmh", "unconfirmed_new")]
+  assert kinds(empty, _visit(lesion), -bright) == [("wmh", "unconfirmed_new")]
   assert kinds(_visit(lesion), empty, -bright) == [("wmh", "disappearing")]
   assert kinds(_visit(lesion), empty, bright) == [("wmh", "stable")]
   checkers = (-1.0) ** np.indices(SHAPE).sum(0)  # an infarct's bright rim and dark cavity:
@@ -151,8 +154,23 @@ def test_a_new_wmh_needs_less_contrast_than_a_stroke_or_a_disappearing_wmh():
 
   assert kinds(empty, _visit(lesion), some) == [("wmh", "new")]
   assert kinds(_visit(lesion), empty, -some) == [("wmh", "stable")]
-  assert kinds(empty, _visit(stroke), some) == [("stroke", "stable")]
-  assert kinds(empty, _visit(stroke), 2 * some) == [("stroke", "new")]
+  # a baseline unsure of a stroke on a corner of it (p 0.5, not labelled): 2.0 is needed
+  p = np.eye(3, dtype=np.float32)[_empty()]
+  p[4, 4, 4:6] = (0.5, 0.0, 0.5)
+  doubtful = events.visit_lesions(_empty(), p, AFFINE, 0.3, 0.7)
+  assert kinds(doubtful, _visit(stroke), some) == [("stroke", "unconfirmed_new")]
+  assert kinds(doubtful, _visit(stroke), 2 * some) == [("stroke", "new")]
+
+
+def test_a_stroke_the_baseline_saw_nothing_of_needs_only_the_unseen_contrast():
+  stroke = _box(_empty(), 4, 4, 4, size=(3, 3, 2), value=2)
+  empty = _visit(_empty())  # no voxel of stroke p >= interval_low_p anywhere
+  needed = config.get_config().events.new_stroke_unseen_contrast_z
+  assert needed < config.get_config().events.new_contrast_z
+  for change, event in ((needed + 0.1, "new"), (needed - 0.1, "unconfirmed_new")):
+    found = events.find_events(empty, _visit(stroke), *_same_grid(_visit(stroke)), np.eye(4),
+                               _settings(), np.where(stroke > 0, change, 0.0))
+    assert _kinds(found) == [("stroke", event)]
 
 
 def test_a_new_lesion_without_sure_voxels_is_new_where_the_baseline_had_no_doubt():
@@ -227,3 +245,46 @@ def test_change_maps_give_every_voxel_of_a_lesion_its_events_code():
   assert set(np.unique(common)) == {0, 11, 15, 22}
   assert events.change_map({c: v.ids for c, v in f.classes.items()}, found,
                            "followup").tolist() == follow_map.tolist()
+
+
+def _cavity_scene():
+  """A brain with CSF along one side; at follow-up a dark piece of 0.2 mL deep in it, one of
+  0.02 mL, and one of 0.2 mL at the CSF's edge (as a ventricle seen on another slice stack)."""
+  brain = np.zeros(SHAPE, bool)
+  brain[1:23, 1:23, 1:11] = True
+  baseline_z = np.where(brain, 0.0, -5.0)
+  baseline_z[1:4] = -3.0  # CSF
+  followup_z = baseline_z.copy()
+  deep = _box(_empty(), 12, 12, 4, size=(5, 5, 4)) > 0  # 100 voxels of 2 uL
+  small = _box(_empty(), 18, 4, 4, size=(2, 2, 2)) > 0  # 8 voxels
+  edge = _box(_empty(), 4, 14, 4, size=(2, 10, 5)) > 0  # 100 voxels next to the CSF
+  for piece in (deep, small, edge):
+    followup_z[piece] = -3.0
+  return brain, baseline_z, followup_z, deep
+
+
+def test_a_cavity_neither_visit_segmented_is_found_deep_and_large_only():
+  brain, baseline_z, followup_z, deep = _cavity_scene()
+  settings = _settings()
+  found = events.cavities(followup_z - baseline_z, baseline_z, followup_z, brain,
+                          np.zeros(SHAPE, bool), (1.0, 1.0, 2.0), settings)
+  assert found.tolist() == deep.tolist()
+  assert not events.cavities(followup_z - baseline_z, baseline_z, followup_z, brain, deep,
+                             (1.0, 1.0, 2.0), settings).any()  # a lesion already: not a cavity
+  assert not events.cavities(followup_z - baseline_z, baseline_z, followup_z, brain,
+                             np.zeros(SHAPE, bool), (1.0, 1.0, 2.0),
+                             _settings(cavity_ml=0.25)).any()
+
+
+def test_a_cavity_added_as_a_sure_lesion_is_a_new_stroke():
+  followup = _visit(_box(_empty(), 2, 2, 2, value=2))
+  cavity = _box(_empty(), 12, 12, 4, size=(3, 3, 2)) > 0
+  added = events.add_lesions(followup.classes["stroke"], cavity)
+  assert added.count == 2 and added.voxels[2] == added.low[2] == added.wide_voxels[2] == 18
+  assert (added.ids == 2).tolist() == cavity.tolist() and added.wide_mask[cavity].all()
+  assert added.centroids[2] == pytest.approx((13.0, 13.0, 4.5))
+  with_cavity = events.VisitLesions(AFFINE, {**followup.classes, "stroke": added})
+  found = events.find_events(_visit(_box(_empty(), 2, 2, 2, value=2)), with_cavity,
+                             *_same_grid(with_cavity), np.eye(4), _settings(),
+                             np.where(cavity, -3.0, 0.0))
+  assert sorted(_kinds(found)) == [("stroke", "new"), ("stroke", "stable")]

@@ -11,9 +11,13 @@ overlap graph), and the group's event is:
     baseline's volume interval holds it) and visible in the images: the FLAIR there brightened,
     against the lesion-free tissue around it (`against_surroundings`), by `new_wmh_contrast_z`
     robust SDs of the brain on average (a stroke: its voxels changed by `new_contrast_z` either
-    way on average, since an infarct's bright rim and dark cavity cancel in a plain mean), as
-    subtraction images confirm new MS lesions; else the model missed it at baseline or called it
-    now on the same tissue: stable;
+    way on average, since an infarct's bright rim and dark cavity cancel in a plain mean; by
+    `new_stroke_unseen_contrast_z` where no baseline voxel there had a stroke p >= interval_low_p:
+    the model's own sure change), as subtraction images confirm new MS lesions;
+  - unconfirmed_new: a follow-up lesion that overlaps no baseline lesion of its class but fails
+    the new lesion's rules (the baseline's doubt holds it, or the FLAIR did not change enough):
+    present at follow-up, not segmented at baseline, and nothing says it appeared (the model may
+    have missed it at baseline or called it now on the same tissue);
   - disappearing: a baseline lesion that overlaps no follow-up lesion of its class, the same way
     round but stricter (its voxels of p >= interval_high_p must outnumber the follow-up's doubt,
     and the FLAIR darken by `new_contrast_z`): the phantom plants no disappearing lesion, so
@@ -41,7 +45,7 @@ from uresnet_jax.inference import lesions
 
 # The event codes of the change maps: voxel value 10 * class + code (12 a new WMH, 22 a new stroke).
 EVENTS = {"stable": 1, "new": 2, "enlarging": 3, "shrinking": 4, "disappearing": 5, "merged": 6,
-          "split": 7}
+          "split": 7, "unconfirmed_new": 8}
 CHANGE_COLUMNS = ("subject", "baseline", "followup", "class", "event", "volume_ml_baseline",
                   "volume_ml_followup", "change_ml", "lesions_baseline", "lesions_followup",
                   "centroid_x_mm", "centroid_y_mm", "centroid_z_mm")
@@ -200,15 +204,58 @@ def against_surroundings(change: np.ndarray, lesion: np.ndarray, brain: np.ndarr
   return np.where(brain, change - around, 0.0).astype(np.float32)
 
 
-def _visible(cls: str, change: float | None, appeared: bool,
+def cavities(change: np.ndarray, baseline_z: np.ndarray, followup_z: np.ndarray,
+             brain: np.ndarray, lesion: np.ndarray, voxel_mm: Sequence[float],
+             settings: ml_collections.ConfigDict) -> np.ndarray:
+  """Where tissue became a cavity that neither visit's segmentation holds (bool, on the grid of
+  the arrays): the FLAIR darkened against its surroundings by `new_contrast_z` (`change`, as
+  `against_surroundings` gives it) and is CSF-dark at follow-up (`followup_z` <= -`cavity_z`),
+  at least `cavity_away_mm` from the baseline's CSF-dark voxels and the brain's edge (ventricles
+  and sulci shift between acquisitions), in 26-connected pieces of at least `cavity_ml`. A
+  cavitated infarct the model did not segment shows so: a new stroke seen in the images."""
+  brain = np.asarray(brain, bool)
+  voxel_mm = np.asarray(voxel_mm, float)
+  csf = ~brain | (baseline_z <= -settings.cavity_z)
+  away = ndimage.distance_transform_edt(~csf, sampling=voxel_mm) >= settings.cavity_away_mm
+  dark = (brain & away & ~np.asarray(lesion, bool) & (change <= -settings.new_contrast_z)
+          & (followup_z <= -settings.cavity_z))
+  ids, count = ndimage.label(dark, lesions.CONNECTIVITY)
+  ml = np.bincount(ids.ravel(), minlength=count + 1) * float(np.prod(voxel_mm)) / 1000
+  keep = ml >= settings.cavity_ml
+  keep[0] = False
+  return keep[ids]
+
+
+def add_lesions(found: ClassLesions, mask: np.ndarray) -> ClassLesions:
+  """`found` with each 26-connected piece of `mask` outside its lesions as a lesion of its own,
+  sure (all of it in the interval's low end) and its own unsure region: what the images show and
+  the model did not label (`cavities`)."""
+  extra, count = ndimage.label(np.asarray(mask, bool) & (found.ids == 0), lesions.CONNECTIVITY)
+  if not count:
+    return found
+  index = np.arange(1, count + 1)
+  voxels = np.bincount(extra.ravel(), minlength=count + 1)[1:].astype(np.int64)
+  centroids = np.asarray(ndimage.center_of_mass(extra > 0, extra, index)).reshape(count, 3)
+  regions = len(found.wide_voxels) - 1 + index  # each piece its own unsure region
+  return ClassLesions(np.where(extra > 0, extra + found.count, found.ids).astype(np.int32),
+                      np.concatenate([found.voxels, voxels]), np.concatenate([found.low, voxels]),
+                      np.concatenate([found.wide, regions]), found.wide_mask | (extra > 0),
+                      np.concatenate([found.wide_voxels, voxels]),
+                      np.concatenate([found.centroids, centroids]))
+
+
+def _visible(cls: str, change: float | None, appeared: bool, unseen: bool,
              settings: ml_collections.ConfigDict) -> bool:
   """Whether a lesion at one visit only shows in the FLAIR (`change`: see `classify`; None: not
-  measured): a WMH that `appeared` brightened, one that went darkened; a stroke changed."""
+  measured): a WMH that `appeared` brightened, one that went darkened; a stroke changed, by less
+  where the baseline's model saw no stroke there at all (`unseen`)."""
   if change is None:
     return True
   if cls == "wmh" and not appeared:
     change = -change
-  needed = settings.new_wmh_contrast_z if cls == "wmh" and appeared else settings.new_contrast_z
+  needed = (settings.new_wmh_contrast_z if cls == "wmh" and appeared
+            else settings.new_stroke_unseen_contrast_z if appeared and unseen
+            else settings.new_contrast_z)
   return change >= needed
 
 
@@ -222,13 +269,17 @@ def classify(cls: str, n_baseline: int, n_followup: int, baseline: tuple[float, 
 
   A new lesion needs a volume past the baseline's high end there; a disappearing one, and one to
   one an enlarging or a shrinking one, intervals that do not overlap (a change inside the
-  interval is not a change); a new or a disappearing lesion also a visible change of the FLAIR;
-  an enlarging or a shrinking one a change past the relative AND the absolute threshold."""
+  interval is not a change); a new or a disappearing lesion also a visible change of the FLAIR
+  (a new stroke where the baseline's high end is 0, no voxel of p >= interval_low_p there:
+  `new_stroke_unseen_contrast_z`); an enlarging or a shrinking one a change past the relative
+  AND the absolute threshold. A follow-up lesion that is not new is unconfirmed_new."""
   (vb, lo_b, hi_b), (vf, lo_f, hi_f) = baseline, followup
   if not n_baseline:
-    return "new" if vf > hi_b and _visible(cls, change, True, settings) else "stable"
+    visible = _visible(cls, change, True, hi_b == 0, settings)
+    return "new" if vf > hi_b and visible else "unconfirmed_new"
   if not n_followup:
-    return "disappearing" if lo_b > hi_f and _visible(cls, change, False, settings) else "stable"
+    visible = _visible(cls, change, False, False, settings)
+    return "disappearing" if lo_b > hi_f and visible else "stable"
   if n_baseline > 1:
     return "merged"
   if n_followup > 1:

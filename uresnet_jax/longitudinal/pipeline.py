@@ -119,27 +119,43 @@ def _ids_on_baseline(lesions_: events.ClassLesions, followup_affine: np.ndarray,
 def compare(baseline: VisitResult, followup: VisitResult, rigid: registration.Rigid,
             settings: ml_collections.ConfigDict) -> PairResult:
   """The events and change maps of one follow-up against the baseline (`settings`: the config's
-  events section)."""
+  events section). A cavity neither visit segmented (`events.cavities`) joins the follow-up's
+  strokes here, in the events and change maps only (the labels stay the model's)."""
   shape = baseline.labels.shape
   b_affine, f_affine = baseline.flair.affine, followup.flair.affine
-  moved = {c: _ids_on_baseline(v, f_affine, rigid.matrix, b_affine, shape)
-           for c, v in followup.lesions.classes.items()}
-  wide = {c: registration.resample(v.wide_mask.astype(np.uint8), f_affine, rigid.matrix, b_affine,
-                                   shape, 0) > 0 for c, v in followup.lesions.classes.items()}
+
+  def on_baseline(classes: dict[str, events.ClassLesions]) -> tuple[dict, dict]:
+    return ({c: _ids_on_baseline(v, f_affine, rigid.matrix, b_affine, shape)
+             for c, v in classes.items()},
+            {c: registration.resample(v.wide_mask.astype(np.uint8), f_affine, rigid.matrix,
+                                      b_affine, shape, 0) > 0 for c, v in classes.items()})
+
+  moved, wide = on_baseline(followup.lesions.classes)
   image = registration.resample(followup.flair.data, f_affine, rigid.matrix, b_affine, shape, 1)
   followup_brain = registration.resample(followup.brain.astype(np.uint8), f_affine, rigid.matrix,
                                          b_affine, shape, 0) > 0
   lesion = np.any([v.ids > 0 for v in baseline.lesions.classes.values()]
                   + [ids > 0 for ids in moved.values()], axis=0)
-  brightening = events.against_surroundings(
-      events.robust_z(image, followup_brain) - events.robust_z(baseline.flair.data, baseline.brain),
-      lesion, baseline.brain & followup_brain, nib.affines.voxel_sizes(b_affine),
-      settings.surroundings_mm)
-  found = events.find_events(baseline.lesions, followup.lesions, moved, wide, rigid.matrix,
+  followup_z = events.robust_z(image, followup_brain)
+  baseline_z = events.robust_z(baseline.flair.data, baseline.brain)
+  voxel_mm = nib.affines.voxel_sizes(b_affine)
+  brain = baseline.brain & followup_brain
+  brightening = events.against_surroundings(followup_z - baseline_z, lesion, brain, voxel_mm,
+                                            settings.surroundings_mm)
+  followup_lesions = followup.lesions
+  cavity = events.cavities(brightening, baseline_z, followup_z, brain, lesion, voxel_mm, settings)
+  if cavity.any():  # onto the follow-up's grid, as strokes of its own
+    there = registration.resample(cavity.astype(np.uint8), b_affine, np.linalg.inv(rigid.matrix),
+                                  f_affine, followup.labels.shape, 0) > 0
+    classes = dict(followup.lesions.classes)
+    classes["stroke"] = events.add_lesions(classes["stroke"], there & (followup.labels == 0))
+    followup_lesions = dataclasses.replace(followup.lesions, classes=classes)
+    moved, wide = on_baseline(classes)
+  found = events.find_events(baseline.lesions, followup_lesions, moved, wide, rigid.matrix,
                              settings, brightening)
   baseline_map = events.change_map(baseline.lesions, found, "baseline")
   common = events.common_map(baseline_map, events.change_map(moved, found, "followup"))
-  followup_map = events.change_map(followup.lesions, found, "followup")
+  followup_map = events.change_map(followup_lesions, found, "followup")
   # the lesions gone at follow-up, where they were, on the follow-up's grid too
   back = registration.resample(baseline_map, b_affine, np.linalg.inv(rigid.matrix), f_affine,
                                followup.labels.shape, 0)

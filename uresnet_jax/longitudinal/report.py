@@ -18,10 +18,11 @@ from uresnet_jax.longitudinal import events
 from uresnet_jax.longitudinal.results import PairResult, VisitResult
 
 # Okabe-Ito (colour-blind safe), one colour per event whatever the class; a little transparent.
-# New (vermillion) has no neighbour in hue; split, the rarest, is black.
-EVENT_COLOURS = {"new": "#D55E00", "enlarging": "#F0E442", "shrinking": "#56B4E9",
-                 "disappearing": "#0072B2", "stable": "#009E73", "merged": "#CC79A7",
-                 "split": "#000000"}
+# New (vermillion) has no neighbour in hue but unconfirmed new (orange: a follow-up lesion that
+# nothing says appeared); split, the rarest, is black.
+EVENT_COLOURS = {"new": "#D55E00", "unconfirmed_new": "#E69F00", "enlarging": "#F0E442",
+                 "shrinking": "#56B4E9", "disappearing": "#0072B2", "stable": "#009E73",
+                 "merged": "#CC79A7", "split": "#000000"}
 EVENT_RGBA = {event: tuple(int(round(255 * v)) for v in to_rgb(colour)) + (210,)
               for event, colour in EVENT_COLOURS.items()}
 CODE_RGBA = {events.change_code(cls, event): rgba for cls in labelling.CLASSES
@@ -74,7 +75,7 @@ def _name(cls: str) -> str:
 
 
 def _title(row: Mapping) -> str:
-  return f"{row['event'].capitalize()} {_name(row['class'])}"
+  return f"{row['event'].replace('_', ' ').capitalize()} {_name(row['class'])}"
 
 
 def _anchor(subject: str, followup: str, z: int) -> str:
@@ -164,5 +165,6 @@ def render(records: Sequence[Mapping], failures: Sequence[str], model: str) -> s
     parts.append(f'<p class="flag">{len(failures)} subject(s) failed and have no outputs:</p><ul>'
                  + "".join(f"<li>{e(f)}</li>" for f in failures) + "</ul>")
   parts += [_subject_section(r) for r in records]
-  key = html_report.colour_key({event: EVENT_RGBA[event] for event in EVENT_COLOURS})
+  key = html_report.colour_key({event.replace("_", " "): EVENT_RGBA[event]
+                                 for event in EVENT_COLOURS})
   return html_report.page(title, key, parts)
