@@ -104,3 +104,15 @@ def test_release_round5_continues_round4_on_its_cohort_with_dark_tissue_patches(
   assert fourth["sampling.dark_share"] == 0 < fifth["sampling.dark_share"]
   assert np.isclose(fifth["sampling.bright_share"] + fifth["sampling.slice_share"]
                     + fifth["sampling.dark_share"], 0.9)
+
+
+def test_release_round6_continues_round5_on_a_phantom_with_sulci():
+  from configs import release_round5, release_round6
+  fifth, sixth = _flat(release_round5.get_config()), _flat(release_round6.get_config())
+  changed = {k for k in fifth if sixth[k] != fifth[k]}
+  assert changed == {"train.init_from", "data.cohort", "phantom.sulci_depth_mm",
+                     "phantom.sulci_width_mm"}
+  assert sixth["train.init_from"] == "runs/release_round5"
+  assert fifth["phantom.sulci_depth_mm"] == [0.0, 0.0] and sixth["phantom.sulci_depth_mm"][1] > 0
+  tiny = release_round6.get_config("tiny")
+  assert tiny.data.cohort != release_round5.get_config("tiny").data.cohort  # a cohort of its own

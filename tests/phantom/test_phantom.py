@@ -8,6 +8,7 @@ import shutil
 import nibabel as nib
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from uresnet_jax import phantom
 from uresnet_jax.common.errors import InputError
@@ -183,7 +184,8 @@ def test_interrupted_run_resumes_deterministically(cohort, tmp_path):
 @pytest.mark.parametrize("key, value", [("noise_std", (0.05, 0.01)), ("stroke_probability", 1.5),
                                         ("orientation", "RAR"), ("num_workers", 0),
                                         ("protocol_weights", (1.0, 1.0)),
-                                        ("voxel_noise", (-0.05, 0.1))])
+                                        ("voxel_noise", (-0.05, 0.1)),
+                                        ("sulci_depth_mm", (-1.0, 5.0))])
 def test_bad_config_is_an_input_error(key, value):
   config = phantom_config.get_config()
   config[key] = value
@@ -291,3 +293,32 @@ def test_voxel_noise_changes_the_scans_alone():
   brain = plain["brain_mask"] > 0
   difference = noisy["flair"][brain].astype(float) - plain["flair"][brain].astype(float)
   assert 0.08 * 1000 < difference.std() < 0.12 * 1000  # stored as relative intensity x 1000
+
+
+def test_carve_sulci_cuts_lined_csf_clefts_near_the_surface_only():
+  import types
+  from uresnet_jax.phantom.anatomy import FAR_MM, carve_sulci
+  from uresnet_jax.phantom.fields import Grid
+  grid = Grid((48, 48, 48), np.zeros(3), np.ones(3))
+  centre = np.indices(grid.shape) - 23.5
+  radius = np.sqrt((centre**2).sum(0))
+  mask = (radius < 20).astype(np.float32)
+
+  def canvas():
+    return types.SimpleNamespace(grid=grid, mask=mask, wm=mask.copy(), gm=np.zeros_like(mask),
+                                 vdist=np.full_like(mask, FAR_MM))
+  plain, rng = canvas(), np.random.default_rng(0)
+  carve_sulci(rng, plain, 0.0, 3.0, 8.0)
+  assert np.array_equal(plain.wm, mask) and not plain.gm.any()
+  assert rng.uniform() == np.random.default_rng(0).uniform()  # no draw: the stream is untouched
+  cv = canvas()
+  carve_sulci(np.random.default_rng(0), cv, 8.0, 3.0, 8.0)
+  tissue = cv.gm + cv.wm
+  assert np.all(tissue <= mask + 1e-6)
+  shell, deep = (radius < 20) & (radius > 17), radius < 11  # outer 3 mm, deeper than 8 mm
+  assert 0.05 < (tissue[shell] < 0.5).mean() < 0.6  # clefts cut the surface, not all of it
+  np.testing.assert_array_equal(tissue[deep], mask[deep])  # nothing deeper than depth_mm
+  cleft = (tissue < 0.5) & (mask > 0)
+  lining = ndimage.binary_dilation(cleft, iterations=2) & ~cleft & (mask > 0)
+  assert cv.gm[lining].mean() > 0.5  # grey matter lines the banks
+  assert cv.gm[deep].max() == 0

@@ -207,3 +207,29 @@ def widen_sulci(cv: Canvas, widening_mm: float) -> None:
   cortex = cv.vdist >= FAR_MM - 1
   keep = np.where(cortex, keep, 1.0).astype(np.float32)
   cv.gm, cv.wm = cv.gm * keep, cv.wm * keep
+
+
+_RIBBON_MM = 2.5  # cortical thickness lining each bank of a carved sulcus
+
+
+def carve_sulci(rng: np.random.Generator, cv: Canvas, depth_mm: float, width_mm: float,
+                spacing_mm: float) -> None:
+  """Sulci the MNI152 average lacks (averaging blurs them away): CSF clefts on the zero surfaces
+  of a smooth random field, `width_mm` wide at the brain's surface and closing `depth_mm` deep,
+  lined with grey matter. Real convexities show such dark branching CSF; a model that never saw
+  it took it for an old cortical infarct's cavity (docs/sim_to_real.md, round 6)."""
+  if depth_mm <= 0:
+    return
+  field = smooth_noise(rng, cv.grid, spacing_mm)[0]
+  slope = np.sqrt(sum(g * g for g in np.gradient(field, *cv.grid.step)))
+  distance = np.abs(field) / np.maximum(slope, 1e-6)  # mm to the zero surface, to first order
+  depth = ndimage.distance_transform_edt(cv.mask > 0.5, sampling=cv.grid.step)
+  taper = np.clip(1.0 - depth / depth_mm, 0.0, 1.0)
+  taper *= cv.vdist >= FAR_MM - 1  # the cortex only, away from the ventricles
+  half = 0.5 * width_mm * taper
+  cleft = np.clip(half - distance + 0.5, 0.0, 1.0) * np.minimum(2.0 * half, 1.0)
+  lining = np.clip(1.0 - (distance - half) / _RIBBON_MM, 0.0, 1.0) * (taper > 0)
+  moved = cv.wm * lining
+  keep = (1.0 - cleft).astype(np.float32)
+  cv.gm = ((cv.gm + moved) * keep).astype(np.float32)
+  cv.wm = ((cv.wm - moved) * keep).astype(np.float32)

@@ -174,4 +174,9 @@ def get_config() -> ml_collections.ConfigDict:
   # it: a phantom's fine texture, after preprocessing, is half a real scan's. Neutral default,
   # drawn from a stream of its own.
   c.voxel_noise = (0.0, 0.0)  # Rician noise std (x white matter) drawn at each stored voxel
+  # Sulci of a real convexity (docs/sim_to_real.md, round 6): the MNI152 average has them blurred
+  # away. Neutral default, drawn from a stream of its own.
+  c.sulci_depth_mm = (0.0, 0.0)  # CSF clefts carved this deep into the cortex (0: none)
+  c.sulci_width_mm = (1.0, 3.0)  # their width at the brain's surface
+  c.sulci_spacing_mm = 10.0  # knot spacing of the random field whose zero surfaces they follow
   return c

@@ -25,7 +25,7 @@ RANGE_KEYS = (
     "ependymal", "ependymal_mm", "blur_mm", "ringing", "ghosting", "slice_gap_mm",
     "random_contrast", "edge_irregularity", "mask_margin_mm", "dura", "sulcal_csf",
     "choroid_plexus", "choroid_plexus_mm", "csf_flow", "cortical_extent", "recent_swelling",
-    "embolic_count", "ventricle_asymmetry", "voxel_noise")
+    "embolic_count", "ventricle_asymmetry", "voxel_noise", "sulci_depth_mm", "sulci_width_mm")
 _PROBABILITY_KEYS = ("random_protocol_probability", "stroke_probability",
                      "extra_lacune_probability", "old_infarct_probability", "male_probability",
                      "diabetes_probability", "smoking_probability",
@@ -73,5 +73,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
                      f"{tuple(config.choroid_plexus_mm)}: a gap must be >= 0 and a radius > 0")
   if config.voxel_noise[0] < 0:
     raise InputError(f"config.voxel_noise={tuple(config.voxel_noise)}: a noise std must be >= 0")
+  if config.sulci_depth_mm[0] < 0 or config.sulci_width_mm[0] <= 0 or config.sulci_spacing_mm <= 0:
+    raise InputError(f"config.sulci_depth_mm={tuple(config.sulci_depth_mm)} / sulci_width_mm="
+                     f"{tuple(config.sulci_width_mm)} / sulci_spacing_mm={config.sulci_spacing_mm}: "
+                     "a depth must be >= 0, a width and a spacing > 0")
   if config.head_aspect[0] <= 0:
     raise InputError(f"config.head_aspect={tuple(config.head_aspect)}: factors must be > 0")

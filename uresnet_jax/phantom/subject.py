@@ -10,7 +10,7 @@ from uresnet_jax.common.labelling import WMH, STROKE
 from uresnet_jax.phantom.acquisition import (artefacts, protocol_name, reorient, thick_slices,
                                              upsample_inplane, voxel_noise)
 from uresnet_jax.phantom import bright_tissue
-from uresnet_jax.phantom.anatomy import Canvas, geometry, load_anatomy, widen_sulci
+from uresnet_jax.phantom.anatomy import Canvas, carve_sulci, geometry, load_anatomy, widen_sulci
 from uresnet_jax.phantom.calibration import FlairParts, calibrate
 from uresnet_jax.phantom.clinical import fazekas, sample_risk_factors, sample_wmh_burden
 from uresnet_jax.phantom.fields import Grid, rotation_matrix, smooth_noise
@@ -42,9 +42,9 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
   anatomy = load_anatomy()
   # spawn(n)'s first streams are those of any smaller n: a stream added for new knobs leaves the
   # others (and so every earlier cohort) as they were.
-  streams = np.random.SeedSequence([seed, index]).spawn(10)
+  streams = np.random.SeedSequence([seed, index]).spawn(11)
   (rng_clin, rng_geo, rng_wmh, rng_stroke, rng_img, rng_mmse, rng_dr,
-   rng_real, rng_kind, rng_grain) = map(np.random.default_rng, streams)
+   rng_real, rng_kind, rng_grain, rng_sulci) = map(np.random.default_rng, streams)
   # Domain randomisation draws from a stream of its own, always in this order, so that its
   # neutral defaults leave every other draw (and so the paper's cohort) as it was.
   dr = dict(aspect=np.array([uniform(rng_dr, config.head_aspect) for _ in range(3)]),
@@ -79,6 +79,9 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
              + config.ventricle_enlargement_per_decade_mm * max(risk["age"] - 50, 0) / 10)
   asymmetry = uniform(rng_kind, config.ventricle_asymmetry) * rng_kind.choice([-1.0, 1.0])
   cv = Canvas(rng_geo, geo, enlarge, anatomy, config, asymmetry)
+  sulci = dict(depth=uniform(rng_sulci, config.sulci_depth_mm),
+               width=uniform(rng_sulci, config.sulci_width_mm))
+  carve_sulci(rng_sulci, cv, sulci["depth"], sulci["width"], config.sulci_spacing_mm)
   widen_sulci(cv, dr["sulci"])
 
   # Lesions: deep foci, then periventricular caps and rims up to the target volume, strokes.
@@ -220,7 +223,7 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
                lesion_profile=profile, halo_gain=halo_gain, strokes_placed=stroke_type,
                ventricle_enlargement_mm=enlarge, ventricle_asymmetry=asymmetry, flair_gm=flair_gm, flair_csf=flair_csf,
                deformation_mm=cv.deform_mm, noise_std=noise_std, bias_field_std=bias_std,
-               voxel_noise=grain,
+               voxel_noise=grain, sulci_depth_mm=sulci["depth"], sulci_width_mm=sulci["width"],
                **{f"dr_{k}": v.tolist() if isinstance(v, np.ndarray) else v
                   for k, v in dr.items()},
                **{f"real_{k}": v for k, v in real.items()})
