@@ -47,6 +47,11 @@ def run_main(workdir, data, *overrides, timeout=600, **kwargs) -> tuple[int, str
   return proc.returncode, out, err
 
 
+# The tiny run's overrides: its 4 phantom subjects generated in-process (two worker processes would
+# each start Python and load the anatomy again; the subjects are the same for any count).
+TINY_RUN = ("--config.phantom.num_workers=1",)
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> tuple[pathlib.Path, pathlib.Path, str, str]:
   """(data folder with cohort/ and tfds/, workdir, stdout, stderr) of one finished tiny run, made
@@ -60,7 +65,7 @@ def tiny_run(tmp_path_factory) -> tuple[pathlib.Path, pathlib.Path, str, str]:
     if not (root / "logs.json").exists():
       shutil.rmtree(root, ignore_errors=True)
       (root / "data").mkdir(parents=True)
-      code, out, err = run_main(root / "run", root / "data")
+      code, out, err = run_main(root / "run", root / "data", *TINY_RUN)
       assert code == 0, err[-3000:]
       (root / "logs.json").write_text(json.dumps({"stdout": out, "stderr": err}))
   logs = json.loads((root / "logs.json").read_text())

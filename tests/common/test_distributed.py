@@ -16,7 +16,7 @@ import pytest
 import numpy as np
 import jax
 
-from conftest import ROOT, subprocess_env
+from conftest import ROOT, TINY_RUN, subprocess_env
 from uresnet_jax.inference import predictor
 from uresnet_jax.model import checkpoints
 
@@ -33,7 +33,7 @@ def _main(workdir, data, *extra, log=None) -> subprocess.Popen:
   args = [sys.executable, "-m", "uresnet_jax.main", "--config=configs/tiny.py",
           f"--workdir={workdir}", f"--config.data.cohort={data / 'cohort'}",
           f"--config.data.records_dir={data / 'tfds'}", "--config.train.epochs=1",
-          "--config.train.decay_epoch=1", *extra]
+          "--config.train.decay_epoch=1", *TINY_RUN, *extra]
   env = subprocess_env(XLA_FLAGS="")  # one CPU device per process
   out = open(f"{log}.out", "w") if log else subprocess.PIPE
   err = open(f"{log}.err", "w") if log else subprocess.PIPE
