@@ -271,6 +271,10 @@ def test_a_cavity_neither_visit_segmented_is_found_deep_and_large_only():
   assert found.tolist() == deep.tolist()
   assert not events.cavities(followup_z - baseline_z, baseline_z, followup_z, brain, deep,
                              (1.0, 1.0, 2.0), settings).any()  # a lesion already: not a cavity
+  beside = _box(_empty(), 11, 12, 4, size=(1, 5, 4)) > 0  # a lesion touching it: its own event
+  followup_z[beside] = 0.0
+  assert not events.cavities(followup_z - baseline_z, baseline_z, followup_z, brain, beside,
+                             (1.0, 1.0, 2.0), settings).any()
   assert not events.cavities(followup_z - baseline_z, baseline_z, followup_z, brain,
                              np.zeros(SHAPE, bool), (1.0, 1.0, 2.0),
                              _settings(cavity_ml=0.25)).any()

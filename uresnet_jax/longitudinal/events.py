@@ -211,17 +211,21 @@ def cavities(change: np.ndarray, baseline_z: np.ndarray, followup_z: np.ndarray,
   the arrays): the FLAIR darkened against its surroundings by `new_contrast_z` (`change`, as
   `against_surroundings` gives it) and is CSF-dark at follow-up (`followup_z` <= -`cavity_z`),
   at least `cavity_away_mm` from the baseline's CSF-dark voxels and the brain's edge (ventricles
-  and sulci shift between acquisitions), in 26-connected pieces of at least `cavity_ml`. A
-  cavitated infarct the model did not segment shows so: a new stroke seen in the images."""
-  brain = np.asarray(brain, bool)
+  and sulci shift between acquisitions), in 26-connected pieces of at least `cavity_ml` that do
+  not touch a lesion of either visit (`lesion`; one next to a lesion is part of that lesion's
+  event, and grids of other slice thickness leave such slivers). A cavitated infarct the model
+  did not segment shows so: a new stroke seen in the images."""
+  brain, lesion = np.asarray(brain, bool), np.asarray(lesion, bool)
   voxel_mm = np.asarray(voxel_mm, float)
   csf = ~brain | (baseline_z <= -settings.cavity_z)
   away = ndimage.distance_transform_edt(~csf, sampling=voxel_mm) >= settings.cavity_away_mm
-  dark = (brain & away & ~np.asarray(lesion, bool) & (change <= -settings.new_contrast_z)
+  dark = (brain & away & ~lesion & (change <= -settings.new_contrast_z)
           & (followup_z <= -settings.cavity_z))
   ids, count = ndimage.label(dark, lesions.CONNECTIVITY)
   ml = np.bincount(ids.ravel(), minlength=count + 1) * float(np.prod(voxel_mm)) / 1000
-  keep = ml >= settings.cavity_ml
+  touching = np.bincount(ids[ndimage.binary_dilation(lesion, lesions.CONNECTIVITY)],
+                         minlength=count + 1) > 0
+  keep = (ml >= settings.cavity_ml) & ~touching
   keep[0] = False
   return keep[ids]
 
