@@ -1,6 +1,7 @@
 """The Colab TPU notebook, run headless on the CPU with the tiny config: trains, evaluates, exports."""
 import json
 import pathlib
+import shutil
 import sys
 
 import nbformat
@@ -29,8 +30,11 @@ def test_notebook_is_stored_without_outputs():
       assert not cell.outputs and cell.execution_count is None, cell.source[:80]
 
 
-def test_notebook_runs_tiny_on_cpu(tmp_path, monkeypatch):
+def test_notebook_runs_tiny_on_cpu(tiny_run, tmp_path, monkeypatch):
   run_dir = tmp_path / "notebook"
+  # The tiny run's cohort where the notebook keeps its phantom: the notebook reuses a cohort it
+  # finds, as on a rerun (generating one is prepare_data.ensure_records' job, checked by tiny_run).
+  shutil.copytree(tiny_run[0] / "cohort", run_dir / "phantom")
   # A `python3` kernel spec that starts this interpreter, ahead of any other on JUPYTER_PATH.
   kernelspec.install(kernel_name="python3", prefix=str(tmp_path / "kernel"))
   spec = json.loads((tmp_path / "kernel/share/jupyter/kernels/python3/kernel.json").read_text())

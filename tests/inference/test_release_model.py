@@ -89,10 +89,17 @@ def test_missing_bundle_is_a_clear_error(monkeypatch, tmp_path):
 
 
 def test_finetune_without_model_adapts_the_bundled_one(tiny_run, tmp_path):
-  data = tiny_run[0]
+  tiny = tiny_run[0] / "cohort"
+  cohort = tmp_path / "cohort"  # two of the tiny subjects (one to train on, one held out): for time
+  cohort.mkdir()
+  lines = (tiny / "subjects.csv").read_text().splitlines()
+  (cohort / "subjects.csv").write_text("\n".join(lines[:3]) + "\n")
+  for line in lines[1:3]:
+    subject = line.split(",")[0]
+    (cohort / subject).symlink_to(tiny / subject)
   out = tmp_path / "ft"
   result = subprocess.run(
-      [sys.executable, "-m", "uresnet_jax.finetune", f"--cohort={data / 'cohort'}",
+      [sys.executable, "-m", "uresnet_jax.finetune", f"--cohort={cohort}",
        f"--workdir={out}", "--epochs=1", "--wmh_rate=0.005", "--stroke_rate=0.02"], cwd=ROOT, env=subprocess_env(),
       capture_output=True, text=True, timeout=900)
   assert result.returncode == 0, result.stderr[-2000:]
