@@ -7,7 +7,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from conftest import run_module
+from conftest import run_module, two_tiny_subjects
 from uresnet_jax.experiments import finetune
 from uresnet_jax.inference import predictor
 from uresnet_jax.model import checkpoints, run_folder
@@ -26,9 +26,10 @@ def _max_difference(a, b) -> float:
 
 
 def test_finetune_starts_from_the_pretrained_weights_and_exports(tiny_run, tmp_path):
-  data, pretrained = tiny_run[0], tiny_run[1]
+  pretrained = tiny_run[1]
+  cohort = two_tiny_subjects(tiny_run, tmp_path / "cohort")
   out = tmp_path / "ft"
-  result = _run(f"--model={pretrained}", f"--cohort={data / 'cohort'}", f"--workdir={out}",
+  result = _run(f"--model={pretrained}", f"--cohort={cohort}", f"--workdir={out}",
                 "--epochs=1", *TINY_RATES)
   assert result.returncode == 0, result.stderr[-3000:]
   assert "held-out wmh Dice: pretrained" in result.stdout
@@ -38,7 +39,7 @@ def test_finetune_starts_from_the_pretrained_weights_and_exports(tiny_run, tmp_p
   for key in ("held_out_dice_before", "held_out_dice_after"):
     assert summary[key]["wmh"]["n_subjects"] == len(summary["held_out"])
   config = predictor.read_run_config(out)
-  assert config.train.epochs == 1 and config.data.num_folds == 3  # 4 subjects: a third held out
+  assert config.train.epochs == 1 and config.data.num_folds == 2  # 2 subjects: one held out
   assert (config.sampling.wmh_rate, config.sampling.stroke_rate) == (0.005, 0.02)
   _, original = predictor.load_variables(pretrained)
   _, start = checkpoints.restore_variables(out, config, "0")
@@ -49,7 +50,7 @@ def test_finetune_starts_from_the_pretrained_weights_and_exports(tiny_run, tmp_p
   _, exported = predictor.load_variables(out / "export")
   assert _max_difference(exported, adapted) < 1e-6
   # the same workdir resumed from another pretrained model is refused
-  other = _run(f"--model={out / 'export'}", f"--cohort={data / 'cohort'}", f"--workdir={out}",
+  other = _run(f"--model={out / 'export'}", f"--cohort={cohort}", f"--workdir={out}",
                "--epochs=1")
   assert other.returncode == 1 and "Traceback" not in other.stderr
   assert "another pretrained model" in other.stderr.strip().splitlines()[-1]
@@ -75,9 +76,13 @@ def test_a_sampling_rate_outside_0_1_is_refused_in_one_line(tmp_path):
   assert not (tmp_path / "ft").exists()
 
 
-def test_few_scans_are_sampled_at_the_papers_rates_by_default(tmp_path):
+def test_few_scans_are_sampled_at_the_papers_rates_and_a_third_is_held_out(tmp_path):
   pretrained = ml_collections.ConfigDict({"data": {}, "train": {}, "sampling": {
       "wmh_rate": 0.01, "stroke_rate": 0.3}})  # the bundled model's rates
   config = finetune.finetune_config(pretrained, "model", "latest", "cohort", tmp_path,
                                     num_subjects=5, epochs=10, learning_rate=1e-4, batch_size=32)
   assert (config.sampling.wmh_rate, config.sampling.stroke_rate) == (0.2, 0.8)
+  assert config.data.num_folds == 3  # a third held out
+  for subjects, folds in ((4, 3), (3, 3), (2, 2)):
+    assert finetune.finetune_config(pretrained, "model", "latest", "cohort", tmp_path, subjects, 10,
+                                    1e-4, 32).data.num_folds == folds

@@ -13,7 +13,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from conftest import ROOT, subprocess_env
+from conftest import ROOT, subprocess_env, two_tiny_subjects
 from uresnet_jax.inference import artifact, predictor
 from uresnet_jax.experiments import model_card
 from uresnet_jax.model import run_folder
@@ -89,14 +89,7 @@ def test_missing_bundle_is_a_clear_error(monkeypatch, tmp_path):
 
 
 def test_finetune_without_model_adapts_the_bundled_one(tiny_run, tmp_path):
-  tiny = tiny_run[0] / "cohort"
-  cohort = tmp_path / "cohort"  # two of the tiny subjects (one to train on, one held out): for time
-  cohort.mkdir()
-  lines = (tiny / "subjects.csv").read_text().splitlines()
-  (cohort / "subjects.csv").write_text("\n".join(lines[:3]) + "\n")
-  for line in lines[1:3]:
-    subject = line.split(",")[0]
-    (cohort / subject).symlink_to(tiny / subject)
+  cohort = two_tiny_subjects(tiny_run, tmp_path / "cohort")
   out = tmp_path / "ft"
   result = subprocess.run(
       [sys.executable, "-m", "uresnet_jax.finetune", f"--cohort={cohort}",
