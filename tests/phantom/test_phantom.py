@@ -322,3 +322,21 @@ def test_carve_sulci_cuts_lined_csf_clefts_near_the_surface_only():
   lining = ndimage.binary_dilation(cleft, iterations=2) & ~cleft & (mask > 0)
   assert cv.gm[lining].mean() > 0.5  # grey matter lines the banks
   assert cv.gm[deep].max() == 0
+
+
+def test_anatomy_from_the_cache_is_the_derived_one(tmp_path, monkeypatch):
+  import dataclasses
+  from uresnet_jax.phantom import anatomy
+  monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+  derived = anatomy.load_anatomy.__wrapped__()  # derives and writes the cache
+  cached, = (tmp_path / "uresnet_jax").glob("mni152_anatomy_*.npz")
+  monkeypatch.setattr(anatomy, "derive_anatomy", lambda: pytest.fail("derived again"))
+  loaded = anatomy.load_anatomy.__wrapped__()
+  for field in dataclasses.fields(anatomy.Anatomy):
+    a, b = getattr(derived, field.name), getattr(loaded, field.name)
+    assert a.dtype == b.dtype and np.array_equal(a, b), field.name
+  cached.write_bytes(b"not a zip")  # a damaged cache is derived again and rewritten, not read
+  calls = []
+  monkeypatch.setattr(anatomy, "derive_anatomy", lambda: calls.append(1) or derived)
+  assert anatomy.load_anatomy.__wrapped__() is derived and calls == [1]
+  assert np.array_equal(np.load(cached)["vdist"], derived.vdist)

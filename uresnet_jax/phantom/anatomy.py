@@ -1,12 +1,18 @@
 """The brain: the MNI152 template, its pose on the protocol's grids, its per-subject deformation."""
 import dataclasses
 import functools
+import hashlib
+import importlib.metadata
 import math
+import os
+import pathlib
+import zipfile
 
 import ml_collections
 import numpy as np
 from scipy import ndimage
 
+from uresnet_jax.common import atomic
 from uresnet_jax.common.errors import InputError
 from uresnet_jax.phantom.acquisition import sample_protocol, slice_profile
 from uresnet_jax.phantom.fields import (clipped_box, control, evaluate_bspline, Grid,
@@ -42,9 +48,37 @@ def _bbox(mask: np.ndarray, margin: int) -> tuple[np.ndarray, np.ndarray]:
   return np.array(lo), np.array(hi)
 
 
+def _cache_path() -> pathlib.Path:
+  """The derived anatomy's file in the user's cache, keyed by nilearn's version and this module's
+  source: a change to either derives it again."""
+  root = pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache")
+  key = hashlib.sha256(importlib.metadata.version("nilearn").encode()
+                       + pathlib.Path(__file__).read_bytes()).hexdigest()[:16]
+  return root / "uresnet_jax" / f"mni152_anatomy_{key}.npz"
+
+
 @functools.lru_cache(maxsize=1)
 def load_anatomy() -> Anatomy:
-  """Loads the bundled MNI152 anatomy once per process and derives the ventricles from it."""
+  """The MNI152 anatomy, once per process; from the user's cache after the first time (importing
+  nilearn's datasets alone takes seconds, and every process that generates subjects needs it)."""
+  path = _cache_path()
+  try:
+    with np.load(path) as saved:
+      return Anatomy(**{f.name: saved[f.name] for f in dataclasses.fields(Anatomy)})
+  except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+    pass  # not there yet, or unreadable: derive it
+  anatomy = derive_anatomy()
+  try:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic.replacing(path) as tmp, open(tmp, "wb") as f:
+      np.savez(f, **dataclasses.asdict(anatomy))
+  except OSError:
+    pass  # an unwritable cache: derive it in each process
+  return anatomy
+
+
+def derive_anatomy() -> Anatomy:
+  """Loads the bundled MNI152 templates and derives the ventricles from them."""
   from nilearn import datasets  # slow import (~3 s): only when generating
 
   images = [datasets.load_mni152_template(resolution=1),
