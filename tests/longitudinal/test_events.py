@@ -27,7 +27,7 @@ def _probabilities(labels: np.ndarray, soft: np.ndarray | None = None) -> np.nda
 
 
 def _visit(labels: np.ndarray, soft: np.ndarray | None = None, affine=AFFINE):
-  return events.visit_lesions(labels, _probabilities(labels, soft), affine, 0.3, 0.7)
+  return events.visit_lesions(labels, _probabilities(labels, soft), affine, 0.3, 0.7, 2.0)
 
 
 def _same_grid(f: events.VisitLesions) -> tuple[dict, dict]:
@@ -57,8 +57,9 @@ def _kinds(found: list[events.Event]) -> list[tuple[str, str]]:
 def test_codes_are_ten_times_the_class_plus_the_event():
   assert events.change_code("wmh", "new") == 12 and events.change_code("stroke", "new") == 22
   assert events.change_code("wmh", "split") == 17
-  assert sorted(events.EVENTS.values()) == list(range(1, 9))
+  assert sorted(events.EVENTS.values()) == list(range(1, 10))
   assert events.change_code("wmh", "unconfirmed_new") == 18
+  assert events.change_code("stroke", "unconfirmed_disappearing") == 29
 
 
 def test_a_lesion_in_both_visits_is_stable_and_a_new_one_is_new_with_its_volume_and_centroid():
@@ -107,17 +108,51 @@ def test_a_change_inside_the_volume_interval_is_not_a_change():
   assert found[0].volume_ml_followup == pytest.approx(50 * 0.002)  # the argmax volume, still
 
 
+def test_a_lesion_grows_past_its_own_doubt_not_that_of_a_far_region_joined_to_it():
+  small = _box(_empty(), 4, 4, 4)  # 18 voxels, 0.036 mL
+  large = _box(_empty(), 4, 4, 4, size=(5, 5, 2))  # 50 voxels, 0.1 mL
+  p = _probabilities(small)
+  p[4:7, 7:, 4:6] = (0.5, 0.5, 0.0)  # an unsure band, not labelled, from the lesion far away
+  f = _visit(large)
+  near = events.visit_lesions(small, p, AFFINE, 0.3, 0.7, 2.0)
+  assert near.classes["wmh"].high[1] == 18 + 3 * 2 * 2  # the band's first 2 mm
+  found = events.find_events(near, f, *_same_grid(f), np.eye(4), _settings())
+  assert _kinds(found) == [("wmh", "enlarging")]
+  far = events.visit_lesions(small, p, AFFINE, 0.3, 0.7, 100.0)  # the whole band: 0.24 mL
+  assert far.classes["wmh"].high[1] == 18 + 3 * 17 * 2
+  found = events.find_events(far, f, *_same_grid(f), np.eye(4), _settings())
+  assert _kinds(found) == [("wmh", "stable")]
+
+
+def test_growth_inside_the_interval_enlarges_where_the_gained_voxels_brightened():
+  small = _box(_empty(), 4, 4, 4, size=(3, 3, 2))
+  large = _box(_empty(), 4, 4, 4, size=(5, 5, 2))
+  rim = (large > 0) & (small == 0)
+  f = _visit(large, np.where(small > 0, 0.95, 0.5).astype(np.float32))  # the rim unsure
+
+  def kinds(b, brightening):
+    return _kinds(events.find_events(b, f, *_same_grid(f), np.eye(4), _settings(), brightening))
+
+  assert kinds(_visit(small), np.where(rim, 3.0, 0.0)) == [("wmh", "enlarging")]
+  assert kinds(_visit(small), np.where(small > 0, 3.0, 0.0)) == [("wmh", "stable")]  # not the rim
+  p = _probabilities(small)
+  p[3:10, 3:10, 4:6] = np.where(small[3:10, 3:10, 4:6, None] > 0, p[3:10, 3:10, 4:6], (.5, .5, 0))
+  doubted = events.visit_lesions(small, p, AFFINE, 0.3, 0.7, 2.0)  # the baseline doubted the rim
+  assert kinds(doubted, np.where(rim, 3.0, 0.0)) == [("wmh", "stable")]
+
+
 def test_a_lesion_where_the_other_visit_was_unsure_is_not_new_nor_disappearing():
   lesion = _box(_empty(), 4, 4, 4, size=(3, 3, 2))
   unsure = np.where(lesion > 0, 0.5, 0.0).astype(np.float32)  # p(WMH) 0.5 there: not labelled
   p = np.eye(3, dtype=np.float32)[_empty()]
   p[..., 1], p[..., 0] = unsure, 1 - unsure
-  doubtful = events.visit_lesions(_empty(), p, AFFINE, 0.3, 0.7)
+  doubtful = events.visit_lesions(_empty(), p, AFFINE, 0.3, 0.7, 2.0)
   sure = _visit(lesion)
-  for b, f, event in ((doubtful, sure, "unconfirmed_new"), (sure, doubtful, "stable")):
+  for b, f, event in ((doubtful, sure, "unconfirmed_new"),
+                       (sure, doubtful, "unconfirmed_disappearing")):
     found = events.find_events(b, f, *_same_grid(f), np.eye(4), _settings())
     assert _kinds(found) == [("wmh", event)]
-  assert found[0].volume_ml_followup == 0  # a baseline lesion the follow-up doubts stays stable
+  assert found[0].volume_ml_followup == 0  # a baseline lesion the follow-up doubts: not gone
   found = events.find_events(_visit(_empty()), sure, *_same_grid(sure), np.eye(4), _settings())
   assert _kinds(found) == [("wmh", "new")]
 
@@ -136,7 +171,7 @@ def test_a_lesion_at_one_visit_only_must_show_as_a_change_of_the_flair():
   assert kinds(empty, _visit(lesion), bright / 6) == [("wmh", "unconfirmed_new")]
   assert kinds(empty, _visit(lesion), -bright) == [("wmh", "unconfirmed_new")]
   assert kinds(_visit(lesion), empty, -bright) == [("wmh", "disappearing")]
-  assert kinds(_visit(lesion), empty, bright) == [("wmh", "stable")]
+  assert kinds(_visit(lesion), empty, bright) == [("wmh", "unconfirmed_disappearing")]
   checkers = (-1.0) ** np.indices(SHAPE).sum(0)  # an infarct's bright rim and dark cavity:
   rim_and_cavity = np.where(lesion > 0, 3.0, 0.0) * checkers  # much change, none on average
   assert rim_and_cavity[lesion > 0].mean() == 0
@@ -153,11 +188,11 @@ def test_a_new_wmh_needs_less_contrast_than_a_stroke_or_a_disappearing_wmh():
     return _kinds(events.find_events(b, f, *_same_grid(f), np.eye(4), _settings(), brightening))
 
   assert kinds(empty, _visit(lesion), some) == [("wmh", "new")]
-  assert kinds(_visit(lesion), empty, -some) == [("wmh", "stable")]
+  assert kinds(_visit(lesion), empty, -some) == [("wmh", "unconfirmed_disappearing")]
   # a baseline unsure of a stroke on a corner of it (p 0.5, not labelled): 2.0 is needed
   p = np.eye(3, dtype=np.float32)[_empty()]
   p[4, 4, 4:6] = (0.5, 0.0, 0.5)
-  doubtful = events.visit_lesions(_empty(), p, AFFINE, 0.3, 0.7)
+  doubtful = events.visit_lesions(_empty(), p, AFFINE, 0.3, 0.7, 2.0)
   assert kinds(doubtful, _visit(stroke), some) == [("stroke", "unconfirmed_new")]
   assert kinds(doubtful, _visit(stroke), 2 * some) == [("stroke", "new")]
 
@@ -183,7 +218,7 @@ def test_a_new_lesion_without_sure_voxels_is_new_where_the_baseline_had_no_doubt
   # the other way round a lesion stays strict: without sure voxels it is not disappearing
   found = events.find_events(soft, _visit(_empty()), *_same_grid(_visit(_empty())), np.eye(4),
                              _settings())
-  assert _kinds(found) == [("wmh", "stable")]
+  assert _kinds(found) == [("wmh", "unconfirmed_disappearing")]
 
 
 def test_the_change_against_the_surroundings_drops_a_bias_and_keeps_a_lesion():
@@ -284,7 +319,7 @@ def test_a_cavity_added_as_a_sure_lesion_is_a_new_stroke():
   followup = _visit(_box(_empty(), 2, 2, 2, value=2))
   cavity = _box(_empty(), 12, 12, 4, size=(3, 3, 2)) > 0
   added = events.add_lesions(followup.classes["stroke"], cavity)
-  assert added.count == 2 and added.voxels[2] == added.low[2] == added.wide_voxels[2] == 18
+  assert added.count == 2 and added.voxels[2] == added.low[2] == added.high[2] == 18
   assert (added.ids == 2).tolist() == cavity.tolist() and added.wide_mask[cavity].all()
   assert added.centroids[2] == pytest.approx((13.0, 13.0, 4.5))
   with_cavity = events.VisitLesions(AFFINE, {**followup.classes, "stroke": added})

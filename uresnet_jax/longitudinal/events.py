@@ -22,11 +22,17 @@ overlap graph), and the group's event is:
     round but stricter (its voxels of p >= interval_high_p must outnumber the follow-up's doubt,
     and the FLAIR darken by `new_contrast_z`): the phantom plants no disappearing lesion, so
     nothing measured supports relaxing it as the new lesion's rule was;
+  - unconfirmed_disappearing: its mirror, a baseline lesion that overlaps no follow-up lesion of
+    its class but fails the disappearing lesion's rules: gone from the follow-up's segmentation,
+    and nothing says it went;
   - merged: several baseline lesions overlap one (or more) follow-up lesion(s);
   - split: one baseline lesion overlaps several follow-up lesions;
   - enlarging / shrinking: one to one, and the volume changed by at least the config's relative
     AND absolute change, AND by more than the two visits' volume intervals allow (the follow-up's
-    interval lies wholly above, or below, the baseline's); else
+    interval lies wholly above, or below, the baseline's; each lesion's interval is local, its
+    high end the unsure voxels within `neighbourhood_mm` of it), or, enlarging, as a new lesion is
+    new: past the baseline's high end, and the voxels it gained brightened as a new lesion's must
+    (small WMH seldom have sure voxels, so the intervals alone would never part); else
   - stable.
 A lesion that overlaps nothing is matched first within `match_voxels` voxels (registration and
 nearest-voxel resampling move a lesion by up to a voxel), so a 1-voxel shift does not make it new.
@@ -45,7 +51,7 @@ from uresnet_jax.inference import lesions
 
 # The event codes of the change maps: voxel value 10 * class + code (12 a new WMH, 22 a new stroke).
 EVENTS = {"stable": 1, "new": 2, "enlarging": 3, "shrinking": 4, "disappearing": 5, "merged": 6,
-          "split": 7, "unconfirmed_new": 8}
+          "split": 7, "unconfirmed_new": 8, "unconfirmed_disappearing": 9}
 CHANGE_COLUMNS = ("subject", "baseline", "followup", "class", "event", "volume_ml_baseline",
                   "volume_ml_followup", "change_ml", "lesions_baseline", "lesions_followup",
                   "centroid_x_mm", "centroid_y_mm", "centroid_z_mm")
@@ -62,9 +68,8 @@ class ClassLesions:
   ids: np.ndarray  # int32 lesion id per voxel, 0 outside lesions
   voxels: np.ndarray  # voxels per lesion
   low: np.ndarray  # voxels per lesion with p >= interval_high_p: the volume interval's low end
-  wide: np.ndarray  # the region of p >= interval_low_p holding each lesion (its id)
+  high: np.ndarray  # voxels per lesion of its p >= interval_low_p region near it: the high end
   wide_mask: np.ndarray  # bool per voxel: p >= interval_low_p, or a lesion
-  wide_voxels: np.ndarray  # voxels per such region: the interval's high end
   centroids: np.ndarray  # (count + 1, 3) voxel coordinates
 
   @property
@@ -83,28 +88,45 @@ class VisitLesions:
     return labelling.voxel_volume_ml(self.affine)
 
 
+def _near_high(ids: np.ndarray, count: int, wide_ids: np.ndarray, voxel_mm: np.ndarray,
+               radius_mm: float) -> np.ndarray:
+  """Per lesion, the voxels of the p >= interval_low_p region holding it that lie within
+  `radius_mm` of it (a distance transform cropped around each lesion)."""
+  reach = np.ceil(radius_mm / voxel_mm).astype(int)
+  high = np.zeros(count + 1, np.int64)
+  for i, box in enumerate(ndimage.find_objects(ids), 1):
+    if box is None:
+      continue
+    box = tuple(slice(max(b.start - r, 0), b.stop + r) for b, r in zip(box, reach))
+    lesion = ids[box] == i
+    region = wide_ids[box] == wide_ids[box][lesion][0]  # a lesion lies in one region
+    near = ndimage.distance_transform_edt(~lesion, sampling=voxel_mm) <= radius_mm
+    high[i] = np.count_nonzero(near & region)
+  return high
+
+
 def visit_lesions(labels: np.ndarray, probabilities: np.ndarray, affine: np.ndarray,
-                  low_p: float, high_p: float) -> VisitLesions:
+                  low_p: float, high_p: float, neighbourhood_mm: float) -> VisitLesions:
   """A visit's lesions per class (the project's 26-connected lesions) with each lesion's volume
-  interval: p >= `high_p` inside it (low end), the p >= `low_p` region holding it (high end), as
-  predict's per-scan interval (`inference.lesions.volume_interval`) but lesion by lesion."""
+  interval: p >= `high_p` inside it (low end), the p >= `low_p` region holding it within
+  `neighbourhood_mm` of it (high end), as predict's per-scan interval
+  (`inference.lesions.volume_interval`) but lesion by lesion, and local: a small lesion's region
+  may join a large one far away, whose doubt is not the small lesion's."""
   classes = {}
+  voxel_mm = np.sqrt((np.asarray(affine, float)[:3, :3] ** 2).sum(0))
   for name, label in labelling.CLASSES.items():
     mask = labels == label
     ids, count = ndimage.label(mask, lesions.CONNECTIVITY)
     p = probabilities[..., label]
-    wide_ids, wide_count = ndimage.label((p >= low_p) | mask, lesions.CONNECTIVITY)
+    wide_ids, _ = ndimage.label((p >= low_p) | mask, lesions.CONNECTIVITY)
     index = np.arange(count + 1)
     voxels = ndimage.sum_labels(mask, ids, index).astype(np.int64)
     low = ndimage.sum_labels(mask & (p >= high_p), ids, index).astype(np.int64)
-    wide = np.zeros(count + 1, np.int64)
+    high = _near_high(ids, count, wide_ids, voxel_mm, neighbourhood_mm)
     centroids = np.zeros((count + 1, 3))
     if count:
-      wide[1:] = ndimage.maximum(wide_ids, ids, index[1:])  # a lesion lies in one region
       centroids[1:] = np.asarray(ndimage.center_of_mass(mask, ids, index[1:]))
-    wide_voxels = np.bincount(wide_ids.ravel(), minlength=wide_count + 1)
-    classes[name] = ClassLesions(ids.astype(np.int32), voxels, low, wide, wide_ids > 0,
-                                 wide_voxels, centroids)
+    classes[name] = ClassLesions(ids.astype(np.int32), voxels, low, high, wide_ids > 0, centroids)
   return VisitLesions(np.asarray(affine, float), classes)
 
 
@@ -232,19 +254,17 @@ def cavities(change: np.ndarray, baseline_z: np.ndarray, followup_z: np.ndarray,
 
 def add_lesions(found: ClassLesions, mask: np.ndarray) -> ClassLesions:
   """`found` with each 26-connected piece of `mask` outside its lesions as a lesion of its own,
-  sure (all of it in the interval's low end) and its own unsure region: what the images show and
-  the model did not label (`cavities`)."""
+  sure (its whole volume at both ends of its interval): what the images show and the model did
+  not label (`cavities`)."""
   extra, count = ndimage.label(np.asarray(mask, bool) & (found.ids == 0), lesions.CONNECTIVITY)
   if not count:
     return found
   index = np.arange(1, count + 1)
   voxels = np.bincount(extra.ravel(), minlength=count + 1)[1:].astype(np.int64)
   centroids = np.asarray(ndimage.center_of_mass(extra > 0, extra, index)).reshape(count, 3)
-  regions = len(found.wide_voxels) - 1 + index  # each piece its own unsure region
   return ClassLesions(np.where(extra > 0, extra + found.count, found.ids).astype(np.int32),
                       np.concatenate([found.voxels, voxels]), np.concatenate([found.low, voxels]),
-                      np.concatenate([found.wide, regions]), found.wide_mask | (extra > 0),
-                      np.concatenate([found.wide_voxels, voxels]),
+                      np.concatenate([found.high, voxels]), found.wide_mask | (extra > 0),
                       np.concatenate([found.centroids, centroids]))
 
 
@@ -269,27 +289,31 @@ def classify(cls: str, n_baseline: int, n_followup: int, baseline: tuple[float, 
   """A group's event from its lesion counts and each visit's (volume, interval low, interval high)
   in mL (a visit without a lesion there: (0, 0, its p >= interval_low_p volume there));
   `change`: where a lesion lies at one visit only, the follow-up's FLAIR minus the baseline's
-  (robust SDs) averaged over it, for a stroke its absolute value averaged.
+  (robust SDs) averaged over it, for a stroke its absolute value averaged; one to one, the same
+  over the voxels the follow-up's lesion has outside the baseline's (where it grew).
 
   A new lesion needs a volume past the baseline's high end there; a disappearing one, and one to
   one an enlarging or a shrinking one, intervals that do not overlap (a change inside the
   interval is not a change); a new or a disappearing lesion also a visible change of the FLAIR
   (a new stroke where the baseline's high end is 0, no voxel of p >= interval_low_p there:
   `new_stroke_unseen_contrast_z`); an enlarging or a shrinking one a change past the relative
-  AND the absolute threshold. A follow-up lesion that is not new is unconfirmed_new."""
+  AND the absolute threshold. A lesion also enlarges as a new lesion is new: past the baseline's
+  high end, its gained voxels brightened (`change` measured, as a new lesion's). A follow-up lesion that is not new is unconfirmed_new, a baseline
+  lesion that is not disappearing unconfirmed_disappearing."""
   (vb, lo_b, hi_b), (vf, lo_f, hi_f) = baseline, followup
   if not n_baseline:
     visible = _visible(cls, change, True, hi_b == 0, settings)
     return "new" if vf > hi_b and visible else "unconfirmed_new"
   if not n_followup:
     visible = _visible(cls, change, False, False, settings)
-    return "disappearing" if lo_b > hi_f and visible else "stable"
+    return "disappearing" if lo_b > hi_f and visible else "unconfirmed_disappearing"
   if n_baseline > 1:
     return "merged"
   if n_followup > 1:
     return "split"
   ratio = 1.0 + settings.relative_change
-  if vf - vb >= settings.absolute_change_ml and vf >= ratio * vb and lo_f > hi_b:
+  seen = change is not None and vf > hi_b and _visible(cls, change, True, False, settings)
+  if vf - vb >= settings.absolute_change_ml and vf >= ratio * vb and (lo_f > hi_b or seen):
     return "enlarging"
   if vb - vf >= settings.absolute_change_ml and vb >= ratio * vf and hi_f < lo_b:
     return "shrinking"
@@ -320,6 +344,9 @@ def find_events(baseline: VisitLesions, followup: VisitLesions,
       gain_f = np.bincount(moved.ravel(), weights, f.count + 1) / np.maximum(
           np.bincount(moved.ravel(), minlength=f.count + 1), 1)
       gain_b = np.bincount(b.ids.ravel(), weights, b.count + 1) / np.maximum(b.voxels, 1)
+      grown = ((moved > 0) & (b.ids == 0)).ravel()  # follow-up lesion voxels outside the baseline's
+      gain_grown = np.bincount(moved.ravel()[grown], weights[grown], f.count + 1) / np.maximum(
+          np.bincount(moved.ravel()[grown], minlength=f.count + 1), 1)
     # a follow-up stroke where the baseline had WMH is a new stroke, however alike they look
     on_wmh = (np.bincount(moved[baseline.classes["wmh"].ids > 0], minlength=f.count + 1) > 0
               if cls == "stroke" else np.zeros(f.count + 1, bool))
@@ -327,7 +354,7 @@ def find_events(baseline: VisitLesions, followup: VisitLesions,
       def measure(lesions_: ClassLesions, ids: tuple[int, ...], ml: float) -> tuple[float, ...]:
         chosen = list(ids)
         return (ml * lesions_.voxels[chosen].sum(), ml * lesions_.low[chosen].sum(),
-                ml * lesions_.wide_voxels[np.unique(lesions_.wide[chosen])].sum())
+                ml * lesions_.high[chosen].sum())
       # a visit without a lesion there: how much of it was unsure where the other's lies
       vb = (measure(b, b_ids, baseline.voxel_ml) if b_ids
             else (0.0, 0.0, baseline.voxel_ml * unsure_b[list(f_ids)].sum()))
@@ -337,6 +364,8 @@ def find_events(baseline: VisitLesions, followup: VisitLesions,
       if brightening is not None and not (b_ids and f_ids):  # a lesion at one visit only
         gain = (float(gain_f[f_ids[0]]) if f_ids and not on_wmh[f_ids[0]]
                 else None if f_ids else float(gain_b[b_ids[0]]))
+      elif brightening is not None and len(b_ids) == len(f_ids) == 1:  # where it grew, if it did
+        gain = float(gain_grown[f_ids[0]])
       event = classify(cls, len(b_ids), len(f_ids), vb, vf, gain, settings)
       if f_ids:  # the follow-up lesions' centroid, on its own grid
         weights = f.voxels[list(f_ids)]

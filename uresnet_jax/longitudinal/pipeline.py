@@ -58,8 +58,10 @@ def _brain(volumes: nifti_io.SubjectVolumes) -> np.ndarray:
   return given.data if given is not None else volumes.channels["flair"].data > 0
 
 
-def _segment(model: predictor.Predictor, loaded: _Loaded) -> VisitResult:
-  """The visit's labels (predict's post-processing), lesions and volumes with their intervals."""
+def _segment(model: predictor.Predictor, loaded: _Loaded,
+             settings: ml_collections.ConfigDict) -> VisitResult:
+  """The visit's labels (predict's post-processing), lesions and volumes with their intervals
+  (`settings`: the config's events section)."""
   start = time.perf_counter()
   options = model.options
   flair = loaded.volumes.channels["flair"]
@@ -68,7 +70,8 @@ def _segment(model: predictor.Predictor, loaded: _Loaded) -> VisitResult:
   min_voxels = options.min_lesion_mm3 / 1000.0 / voxel_ml
   labels = lesions.postprocess(prediction.labels, loaded.exclusion, min_voxels)
   found = events.visit_lesions(labels, prediction.probabilities, flair.affine,
-                               options.interval_low_p, options.interval_high_p)
+                               options.interval_low_p, options.interval_high_p,
+                               settings.neighbourhood_mm)
   volumes = {}
   for name, label in labelling.CLASSES.items():
     low, high = lesions.volume_interval(prediction.probabilities, labels, label, loaded.exclusion,
@@ -156,10 +159,11 @@ def compare(baseline: VisitResult, followup: VisitResult, rigid: registration.Ri
   baseline_map = events.change_map(baseline.lesions, found, "baseline")
   common = events.common_map(baseline_map, events.change_map(moved, found, "followup"))
   followup_map = events.change_map(followup_lesions, found, "followup")
-  # the lesions gone at follow-up, where they were, on the follow-up's grid too
+  # the lesions gone at follow-up (confirmed or not), where they were, on the follow-up's grid too
   back = registration.resample(baseline_map, b_affine, np.linalg.inv(rigid.matrix), f_affine,
                                followup.labels.shape, 0)
-  gone = (followup_map == 0) & (np.asarray(back) % 10 == events.EVENTS["disappearing"])
+  gone = (followup_map == 0) & np.isin(np.asarray(back) % 10, [
+      events.EVENTS["disappearing"], events.EVENTS["unconfirmed_disappearing"]])
   followup_map = np.where(gone, back, followup_map).astype(np.uint8)
   return PairResult(followup.visit.name, rigid, found, followup_map, common.astype(np.uint8),
                     np.asarray(image, np.float32))
@@ -173,7 +177,7 @@ def run_subject(model: predictor.Predictor, subject: visits.Subject,
     raise InputError(subject.problem)
   loaded = [_load(model, subject.name, v) for v in subject.visits]
   rigids = [_register(loaded[0], f, config.registration) for f in loaded[1:]]
-  segmented = [_segment(model, v) for v in loaded]
+  segmented = [_segment(model, v, config.events) for v in loaded]
   pairs = [compare(segmented[0], f, rigid, config.events)
            for f, rigid in zip(segmented[1:], rigids)]
   return SubjectResult(subject, segmented, pairs, time.perf_counter() - start)
