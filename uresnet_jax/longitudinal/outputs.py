@@ -5,7 +5,8 @@ when the subject is done; then the cohort's changes.csv, longitudinal.csv and re
 Change maps (uint8, voxel value 10 * class + event code, `events.EVENTS`):
   <subject>_<followup>_change.nii.gz              the follow-up's lesions on its own grid, each with
                                                   its event (and the lesions gone since baseline,
-                                                  where they were, as disappearing);
+                                                  where they were, as disappearing or
+                                                  unconfirmed_disappearing);
   <subject>_<followup>_space-<baseline>_change.nii.gz   both visits' lesions on the baseline's grid
                                                   (the common space, and the baseline's own grid).
 """

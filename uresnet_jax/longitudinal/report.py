@@ -19,10 +19,11 @@ from uresnet_jax.longitudinal.results import PairResult, VisitResult
 
 # Okabe-Ito (colour-blind safe), one colour per event whatever the class; a little transparent.
 # New (vermillion) has no neighbour in hue but unconfirmed new (orange: a follow-up lesion that
-# nothing says appeared); split, the rarest, is black.
+# nothing says appeared); split, the rarest, is black; unconfirmed disappearing (a baseline lesion
+# that nothing says went) takes the palette's ninth colour, grey.
 EVENT_COLOURS = {"new": "#D55E00", "unconfirmed_new": "#E69F00", "enlarging": "#F0E442",
                  "shrinking": "#56B4E9", "disappearing": "#0072B2", "stable": "#009E73",
-                 "merged": "#CC79A7", "split": "#000000"}
+                 "merged": "#CC79A7", "split": "#000000", "unconfirmed_disappearing": "#999999"}
 EVENT_RGBA = {event: tuple(int(round(255 * v)) for v in to_rgb(colour)) + (210,)
               for event, colour in EVENT_COLOURS.items()}
 CODE_RGBA = {events.change_code(cls, event): rgba for cls in labelling.CLASSES
