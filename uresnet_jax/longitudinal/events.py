@@ -29,8 +29,8 @@ overlap graph), and the group's event is:
   - split: one baseline lesion overlaps several follow-up lesions;
   - enlarging / shrinking: one to one, and the volume changed by at least the config's relative
     AND absolute change, AND by more than the two visits' volume intervals allow (the follow-up's
-    interval lies wholly above, or below, the baseline's; each lesion's interval is local, its
-    high end the unsure voxels within `neighbourhood_mm` of it), or, enlarging, as a new lesion is
+    interval lies wholly above, or below, the baseline's; the baseline lesion's interval is
+    local, its high end the unsure voxels within `neighbourhood_mm` of it), or, enlarging, as a new lesion is
     new: past the baseline's high end, and the voxels it gained brightened as a new lesion's must
     (small WMH seldom have sure voxels, so the intervals alone would never part); else
   - stable.
@@ -69,6 +69,7 @@ class ClassLesions:
   voxels: np.ndarray  # voxels per lesion
   low: np.ndarray  # voxels per lesion with p >= interval_high_p: the volume interval's low end
   high: np.ndarray  # voxels per lesion of its p >= interval_low_p region near it: the high end
+  region: np.ndarray  # voxels per lesion of that whole region: the high end of a follow-up's
   wide_mask: np.ndarray  # bool per voxel: p >= interval_low_p, or a lesion
   centroids: np.ndarray  # (count + 1, 3) voxel coordinates
 
@@ -123,10 +124,14 @@ def visit_lesions(labels: np.ndarray, probabilities: np.ndarray, affine: np.ndar
     voxels = ndimage.sum_labels(mask, ids, index).astype(np.int64)
     low = ndimage.sum_labels(mask & (p >= high_p), ids, index).astype(np.int64)
     high = _near_high(ids, count, wide_ids, voxel_mm, neighbourhood_mm)
+    region = np.zeros(count + 1, np.int64)
     centroids = np.zeros((count + 1, 3))
     if count:
+      held = ndimage.maximum(wide_ids, ids, index[1:]).astype(int)  # a lesion lies in one region
+      region[1:] = np.bincount(wide_ids.ravel())[held]
       centroids[1:] = np.asarray(ndimage.center_of_mass(mask, ids, index[1:]))
-    classes[name] = ClassLesions(ids.astype(np.int32), voxels, low, high, wide_ids > 0, centroids)
+    classes[name] = ClassLesions(ids.astype(np.int32), voxels, low, high, region, wide_ids > 0,
+                                 centroids)
   return VisitLesions(np.asarray(affine, float), classes)
 
 
@@ -264,7 +269,8 @@ def add_lesions(found: ClassLesions, mask: np.ndarray) -> ClassLesions:
   centroids = np.asarray(ndimage.center_of_mass(extra > 0, extra, index)).reshape(count, 3)
   return ClassLesions(np.where(extra > 0, extra + found.count, found.ids).astype(np.int32),
                       np.concatenate([found.voxels, voxels]), np.concatenate([found.low, voxels]),
-                      np.concatenate([found.high, voxels]), found.wide_mask | (extra > 0),
+                      np.concatenate([found.high, voxels]), np.concatenate([found.region, voxels]),
+                      found.wide_mask | (extra > 0),
                       np.concatenate([found.centroids, centroids]))
 
 
@@ -298,8 +304,9 @@ def classify(cls: str, n_baseline: int, n_followup: int, baseline: tuple[float, 
   (a new stroke where the baseline's high end is 0, no voxel of p >= interval_low_p there:
   `new_stroke_unseen_contrast_z`); an enlarging or a shrinking one a change past the relative
   AND the absolute threshold. A lesion also enlarges as a new lesion is new: past the baseline's
-  high end, its gained voxels brightened (`change` measured, as a new lesion's). A follow-up lesion that is not new is unconfirmed_new, a baseline
-  lesion that is not disappearing unconfirmed_disappearing."""
+  high end, its gained voxels brightened (`change` measured, as a new lesion's). A follow-up
+  lesion that is not new is unconfirmed_new, a baseline lesion that is not disappearing
+  unconfirmed_disappearing."""
   (vb, lo_b, hi_b), (vf, lo_f, hi_f) = baseline, followup
   if not n_baseline:
     visible = _visible(cls, change, True, hi_b == 0, settings)
@@ -351,14 +358,17 @@ def find_events(baseline: VisitLesions, followup: VisitLesions,
     on_wmh = (np.bincount(moved[baseline.classes["wmh"].ids > 0], minlength=f.count + 1) > 0
               if cls == "stroke" else np.zeros(f.count + 1, bool))
     for b_ids, f_ids in match(b.ids, moved, b.count, f.count, settings.match_voxels):
-      def measure(lesions_: ClassLesions, ids: tuple[int, ...], ml: float) -> tuple[float, ...]:
+      def measure(lesions_: ClassLesions, ids: tuple[int, ...], ml: float,
+                  high: np.ndarray) -> tuple[float, ...]:
         chosen = list(ids)
         return (ml * lesions_.voxels[chosen].sum(), ml * lesions_.low[chosen].sum(),
-                ml * lesions_.high[chosen].sum())
-      # a visit without a lesion there: how much of it was unsure where the other's lies
-      vb = (measure(b, b_ids, baseline.voxel_ml) if b_ids
+                ml * high[chosen].sum())
+      # a visit without a lesion there: how much of it was unsure where the other's lies; the
+      # baseline's high end local (growth is judged against it), the follow-up's its whole region
+      # (a local one let a stable pair's WMH pass for shrinking on phantom seed 7)
+      vb = (measure(b, b_ids, baseline.voxel_ml, b.high) if b_ids
             else (0.0, 0.0, baseline.voxel_ml * unsure_b[list(f_ids)].sum()))
-      vf = (measure(f, f_ids, followup.voxel_ml) if f_ids
+      vf = (measure(f, f_ids, followup.voxel_ml, f.region) if f_ids
             else (0.0, 0.0, baseline.voxel_ml * unsure_f[list(b_ids)].sum()))
       gain = None
       if brightening is not None and not (b_ids and f_ids):  # a lesion at one visit only
