@@ -12,6 +12,10 @@ into the cortex (phantom knobs sulci_depth_mm, sulci_width_mm: CSF clefts on the
 smooth random field, up to 20 mm deep, 1.5-5 mm wide at the surface, lined with grey matter) on a
 new cohort, round 5's sampling otherwise. It starts from round 5's weights (config.train.init_from).
 
+Measured 2026-12-06 (docs/sim_to_real.md, round 6): the sulcal false stroke went (patient07 0.98 mL,
+patient26 1.30), but patient19's ventricles ringed by confluent WMH are called stroke (12.80 mL);
+mean MS WMH Dice 0.362, s0009 stroke Dice 0.000; 1 of 6 real checks; not shipped.
+
 Run: python -m uresnet_jax.release --config=configs/release_round6.py --workdir=runs/release_round6
      --output=runs/release_round6/export --against=uresnet_jax/release_model --real=MS,STROKE
      (round 5 elsewhere: --config.train.init_from=ITS_WORKDIR_OR_EXPORT)
