@@ -63,7 +63,7 @@ def load_anatomy() -> Anatomy:
   nilearn's datasets alone takes seconds, and every process that generates subjects needs it)."""
   path = _cache_path()
   try:
-    with np.load(path) as saved:
+    with np.load(path, allow_pickle=False) as saved:
       return Anatomy(**{f.name: saved[f.name] for f in dataclasses.fields(Anatomy)})
   except (OSError, KeyError, ValueError, zipfile.BadZipFile):
     pass  # not there yet, or unreadable: derive it
