@@ -100,35 +100,36 @@ def sample_centres(
     healthy_mask = brain.astype(bool) & (labels == 0)
     candidates = np.argwhere(healthy_mask)
     k = min(len(candidates), max(1, round(healthy_rate * len(lesion_voxel))))
-    k_bright = 0
-    if bright_share > 0:
-      if bright is None or bright.shape != labels.shape:
-        raise ValueError("bright healthy-tissue patches need a bright mask shaped as the labels")
-      bright_candidates = np.argwhere(healthy_mask & bright)
-      k_bright = min(len(bright_candidates), round(bright_share * k))
+    bright_candidates = _on(bright, healthy_mask, "bright") if bright_share > 0 else candidates[:0]
+    k_bright = min(len(bright_candidates), round(bright_share * k))
     k_slice = round(slice_share * k) if len(candidates) else 0
-    k_dark = 0
-    if dark_share > 0:
-      if dark is None or dark.shape != labels.shape:
-        raise ValueError("dark healthy-tissue patches need a dark mask shaped as the labels")
-      dark_candidates = np.argwhere(healthy_mask & dark)
-      # rounding three shares may overshoot k by one: the dark ones take what is left
-      k_dark = min(len(dark_candidates), round(dark_share * k), k - k_bright - k_slice)
-    size = k - k_bright - k_slice - k_dark
-    healthy = candidates[np.sort(rng.choice(len(candidates), size=size, replace=False))]
+    dark_candidates = _on(dark, healthy_mask, "dark") if dark_share > 0 else candidates[:0]
+    # rounding three shares may overshoot k by one: the dark ones take what is left
+    k_dark = min(len(dark_candidates), round(dark_share * k), k - k_bright - k_slice)
+    healthy = _pick(candidates, k - k_bright - k_slice - k_dark, rng)
     if k_bright:
-      chosen = np.sort(rng.choice(len(bright_candidates), size=k_bright, replace=False))
-      healthy = np.concatenate([healthy, bright_candidates[chosen]])
+      healthy = np.concatenate([healthy, _pick(bright_candidates, k_bright, rng)])
     if k_slice:
       healthy = np.concatenate([healthy, _slice_uniform(candidates, k_slice, rng)])
     if k_dark:
-      chosen = np.sort(rng.choice(len(dark_candidates), size=k_dark, replace=False))
-      healthy = np.concatenate([healthy, dark_candidates[chosen]])
+      healthy = np.concatenate([healthy, _pick(dark_candidates, k_dark, rng)])
     lesion_voxel = np.concatenate([lesion_voxel, healthy.astype(np.int64)])
     centre = np.concatenate([centre, healthy.astype(np.int64)])
     offset = np.concatenate([offset, np.zeros((k, 2), offset.dtype)])
     classes = np.concatenate([classes, np.zeros(k, np.uint8)])
   return Centres(lesion_voxel, classes, offset.astype(np.int64), centre)
+
+
+def _on(tissue: np.ndarray | None, healthy_mask: np.ndarray, name: str) -> np.ndarray:
+  """The healthy voxels of a `name` tissue mask (bright, dark), as argwhere gives them."""
+  if tissue is None or tissue.shape != healthy_mask.shape:
+    raise ValueError(f"{name} healthy-tissue patches need a {name} mask shaped as the labels")
+  return np.argwhere(healthy_mask & tissue)
+
+
+def _pick(candidates: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+  """k distinct rows of `candidates`, in their order."""
+  return candidates[np.sort(rng.choice(len(candidates), size=k, replace=False))]
 
 
 def _slice_uniform(candidates: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
