@@ -153,7 +153,8 @@ def compare(baseline: VisitResult, followup: VisitResult, rigid: registration.Ri
     classes = dict(followup.lesions.classes)
     classes["stroke"] = events.add_lesions(classes["stroke"], there & (followup.labels == 0))
     followup_lesions = dataclasses.replace(followup.lesions, classes=classes)
-    moved, wide = on_baseline(classes)
+    stroke_moved, stroke_wide = on_baseline({"stroke": classes["stroke"]})  # WMH as they were
+    moved, wide = {**moved, **stroke_moved}, {**wide, **stroke_wide}
   found = events.find_events(baseline.lesions, followup_lesions, moved, wide, rigid.matrix,
                              settings, brightening)
   baseline_map = events.change_map(baseline.lesions, found, "baseline")
