@@ -72,14 +72,17 @@ def tiny_run(tmp_path_factory) -> tuple[pathlib.Path, pathlib.Path, str, str]:
   return root / "data", root / "run", logs["stdout"], logs["stderr"]
 
 
-def two_tiny_subjects(tiny_run, folder: pathlib.Path) -> pathlib.Path:
-  """A cohort of two of the tiny run's subjects (one to train on, one held out), linked into
-  `folder`: for the tests that need any labelled cohort and pay for each subject."""
+def two_tiny_subjects(tiny_run, folder: pathlib.Path, rows: tuple[int, int] = (0, 1)
+                      ) -> pathlib.Path:
+  """A cohort of two of the tiny run's subjects (one to train on, one held out; `rows` of its
+  subjects.csv), linked into `folder`: for the tests that need any labelled cohort and pay for each
+  subject."""
   tiny = tiny_run[0] / "cohort"
   folder.mkdir()
-  lines = (tiny / "subjects.csv").read_text().splitlines()
-  (folder / "subjects.csv").write_text("\n".join(lines[:3]) + "\n")
-  for line in lines[1:3]:
+  header, *lines = (tiny / "subjects.csv").read_text().splitlines()
+  lines = [lines[row] for row in rows]
+  (folder / "subjects.csv").write_text("\n".join([header, *lines]) + "\n")
+  for line in lines:
     subject = line.split(",")[0]
     (folder / subject).symlink_to(tiny / subject)
   return folder

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from configs import reproduce as reproduce_config
-from conftest import ROOT, subprocess_env
+from conftest import ROOT, subprocess_env, two_tiny_subjects
 from uresnet_jax.common.errors import InputError
 from uresnet_jax.data import nifti_io
 from uresnet_jax.experiments import reproduce
@@ -78,17 +78,22 @@ def test_every_channel_of_the_grid_must_be_in_the_cohort(tiny_run):
     reproduce._check_channels(grid, without_wm, "cohort")
 
 
-def test_the_tiny_grid_writes_every_table_and_a_rerun_skips_finished_cells(tiny_run, tmp_path):
-  data = tiny_run[0]
+def test_the_tiny_grid_writes_every_table_and_a_rerun_skips_finished_cells(tiny_run, tmp_path,
+                                                                           capsys):
+  # two of the tiny run's subjects, one a fold (the 0.47 mm one left out): every cell trains on one
+  # and is scored on the other. Batches of 24 make their 90 and 74 patches 3 steps an epoch each,
+  # so both folds of a cell run one compiled training step (the schedule is part of it).
+  cohort = two_tiny_subjects(tiny_run, tmp_path / "cohort", rows=(0, 2))
+  batch = 24
   workdir = tmp_path / "grid"
+  spec = {"architectures": ("uresnet",),  # noc, uresnet2: test_cells_equal_...
+          "channels": ("f", "f_wm"), "losses": ("cross_entropy", "pseudo_dice")}
   args = [sys.executable, "-m", "uresnet_jax.reproduce", "--config=configs/reproduce.py:tiny",
-          f"--workdir={workdir}", f"--config.data.cohort={data / 'cohort'}",
-          f"--config.data.records_dir={data / 'tfds'}",
-          "--config.reproduce.architectures=('uresnet',)",  # noc, uresnet2: test_cells_equal_...
-          "--config.reproduce.channels=('f','f_wm')",
-          "--config.reproduce.losses=('cross_entropy','pseudo_dice')"]
-  env = subprocess_env()
-  result = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+          f"--workdir={workdir}", f"--config.data.cohort={cohort}",
+          f"--config.data.records_dir={tmp_path / 'tfds'}", f"--config.train.batch_size={batch}",
+          *(f"--config.reproduce.{key}={value}" for key, value in spec.items())]
+  result = subprocess.run(args, cwd=ROOT, env=subprocess_env(), capture_output=True, text=True,
+                          timeout=900)
   assert result.returncode == 0, result.stderr[-3000:]
   assert sorted(p.name for p in workdir.iterdir()) == [
       "f_wm", "figure3.png", "grid.json", "loss_pseudo_dice", "report.md", "uresnet"]
@@ -108,8 +113,14 @@ def test_the_tiny_grid_writes_every_table_and_a_rerun_skips_finished_cells(tiny_
   assert "–" not in rows["pseudo_dice"].split("|")[2]  # a training WMH Dice
   assert not (workdir / "loss_pseudo_dice" / "fold1").exists()  # Figure 3: one fold only
   assert not (workdir / "uresnet" / "fold1" / "eval_train").exists()  # not a Figure 3 run
-  again = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-  assert again.returncode == 0, again.stderr[-3000:]
-  assert again.stdout.count("finished earlier, skipped") == 3
-  assert "training" not in again.stdout
+  # The rerun in this process (the command line is the run above): the same grid, as the command
+  # line's flags make it (else check_grid refuses the workdir)
+  config = _config(**spec)
+  config.data.cohort, config.data.records_dir = str(cohort), str(tmp_path / "tfds")
+  config.train.batch_size = batch
+  capsys.readouterr()
+  assert reproduce.reproduce(config, workdir) == workdir / "report.md"
+  again = capsys.readouterr().out
+  assert again.count("finished earlier, skipped") == 3
+  assert "training" not in again
   assert (workdir / "report.md").read_text() == report
