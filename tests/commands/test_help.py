@@ -1,11 +1,13 @@
 """Every console script's `--help` lists the command's own flags with their help and defaults, and
-none of absl's or the libraries' (those are `--helpfull`'s)."""
+none of absl's or the libraries' (those are `--helpfull`'s); commands start without matplotlib."""
 import ast
 import concurrent.futures
 import pathlib
 import re
+import subprocess
+import sys
 
-from conftest import ROOT, run_module
+from conftest import ROOT, run_module, subprocess_env
 
 
 def console_scripts() -> dict[str, str]:
@@ -49,3 +51,14 @@ def test_help_lists_the_commands_own_flags_only():
       assert section in help_.stdout, (module, section, help_.stdout)
   assert all(f"  --{flag}: " in results["predict", "--help"].stdout
              for flag in ("input", "output", "model"))
+
+
+def test_commands_start_without_matplotlib():
+  """matplotlib is imported by the first figure drawn (`evaluation.report.figure`), not with a
+  command's modules: `--help`, a refusal and a run that draws nothing do not pay for it."""
+  modules = ("uresnet_jax.predict", "uresnet_jax.release_gate", "uresnet_jax.longitudinal.report")
+  result = subprocess.run(
+      [sys.executable, "-c", f"import sys, {', '.join(modules)}; print('matplotlib' in sys.modules)"],
+      cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert result.stdout.strip() == "False"

@@ -15,7 +15,6 @@ import urllib.parse
 from typing import Mapping, Sequence
 
 import numpy as np
-from matplotlib.colors import to_rgb
 from PIL import Image
 
 from uresnet_jax.common import labelling
@@ -24,9 +23,15 @@ from uresnet_jax.evaluation import prediction_report, report
 _LESION_TITLES = {**report.CLASS_TITLES,
                   labelling.STROKE_CANDIDATE: "Stroke candidate (below the stroke threshold)"}
 
-# prediction_report.QC_COLORS (colour-blind safe) as the overlay's RGBA, a little transparent
-OVERLAY_RGBA = {c: tuple(int(round(255 * v)) for v in to_rgb(colour)) + (210,)
-                for c, colour in prediction_report.QC_COLORS.items()}
+
+def rgba(colour: str, alpha: int = 210) -> tuple[int, int, int, int]:
+  """A "#RRGGBB" colour as (R, G, B, alpha), each 0-255 (210: a little transparent); read without
+  matplotlib, whose import a command that draws nothing (`--help`, a refusal) should not pay for."""
+  return (*bytes.fromhex(colour.removeprefix("#")), alpha)
+
+
+# prediction_report.QC_COLORS (colour-blind safe) as the overlay's RGBA
+OVERLAY_RGBA = {c: rgba(colour) for c, colour in prediction_report.QC_COLORS.items()}
 MAX_SIDE = 320  # px: a slice image is block-averaged down to this (the page shows it at 440 px)
 FAR_Z = 3.5  # a volume this many robust SDs (1.4826 MAD) from the cohort's median is flagged
 MIN_SCANS_FOR_OUTLIERS = 5

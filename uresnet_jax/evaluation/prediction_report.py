@@ -6,11 +6,10 @@ import pathlib
 from typing import Mapping, Sequence
 
 import numpy as np
-from matplotlib.figure import Figure  # figures without pyplot: no backend is chosen or changed
 
 from uresnet_jax.common import labelling
 from uresnet_jax.common.formatting import number as _f
-from uresnet_jax.evaluation.report import CLASS_TITLES
+from uresnet_jax.evaluation.report import CLASS_TITLES, figure
 
 QC_COLORS = {"wmh": "#0072B2", "stroke": "#E69F00"}  # Okabe-Ito blue, orange: colour-blind safe
 QC_WIDTH_PX = 1640  # a QC image's width, whatever the number of slices: readable in a paper
@@ -46,7 +45,7 @@ def qc_image(path: pathlib.Path, title: str, image: np.ndarray, labels: np.ndarr
   chosen = qc_slices(labels, brain, count)
   dpi = 100
   width = QC_WIDTH_PX / dpi
-  fig = Figure(figsize=(width, 1.15 * width / max(len(chosen), 1)))
+  fig = figure(figsize=(width, 1.15 * width / max(len(chosen), 1)))
   axes = fig.subplots(1, len(chosen), squeeze=False)[0]
   xs, ys = np.nonzero(brain.any(axis=2)) if brain.any() else np.nonzero(np.ones(labels.shape[:2]))
   for ax, z in zip(axes, chosen):
@@ -70,7 +69,7 @@ def qc_image(path: pathlib.Path, title: str, image: np.ndarray, labels: np.ndarr
 
 def volume_histograms(path: pathlib.Path, volumes: Mapping[str, np.ndarray]) -> None:
   """The distribution of each class's volume (mL) over the run's scans."""
-  fig = Figure(figsize=(4.5 * len(volumes), 3.6))
+  fig = figure(figsize=(4.5 * len(volumes), 3.6))
   axes = fig.subplots(1, len(volumes), squeeze=False)[0]
   for ax, (cls, values) in zip(axes, volumes.items()):
     ax.hist(values, bins=min(30, max(5, len(values))), color=QC_COLORS[cls], edgecolor="k")

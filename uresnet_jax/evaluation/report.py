@@ -5,10 +5,9 @@ A predict run's QC images and report.md are `prediction_report`'s.
 """
 import math
 import pathlib
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
-from matplotlib.figure import Figure  # figures without pyplot: no backend is chosen or changed
 
 from uresnet_jax.common.formatting import mean_std as _ms, number as _f, p_value as _p
 
@@ -18,6 +17,17 @@ _METRIC_TITLES = {"dice": "Dice", "hd95_mm": "HD95 (mm)", "avd_pct": "AVD (%)",
 _CALLED_TITLES = {"called_wmh_pct": "WMH", "called_stroke_pct": "Stroke",
                   "called_none_pct": "nothing"}
 NOT_LABELLED = "not labelled"
+
+if TYPE_CHECKING:
+  from matplotlib.figure import Figure
+
+
+def figure(**kwargs: Any) -> "Figure":
+  """A matplotlib Figure without pyplot: no backend is chosen or changed. matplotlib is imported by
+  the first figure, not with this module: a command that draws nothing (`--help`, a refusal) does
+  not pay for it."""
+  from matplotlib.figure import Figure
+  return Figure(**kwargs)
 
 
 def markdown(summary: Mapping) -> str:
@@ -120,7 +130,7 @@ def markdown(summary: Mapping) -> str:
 def volume_scatter(path: pathlib.Path, volumes: Mapping[str, tuple[np.ndarray, np.ndarray]],
                    fits: Mapping[str, Mapping[str, float]], unit: str, method: str) -> None:
   """Automatic vs expert volume per class, with the fitted and the identity line (paper Fig. 5)."""
-  fig = Figure(figsize=(5 * len(volumes), 4.6))
+  fig = figure(figsize=(5 * len(volumes), 4.6))
   axes = fig.subplots(1, len(volumes), squeeze=False)
   for ax, (cls, (auto, expert)) in zip(axes[0], volumes.items()):
     keep = np.isfinite(auto) & np.isfinite(expert)
@@ -144,7 +154,7 @@ def volume_scatter(path: pathlib.Path, volumes: Mapping[str, tuple[np.ndarray, n
 def bland_altman_plot(path: pathlib.Path, volumes: Mapping[str, tuple[np.ndarray, np.ndarray]],
                       stats: Mapping[str, Mapping[str, float]], unit: str, method: str) -> None:
   """Difference vs mean of automatic and expert volumes, bias and bias ± RPC (paper Fig. 6)."""
-  fig = Figure(figsize=(5 * len(volumes), 4.2))
+  fig = figure(figsize=(5 * len(volumes), 4.2))
   axes = fig.subplots(1, len(volumes), squeeze=False)
   for ax, (cls, (auto, expert)) in zip(axes[0], volumes.items()):
     keep = np.isfinite(auto) & np.isfinite(expert)
@@ -168,7 +178,7 @@ def overlays(path: pathlib.Path, examples: Sequence[tuple[str, np.ndarray | None
                                                           np.ndarray]]) -> None:
   """For each (subject, image, truth, prediction): the axial slice with the most expert WMH and the
   one with the most expert stroke, expert contours green, predicted contours magenta (Fig. 8)."""
-  fig = Figure(figsize=(8, 4 * len(examples)))
+  fig = figure(figsize=(8, 4 * len(examples)))
   axes = fig.subplots(len(examples), 2, squeeze=False)
   for row, (subject, image, truth, pred) in zip(axes, examples):
     for ax, (cls, label) in zip(row, (("wmh", 1), ("stroke", 2))):
@@ -197,7 +207,7 @@ def loss_curves(path: pathlib.Path,
                 ) -> None:
   """Mean Dice per class against epoch on training and held-out subjects, one panel per loss
   (paper Fig. 3); `curves` is loss -> "training"/"held-out" -> class -> [(epoch, Dice)]."""
-  fig = Figure(figsize=(4.2 * len(curves), 3.8))
+  fig = figure(figsize=(4.2 * len(curves), 3.8))
   axes = fig.subplots(1, len(curves), squeeze=False, sharey=True)
   colours = {"wmh": "tab:orange", "stroke": "tab:red"}
   for ax, (loss, sets) in zip(axes[0], curves.items()):

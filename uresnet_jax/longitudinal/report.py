@@ -8,7 +8,6 @@ import pathlib
 from typing import Mapping, Sequence
 
 import numpy as np
-from matplotlib.colors import to_rgb
 
 from uresnet_jax.common import labelling
 from uresnet_jax.data import preprocess
@@ -24,8 +23,7 @@ from uresnet_jax.longitudinal.results import PairResult, VisitResult
 EVENT_COLOURS = {"new": "#D55E00", "unconfirmed_new": "#E69F00", "enlarging": "#F0E442",
                  "shrinking": "#56B4E9", "disappearing": "#0072B2", "stable": "#009E73",
                  "merged": "#CC79A7", "split": "#000000", "unconfirmed_disappearing": "#999999"}
-EVENT_RGBA = {event: tuple(int(round(255 * v)) for v in to_rgb(colour)) + (210,)
-              for event, colour in EVENT_COLOURS.items()}
+EVENT_RGBA = {event: html_report.rgba(colour) for event, colour in EVENT_COLOURS.items()}
 CODE_RGBA = {events.change_code(cls, event): rgba for cls in labelling.CLASSES
              for event, rgba in EVENT_RGBA.items()}
 
