@@ -53,12 +53,19 @@ def test_help_lists_the_commands_own_flags_only():
              for flag in ("input", "output", "model"))
 
 
-def test_commands_start_without_matplotlib():
+def test_commands_start_without_matplotlib_and_predict_without_jax():
   """matplotlib is imported by the first figure drawn (`evaluation.report.figure`), not with a
-  command's modules: `--help`, a refusal and a run that draws nothing do not pay for it."""
+  command's modules, and predict imports JAX where it first needs it: `--help`, a refusal and a run
+  that draws nothing do not pay for them."""
   modules = ("uresnet_jax.predict", "uresnet_jax.release_gate", "uresnet_jax.longitudinal.report")
   result = subprocess.run(
       [sys.executable, "-c", f"import sys, {', '.join(modules)}; print('matplotlib' in sys.modules)"],
       cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]
   assert result.stdout.strip() == "False"
+  help_ = subprocess.run([sys.executable, "-X", "importtime", "-m", "uresnet_jax.predict", "--help"],
+                         cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+  assert help_.returncode == 0 and "--input" in help_.stdout, help_.stderr[-2000:]
+  imported = {line.rsplit("|", 1)[-1].strip() for line in help_.stderr.splitlines()}
+  assert "uresnet_jax.inference.segment" in imported
+  assert not imported & {"jax", "matplotlib"}

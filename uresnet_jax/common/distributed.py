@@ -4,13 +4,12 @@
 `auto`) from what the cluster sets (SLURM, Open MPI, a Cloud TPU pod slice, Kubernetes). Work that
 writes shared files (the phantom cohort, the patch records) is done by process 0 alone while the
 others wait (`once`); `any_process` lets every process see a stop request made on any one of them,
-so all stop at the same step.
+so all stop at the same step. JAX is imported by the functions that use it: a command defines its
+flags here (`define_flags`) without importing it, so `--help` and a refused flag start faster.
 """
 from typing import Callable, TypeVar
 
-import jax
 import numpy as np
-from jax.experimental import multihost_utils
 
 from uresnet_jax.common.errors import InputError
 
@@ -28,6 +27,7 @@ def initialize(coordinator_address: str | None, num_processes: int | None,
                      "(or use --distributed on a cluster that sets them)")
   if all(given) and not 0 <= process_id < num_processes:
     raise InputError(f"--process_id={process_id} must be in [0, --num_processes={num_processes})")
+  import jax
   try:
     jax.distributed.initialize(coordinator_address=coordinator_address,
                                num_processes=num_processes, process_id=process_id)
@@ -71,6 +71,7 @@ def attempt(fn: Callable[[], T]) -> tuple[T | None, Exception | None]:
 
 def on_chief(what: str, fn: Callable[[], T]) -> T | None:
   """Process 0 runs `fn` (the others get None); then all agree: its failure stops every process."""
+  import jax
   result, error = attempt(fn) if jax.process_index() == 0 else (None, None)
   agree(error, what)
   return result
@@ -86,6 +87,7 @@ def everywhere(what: str, fn: Callable[[], T]) -> T:
 def once(name: str, chief: Callable[[], T], others: Callable[[], T]) -> T:
   """Process 0 runs `chief` while the others wait, then they run `others` (e.g. open what process 0
   made). A failure on any process stops every process. One process: just `chief`."""
+  import jax
   if jax.process_count() == 1:
     return chief()
   result = on_chief(f"preparing {name}", chief)  # the barrier
@@ -98,6 +100,8 @@ def once(name: str, chief: Callable[[], T], others: Callable[[], T]) -> T:
 
 def any_process(flag: bool) -> bool:
   """True on every process when `flag` is true on at least one (a collective: all must call)."""
+  import jax
+  from jax.experimental import multihost_utils
   if jax.process_count() == 1:
     return flag
   return bool(np.any(multihost_utils.process_allgather(np.array([flag]))))
@@ -105,6 +109,7 @@ def any_process(flag: bool) -> bool:
 
 def local_copy(tree):
   """This process's copy of a replicated tree: usable by computations on its own devices."""
+  import jax
   if jax.process_count() == 1:
     return tree
   return jax.tree.map(lambda a: a.addressable_data(0) if isinstance(a, jax.Array) else a, tree)

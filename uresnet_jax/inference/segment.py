@@ -117,7 +117,6 @@ def _predict_shared(model: predictor.Predictor, scans: Sequence[scan_inputs.Scan
 
 def run() -> None:
   """The CLI; flags are defined here so that importing this module defines none."""
-  import jax
   from absl import flags, logging
   from uresnet_jax.common import cli, distributed
   from uresnet_jax.inference.checksum import model_checksum
@@ -167,6 +166,7 @@ def run() -> None:
                                    model_checksum(path, checkpoint.value))
     seconds = [r["seconds"] for r in rows]
     if seconds:
+      import jax  # not before: `--help` and refusals start without it
       where = output.value if jax.process_index() == 0 else f"process 0's {output.value}"
       print(f"{len(rows)} scan(s) into {where}: {np.mean(seconds):.2f} s per scan "
             f"(median {np.median(seconds):.2f} s; {time.perf_counter() - start:.1f} s in all)")
