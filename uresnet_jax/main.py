@@ -2,14 +2,12 @@
 import json
 import pathlib
 
-import jax
 from absl import flags, logging
 from ml_collections import config_flags
 
 from uresnet_jax.common import distributed
 from uresnet_jax.common.cli import get_config, run_cli
 from uresnet_jax.experiments import domains
-from uresnet_jax.training import loop
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, evaluations and logs go.")
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Training configuration file.", lock_config=True)
@@ -18,6 +16,8 @@ _JOIN = distributed.define_flags()  # multi-process runs
 
 
 def main() -> None:
+  import jax  # here, not above: `--help` and a refused flag start without JAX and the training stack
+  from uresnet_jax.training import loop
   config = get_config(_CONFIG)
   loop.use_compilation_cache(config)
   domains.check_held_out(config)
