@@ -9,7 +9,6 @@ from absl import flags
 from uresnet_jax.common import cli
 from uresnet_jax.common.errors import InputError
 from uresnet_jax.evaluation import labelled_cohort
-from uresnet_jax.training import held_out
 
 
 def run() -> None:
@@ -35,6 +34,7 @@ def run() -> None:
       raise InputError("give exactly one of --predictions (with --cohort) or --workdir")
     dirs = labelled_cohort.prediction_dirs([predictions.value, predictions2.value])
     if workdir.value:
+      from uresnet_jax.training import held_out  # here: `--help` and refusals start without TFDS
       records, predicted, scored = held_out.predict_with_run(pathlib.Path(workdir.value), cohort.value,
                                                     checkpoint.value)
       summary = labelled_cohort.evaluate_cohort(scored, dirs or None, pathlib.Path(output.value), challenge.value,
