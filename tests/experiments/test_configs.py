@@ -116,3 +116,42 @@ def test_release_round6_continues_round5_on_a_phantom_with_sulci():
   assert fifth["phantom.sulci_depth_mm"] == [0.0, 0.0] and sixth["phantom.sulci_depth_mm"][1] > 0
   tiny = release_round6.get_config("tiny")
   assert tiny.data.cohort != release_round5.get_config("tiny").data.cohort  # a cohort of its own
+
+
+def test_release_round7_continues_round6_with_grainy_enlarged_ventricles_and_heavy_pv_wmh():
+  from configs import release_round6, release_round7
+  sixth, seventh = _flat(release_round6.get_config()), _flat(release_round7.get_config())
+  changed = {k for k in sixth if seventh[k] != sixth[k]}
+  assert changed == {"train.init_from", "data.cohort", "phantom.ventricle_enlargement_mm",
+                     "phantom.wmh_model", "phantom.pv_min_fraction",
+                     "phantom.pv_decay_mm", "phantom.pv_cap_weight", "phantom.voxel_noise"}
+  assert seventh["train.init_from"] == "runs/release_round6"
+  assert seventh["phantom.voxel_noise"][0] > 0  # every subject grainy
+  assert seventh["phantom.wmh_model"]["intercept"] > sixth["phantom.wmh_model"]["intercept"]
+  held_out = release_round7.get_config().domains.held_out.large_ventricles  # stays held out
+  assert seventh["phantom.ventricle_enlargement_mm"][1] < held_out["ventricle_enlargement_mm"][0]
+
+
+def test_release_round8_continues_round7_with_csf_as_dark_as_a_3d_flairs():
+  from configs import release_round7, release_round8
+  seventh, eighth = _flat(release_round7.get_config()), _flat(release_round8.get_config())
+  changed = {k for k in seventh if eighth[k] != seventh[k]}
+  assert changed == {"train.init_from", "data.cohort", "phantom.flair_csf",
+                     "phantom.sulcal_csf", "phantom.csf_flow"}
+  assert eighth["train.init_from"] == "runs/release_round7"
+  assert eighth["phantom.flair_csf"][0] < seventh["phantom.flair_csf"][0]
+  assert eighth["phantom.sulcal_csf"][0] == eighth["phantom.csf_flow"][0] == 0
+
+
+def test_release_round9_continues_round8_with_csf_over_the_whole_range():
+  from configs import release_round7, release_round8, release_round9
+  seventh, eighth, ninth = (_flat(m.get_config())
+                            for m in (release_round7, release_round8, release_round9))
+  changed = {k for k in eighth if ninth[k] != eighth[k]}
+  assert changed == {"train.init_from", "data.cohort", "phantom.flair_csf", "phantom.sulcal_csf",
+                     "phantom.csf_flow", "train.epochs", "train.decay_epoch", "train.eval_every"}
+  assert ninth["train.init_from"] == "runs/release_round8"
+  for knob in ("phantom.flair_csf", "phantom.sulcal_csf", "phantom.csf_flow"):  # both ranges
+    assert ninth[knob][0] == eighth[knob][0] and ninth[knob][1] == seventh[knob][1]
+  tiny = release_round9.get_config("tiny")
+  assert tiny.data.cohort != release_round8.get_config("tiny").data.cohort  # a cohort of its own
