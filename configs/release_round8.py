@@ -10,7 +10,8 @@ most 1.5 %) below 0.3. The release phantom (rounds 1-7) drew CSF at 0.05-0.6, br
 by 0.2-0.7 (thick-slice partial volume) and added patchy flow in every ventricle: large, black
 ventricles and sulci, as on a 3D FLAIR, were outside everything the model was trained on.
 This round draws CSF from fully suppressed to poorly suppressed (0.02-0.4), sulcal brightening and
-flow from none (0-0.5, 0-0.4), round 7's phantom otherwise, on a new cohort. It starts from round 7's weights (config.train.init_from).
+flow from none (0-0.5, 0-0.4), round 7's phantom otherwise, on a new cohort. It starts from
+round 7's weights (config.train.init_from).
 
 Measured 2026-12-06 (docs/sim_to_real.md, round 8): false stroke 0.00 / 0.31 / 0.01 mL, under the
 bundle's on every MS scan; mean MS WMH Dice 0.389; s0009 stroke Dice 0.000 (0 % called stroke);
