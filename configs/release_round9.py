@@ -10,6 +10,10 @@ range and round 8's together (0.02-0.6), sulcal brightening and flow from none t
 strongest (0-0.7, 0-0.6), round 8's phantom otherwise, 2 epochs from round 8's weights on a new
 cohort (a wider draw of what the model has seen, not a new kind of patch).
 
+Measured 2026-12-06 (docs/sim_to_real.md, round 9): mean MS WMH Dice 0.413, the best of any round;
+false stroke 0.48 / 3.91 / 0.56 mL (patient19's ventricles again); s0009 stroke Dice 0.068 (5 %
+called stroke, as the bundle); 2 of 6 real checks; not shipped.
+
 Run: python -m uresnet_jax.release --config=configs/release_round9.py --workdir=runs/release_round9
      --output=runs/release_round9/export --against=uresnet_jax/release_model --real=MS,STROKE
      (round 8 elsewhere: --config.train.init_from=ITS_WORKDIR_OR_EXPORT)
