@@ -116,6 +116,12 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   return config
 
 
+def own_cohort(config: ml_collections.ConfigDict, name: str, arg: str) -> None:
+  """A later round's phantom cohort of its own, data/<name> (data/<name>_tiny at the tests' scale),
+  so that a round's new phantom ranges never mix with an earlier round's subjects."""
+  config.data.cohort = f"data/{name}_tiny" if arg == "tiny" else f"data/{name}"
+
+
 def _shrink(config: ml_collections.ConfigDict) -> None:
   tiny = tiny_config.get_config()
   for key in ("data.cohort", "data.records_dir", "data.phantom_subjects", "sampling.patch_size",

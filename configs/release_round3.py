@@ -17,17 +17,14 @@ Run: python -m uresnet_jax.main --config=configs/release_round3.py --workdir=run
 """
 import ml_collections
 
-from configs import release_round2
+from configs import release, release_round2
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
   """arg "tiny": the tests' tiny scale, as configs/release.py's."""
   config = release_round2.get_config(arg)
   config.train.init_from = "runs/release_round2"
-  if arg != "tiny":
-    config.data.cohort = "data/phantom_release3"
-  else:
-    config.data.cohort = "data/phantom_release3_tiny"
+  release.own_cohort(config, "phantom_release3", arg)
 
   p = config.phantom
   # Strokes of every stage and type.

@@ -22,17 +22,14 @@ Run: python -m uresnet_jax.release --config=configs/release_round4.py --workdir=
 """
 import ml_collections
 
-from configs import release_round3
+from configs import release, release_round3
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
   """arg "tiny": the tests' tiny scale, as configs/release.py's."""
   config = release_round3.get_config(arg)
   config.train.init_from = "runs/release_round3"
-  if arg != "tiny":
-    config.data.cohort = "data/phantom_release4"
-  else:
-    config.data.cohort = "data/phantom_release4_tiny"
+  release.own_cohort(config, "phantom_release4", arg)
   # Per-voxel noise 0-0.16 x white matter: a high-pass std in white matter, after preprocessing,
   # of 0.07-0.10 z (none, round 3's phantom) to about 0.19 (0.14; real scans 0.13-0.19).
   config.phantom.voxel_noise = (0.0, 0.16)

@@ -22,17 +22,14 @@ Run: python -m uresnet_jax.release --config=configs/release_round6.py --workdir=
 """
 import ml_collections
 
-from configs import release_round5
+from configs import release, release_round5
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
   """arg "tiny": the tests' tiny scale, as configs/release.py's."""
   config = release_round5.get_config(arg)
   config.train.init_from = "runs/release_round5"
-  if arg != "tiny":
-    config.data.cohort = "data/phantom_release6"
-  else:
-    config.data.cohort = "data/phantom_release6_tiny"
+  release.own_cohort(config, "phantom_release6", arg)
   config.phantom.sulci_depth_mm = (0.0, 20.0)  # none (the template's) to deep convexity sulci
   config.phantom.sulci_width_mm = (1.5, 5.0)  # thin to atrophic
   return config

@@ -22,17 +22,14 @@ Run: python -m uresnet_jax.release --config=configs/release_round7.py --workdir=
 """
 import ml_collections
 
-from configs import release_round6
+from configs import release, release_round6
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
   """arg "tiny": the tests' tiny scale, as configs/release.py's."""
   config = release_round6.get_config(arg)
   config.train.init_from = "runs/release_round6"
-  if arg != "tiny":
-    config.data.cohort = "data/phantom_release7"
-  else:
-    config.data.cohort = "data/phantom_release7_tiny"
+  release.own_cohort(config, "phantom_release7", arg)
   p = config.phantom
   p.ventricle_enlargement_mm = (2.0, 7.0)  # elderly, atrophic ventricles in every subject
   p.wmh_model.intercept = 1.1  # median WMH about 3 % of the ICV (round 3-6: 0.5, about 1.6 %)

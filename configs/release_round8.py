@@ -24,17 +24,14 @@ Run: python -m uresnet_jax.release --config=configs/release_round8.py --workdir=
 """
 import ml_collections
 
-from configs import release_round7
+from configs import release, release_round7
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
   """arg "tiny": the tests' tiny scale, as configs/release.py's."""
   config = release_round7.get_config(arg)
   config.train.init_from = "runs/release_round7"
-  if arg != "tiny":
-    config.data.cohort = "data/phantom_release8"
-  else:
-    config.data.cohort = "data/phantom_release8_tiny"
+  release.own_cohort(config, "phantom_release8", arg)
   p = config.phantom
   p.flair_csf = (0.02, 0.4)  # fully (3D FLAIR) to poorly (2D FLAIR) suppressed CSF
   p.sulcal_csf = (0.0, 0.5)  # thick-slice partial volume in the sulci, from none

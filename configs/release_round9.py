@@ -20,17 +20,14 @@ Run: python -m uresnet_jax.release --config=configs/release_round9.py --workdir=
 """
 import ml_collections
 
-from configs import release_round8
+from configs import release, release_round8
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:
   """arg "tiny": the tests' tiny scale, as configs/release.py's."""
   config = release_round8.get_config(arg)
   config.train.init_from = "runs/release_round8"
-  if arg != "tiny":
-    config.data.cohort = "data/phantom_release9"
-  else:
-    config.data.cohort = "data/phantom_release9_tiny"
+  release.own_cohort(config, "phantom_release9", arg)
   p = config.phantom
   p.flair_csf = (0.02, 0.6)  # rounds 1-7's range and round 8's together
   p.sulcal_csf = (0.0, 0.7)
