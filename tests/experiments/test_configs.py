@@ -155,3 +155,15 @@ def test_release_round9_continues_round8_with_csf_over_the_whole_range():
     assert ninth[knob][0] == eighth[knob][0] and ninth[knob][1] == seventh[knob][1]
   tiny = release_round9.get_config("tiny")
   assert tiny.data.cohort != release_round8.get_config("tiny").data.cohort  # a cohort of its own
+
+
+def test_release_round10_averages_round8_with_the_bundle_and_trains_nothing():
+  from configs import release_round9, release_round10
+  ninth, tenth = _flat(release_round9.get_config()), _flat(release_round10.get_config())
+  changed = {k for k in ninth if tenth[k] != ninth[k]}
+  assert changed == {"train.average_with", "train.epochs", "train.decay_epoch",
+                     "train.eval_every"}
+  assert tenth["train.init_from"] == "runs/release_round8"  # round 9's start, not round 9
+  assert tenth["train.average_with"] == "uresnet_jax/release_model"
+  assert tenth["train.epochs"] == 0 and 0 < tenth["train.average_weight"] < 1
+  assert tenth["data.cohort"] == ninth["data.cohort"]  # calibrated and gated on round 9's draw

@@ -1,5 +1,6 @@
 """Step 0 of a run that starts from a trained model's weights instead of random ones: fine-tuning,
-and a release model trained in rounds (config.train.init_from)."""
+a release model trained in rounds (config.train.init_from), and two rounds' weights averaged
+(config.train.average_with)."""
 import hashlib
 import pathlib
 
@@ -22,26 +23,59 @@ def weights_digest(variables: dict) -> str:
   return digest.hexdigest()
 
 
-def source_path(config: ml_collections.ConfigDict) -> pathlib.Path | None:
-  """config.train.init_from as a path (None: random weights); refused early when it is missing."""
-  source = config.train.get("init_from", "")
+def source_path(config: ml_collections.ConfigDict, key: str = "init_from") -> pathlib.Path | None:
+  """config.train.<key> (init_from or average_with) as a path (None: unset); refused early when it
+  is missing, or when average_with is set without init_from or with a weight outside (0, 1)."""
+  source = config.train.get(key, "")
+  if key == "init_from":
+    source_path(config, "average_with")
+  elif source and not config.train.get("init_from", ""):
+    raise InputError(f"config.train.average_with={source}: set config.train.init_from too "
+                     "(the model it is averaged with)")
+  elif source and not 0.0 < config.train.get("average_weight", 0.5) < 1.0:
+    raise InputError(f"config.train.average_weight={config.train.average_weight}: must be "
+                     "between 0 and 1 (average_with's share of each weight)")
   if not source:
     return None
   path = pathlib.Path(source).expanduser()
   if not path.exists():
-    raise InputError(f"config.train.init_from={source}: no such model (a training workdir or an "
+    raise InputError(f"config.train.{key}={source}: no such model (a training workdir or an "
                      "exported model folder)")
   return path
 
 
+def average(first: dict, second: dict, weight: float) -> dict:
+  """(1 - weight) x first + weight x second, weight by weight: two models of one architecture
+  become one (params and batch statistics alike)."""
+  def mix(a, b):
+    a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+    if a.shape != b.shape:
+      raise ValueError(f"shape {b.shape}, the other model's {a.shape}")
+    return (1.0 - weight) * a + weight * b
+
+  try:
+    return jax.tree.map(mix, first, second)
+  except (KeyError, ValueError, TypeError) as e:
+    raise InputError(f"config.train.average_with: its weights do not fit init_from's model: "
+                     f"{e}") from None
+
+
 def seed_from_config(config: ml_collections.ConfigDict, workdir: pathlib.Path) -> None:
   """Seeds step 0 from config.train.init_from (an exported model, or a workdir's checkpoint:
-  config.train.init_checkpoint, which finetune sets, else its latest); nothing when it is empty.
+  config.train.init_checkpoint, which finetune sets, else its latest), averaged with
+  config.train.average_with when that is set; nothing when init_from is empty.
   The one way a run starts from trained weights."""
   path = source_path(config)
-  if path is not None:
-    checkpoint = config.train.get("init_checkpoint", "latest")
-    seed_checkpoint(config, predictor.load_variables(path, checkpoint)[1], str(path), workdir)
+  if path is None:
+    return
+  checkpoint = config.train.get("init_checkpoint", "latest")
+  variables, name = predictor.load_variables(path, checkpoint)[1], str(path)
+  other = source_path(config, "average_with")
+  if other is not None:
+    weight = config.train.average_weight
+    variables = average(variables, predictor.load_variables(other)[1], weight)
+    name = f"{1.0 - weight:g} x {path} + {weight:g} x {other}"
+  seed_checkpoint(config, variables, name, workdir)
 
 
 def seed_checkpoint(config: ml_collections.ConfigDict, variables: dict, model_path: str,
