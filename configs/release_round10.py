@@ -13,6 +13,11 @@ Round 8 and the bundle count equally (average_weight 0.5, chosen before any scor
 The stroke threshold is calibrated, and the held-out and gate domains drawn, on round 9's phantom
 (CSF from a 3D FLAIR's black to a 2D FLAIR's grey); nothing trains on it (epochs 0).
 
+Measured 2026-12-06 (docs/sim_to_real.md, round 10): held-out phantom fold WMH Dice 0.615, stroke
+Dice 0.122; MS WMH Dice 0.070 / 0.625 / 0.435 (mean 0.377); false stroke 0.70 / 1.33 / 0.30 mL,
+more than either model it averages; s0009 stroke Dice 0.099, 10 % of the infarct called stroke
+(the best of any round); the gate was stopped after the real scans (patient19 over 1 mL).
+
 Run: python -m uresnet_jax.release --config=configs/release_round10.py
      --workdir=runs/release_round10 --output=runs/release_round10/export
      --against=uresnet_jax/release_model --real=MS,STROKE

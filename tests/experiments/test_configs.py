@@ -167,3 +167,21 @@ def test_release_round10_averages_round8_with_the_bundle_and_trains_nothing():
   assert tenth["train.average_with"] == "uresnet_jax/release_model"
   assert tenth["train.epochs"] == 0 and 0 < tenth["train.average_weight"] < 1
   assert tenth["data.cohort"] == ninth["data.cohort"]  # calibrated and gated on round 9's draw
+
+
+def test_release_round11_remeasures_round10s_batch_statistics_at_learning_rate_zero():
+  from configs import release_round10, release_round11
+  tenth, eleventh = _flat(release_round10.get_config()), _flat(release_round11.get_config())
+  changed = {k for k in tenth if eleventh[k] != tenth[k]}
+  assert changed == {"train.epochs", "train.decay_epoch", "train.learning_rate"}
+  assert eleventh["train.learning_rate"] == 0 and eleventh["train.epochs"] == 1
+
+
+def test_release_round12_is_round9_with_cavities_as_bright_as_the_sulci():
+  from configs import release_round9, release_round12
+  ninth, twelfth = _flat(release_round9.get_config()), _flat(release_round12.get_config())
+  assert {k for k in twelfth if twelfth[k] != ninth.get(k)} == {"data.cohort",
+                                                                "phantom.cavity_like_sulci"}
+  assert twelfth["phantom.cavity_like_sulci"] is True
+  assert release_round12.get_config("tiny").data.cohort != release_round9.get_config(
+      "tiny").data.cohort

@@ -98,3 +98,23 @@ def test_each_bright_tissue_knob_shows_in_the_scan():
   assert loose["brain_mask"].sum() > 1.1 * base["brain_mask"].sum()
   assert (loose["labels"] == base["labels"]).all()  # the truth does not move
   assert loose["clinical"]["icv_ml"] == base["clinical"]["icv_ml"]
+
+
+@pytest.mark.slow
+def test_a_cavity_like_sulci_takes_the_sulcal_brightening_inside_the_infarct_only():
+  """An old cortical infarct's cavity is as bright as the sulcal CSF around it, not darker."""
+  config = _release_phantom()
+  config.sulcal_csf = (0.6, 0.6)
+  config.stroke_probability, config.stroke_type_weights = 1.0, (1.0, 0.0, 0.0)
+  config.old_infarct_probability = 1.0
+  dark = phantom.generate_subject(0, 5, config)
+  config.cavity_like_sulci = True
+  like = phantom.generate_subject(0, 5, config)
+  lifted = like["flair"].astype(float) - dark["flair"].astype(float)
+  stroke = like["labels"] == 2
+  assert (like["labels"] == dark["labels"]).all()
+  assert stroke.any() and (lifted[stroke] > 50).sum() > 100  # the cavity is brighter ...
+  assert lifted.min() > -10  # nothing darker (Rician noise moves a dim voxel by a few units)
+  zooms = [float(z) for z in like["clinical"]["protocol"].split("x")]
+  near = ndimage.distance_transform_edt(~stroke, sampling=zooms) <= 2 * max(zooms)
+  assert near[np.abs(lifted) > 1].mean() > 0.9  # ... and little else (small unlabelled cavities)

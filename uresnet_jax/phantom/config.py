@@ -90,6 +90,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.striatocapsular_semi_axes_mm = ((5.0, 8.0), (9.0, 16.0), (6.0, 11.0))  # L-R, A-P, S-I
   c.old_infarct_probability = 0.7  # cavitated: CSF-dark core and a bright gliotic rim
   c.gliotic_rim_mm = (1.5, 3.5)
+  c.cavity_like_sulci = False  # an old infarct's cavity is CSF: it takes the sulcal CSF's
+  #                              brightening (sulcal_csf) where the sulci do; False: always the
+  #                              darkest CSF level, darker than the sulci around a cortical one
   c.infarct_intensity = (0.9, 1.2)  # recent infarct or rim, relative to the WMH intensity
   # Strokes as real FLAIR shows them (docs/sim_to_real.md, round 3). Neutral defaults; drawn from a
   # stream of their own, so that these defaults leave the paper's cohort as it was, bit for bit.

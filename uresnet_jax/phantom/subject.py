@@ -129,8 +129,11 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
                                                    real["choroid_mm"])
   if real["flow"] > 0:
     tissue = tissue + bright_tissue.csf_flow(rng_real, cv, csf, real["flow"])
+  cavity_signal = flair_csf * cavity
+  if config.cavity_like_sulci and real["sulcal"] > 0:
+    cavity_signal = cavity_signal + bright_tissue.sulcal_csf(cv, cavity, real["sulcal"])
   fine = dict(tissue=tissue * keep,
-              cavity=flair_csf * cavity, seen=wmh_seen, wmh=wmh_seen * hetero,
+              cavity=cavity_signal, seen=wmh_seen, wmh=wmh_seen * hetero,
               infarct=infarct * gliosis * hetero, halo=halo * hetero)
   thick = {k: thick_slices(v, geo.profile) for k, v in fine.items()}
   t1, wm, mask, wmh_label, stroke = (thick_slices(x, geo.profile)
