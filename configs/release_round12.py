@@ -11,6 +11,12 @@ darkness alone no longer tells a cavity from the CSF around it; its shape, place
 must. Everything else is round 9's (round 8's weights, CSF 0.02-0.6, sulcal brightening 0-0.7,
 flow 0-0.6, 2 epochs), on a new cohort, so that the comparison with round 9 is this change alone.
 
+Measured 2026-12-06 (docs/sim_to_real.md, round 12): false stroke 0.11 / 0.52 / 0.16 mL (round 9:
+0.48 / 3.91 / 0.56); MS WMH Dice 0.072 / 0.637 / 0.534 (mean 0.415, the best of any round); s0009
+stroke Dice 0.089 (5 % called stroke); phantom false stroke median 0.0-0.4 mL on 9 held-out
+domains, loose_skull_strip 1.39 mL; 12 of 16 checks (3 of 6 real) against the bundle's 13; not
+shipped.
+
 Run: python -m uresnet_jax.release --config=configs/release_round12.py
      --workdir=runs/release_round12 --output=runs/release_round12/export
      --against=uresnet_jax/release_model --real=MS,STROKE

@@ -185,3 +185,10 @@ def test_release_round12_is_round9_with_cavities_as_bright_as_the_sulci():
   assert twelfth["phantom.cavity_like_sulci"] is True
   assert release_round12.get_config("tiny").data.cohort != release_round9.get_config(
       "tiny").data.cohort
+
+
+def test_release_round13_trains_round12_further_on_its_cohort():
+  from configs import release_round12, release_round13
+  twelfth, thirteenth = _flat(release_round12.get_config()), _flat(release_round13.get_config())
+  assert {k for k in twelfth if thirteenth[k] != twelfth[k]} == {"train.init_from"}
+  assert thirteenth["train.init_from"] == "runs/release_round12"
