@@ -21,7 +21,7 @@ more than either model it averages; s0009 stroke Dice 0.099, 10 % of the infarct
 Run: python -m uresnet_jax.release --config=configs/release_round10.py
      --workdir=runs/release_round10 --output=runs/release_round10/export
      --against=uresnet_jax/release_model --real=MS,STROKE
-     (round 8 elsewhere: --config.train.init_from=ITS_WORKDIR_OR_EXPORT)
+     (round 8 and round 3 elsewhere: --config.train.init_from=ROUND8 --config.train.average_with=ROUND3)
 """
 import ml_collections
 
@@ -32,7 +32,7 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   """arg "tiny": the tests' tiny scale, as configs/release.py's."""
   config = release_round9.get_config(arg)
   config.train.init_from = "runs/release_round8"
-  config.train.average_with = "uresnet_jax/release_model"  # round 3
+  config.train.average_with = "runs/release_round3"  # the bundle when this round ran
   config.train.average_weight = 0.5
   config.train.epochs = 0
   config.train.decay_epoch = 0

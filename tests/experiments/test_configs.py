@@ -164,7 +164,7 @@ def test_release_round10_averages_round8_with_the_bundle_and_trains_nothing():
   assert changed == {"train.average_with", "train.epochs", "train.decay_epoch",
                      "train.eval_every"}
   assert tenth["train.init_from"] == "runs/release_round8"  # round 9's start, not round 9
-  assert tenth["train.average_with"] == "uresnet_jax/release_model"
+  assert tenth["train.average_with"] == "runs/release_round3"
   assert tenth["train.epochs"] == 0 and 0 < tenth["train.average_weight"] < 1
   assert tenth["data.cohort"] == ninth["data.cohort"]  # calibrated and gated on round 9's draw
 

@@ -49,7 +49,7 @@ def test_phantom_checks_skip_domains_without_stroke_free_subjects():
   assert [(c.where, c.passed) for c in checks] == [("in_domain", True), ("loose", False)]
 
 
-def test_a_candidate_beats_by_real_checks_then_all_checks_then_margin():
+def test_a_candidate_beats_by_real_checks_then_all_checks_then_real_then_phantom_margin():
   check = release_gate.Check
   current = [check("a", "x", 0.3, 0.4, True), check("b", "y", 2.0, 1.0, False),
              check("phantom b", "z", 0.4, 0.5, False)]
@@ -64,6 +64,14 @@ def test_a_candidate_beats_by_real_checks_then_all_checks_then_margin():
   assert not release_gate.beats(current, current)
   assert release_gate.beats(real_wins, current)  # real scans win over the phantom
   assert not release_gate.beats(current, real_wins)
+  # As many checks passed: the real scans' margin decides before the phantom's, however many
+  # phantom checks there are; the phantom's decides only between equal real margins.
+  phantom_ok = [check(f"phantom {i}", "z", 0.0, 0.5, False) for i in range(10)]
+  phantom_worse = [check(f"phantom {i}", "z", 0.3, 0.5, False) for i in range(10)]
+  better_real = [check("a", "x", 0.35, 0.4, True), check("b", "y", 2.0, 1.0, False)]
+  assert release_gate.beats(better_real + phantom_worse, current[:2] + phantom_ok)
+  assert not release_gate.beats(current[:2] + phantom_ok, better_real + phantom_worse)
+  assert release_gate.beats(current[:2] + phantom_ok, current[:2] + phantom_worse)
 
 
 def test_gate_command_refuses_a_config_without_a_gate(tmp_path):
