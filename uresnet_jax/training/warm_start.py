@@ -23,18 +23,28 @@ def weights_digest(variables: dict) -> str:
   return digest.hexdigest()
 
 
-def source_path(config: ml_collections.ConfigDict, key: str = "init_from") -> pathlib.Path | None:
-  """config.train.<key> (init_from or average_with) as a path (None: unset); refused early when it
-  is missing, or when average_with is set without init_from or with a weight outside (0, 1)."""
-  source = config.train.get(key, "")
-  if key == "init_from":
-    source_path(config, "average_with")
-  elif source and not config.train.get("init_from", ""):
+def source_path(config: ml_collections.ConfigDict) -> pathlib.Path | None:
+  """config.train.init_from as a path (None: random weights); refused early when it is missing,
+  and so is a bad config.train.average_with."""
+  average_path(config)
+  return _model_path(config, "init_from")
+
+
+def average_path(config: ml_collections.ConfigDict) -> pathlib.Path | None:
+  """config.train.average_with as a path (None: no averaging); refused when it is missing, set
+  without init_from, or given a weight outside (0, 1)."""
+  source = config.train.get("average_with", "")
+  if source and not config.train.get("init_from", ""):
     raise InputError(f"config.train.average_with={source}: set config.train.init_from too "
                      "(the model it is averaged with)")
-  elif source and not 0.0 < config.train.get("average_weight", 0.5) < 1.0:
+  if source and not 0.0 < config.train.get("average_weight", 0.5) < 1.0:
     raise InputError(f"config.train.average_weight={config.train.average_weight}: must be "
                      "between 0 and 1 (average_with's share of each weight)")
+  return _model_path(config, "average_with")
+
+
+def _model_path(config: ml_collections.ConfigDict, key: str) -> pathlib.Path | None:
+  source = config.train.get(key, "")
   if not source:
     return None
   path = pathlib.Path(source).expanduser()
@@ -70,7 +80,7 @@ def seed_from_config(config: ml_collections.ConfigDict, workdir: pathlib.Path) -
     return
   checkpoint = config.train.get("init_checkpoint", "latest")
   variables, name = predictor.load_variables(path, checkpoint)[1], str(path)
-  other = source_path(config, "average_with")
+  other = average_path(config)
   if other is not None:
     weight = config.train.average_weight
     variables = average(variables, predictor.load_variables(other)[1], weight)
