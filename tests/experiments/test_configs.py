@@ -24,11 +24,16 @@ def _flat(config) -> dict:
           for k, v in section.items()}
 
 
+def _changed(before: dict, after: dict) -> set:
+  """The settings (of _flat's) whose value differs between two configs."""
+  return {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+
+
 def test_each_variant_changes_only_its_settings():
   base = _flat(default.get_config())
   for name, settings in variant_table.VARIANTS.items():
     config = _flat(variants.get_config(name))
-    changed = {k for k in base if config[k] != base[k]}
+    changed = _changed(base, config)
     assert changed <= set(settings), name
     for key, value in settings.items():
       assert config[key] == (list(value) if isinstance(value, tuple) else value), (name, key)
@@ -67,7 +72,7 @@ def test_unknown_variant_on_the_command_line_is_one_line(tmp_path):
 def test_release_round2_continues_round1_with_slice_uniform_patches_and_predicts_with_flips():
   from configs import release, release_round2
   first, second = _flat(release.get_config()), _flat(release_round2.get_config())
-  changed = {k for k in first if second[k] != first[k]}
+  changed = _changed(first, second)
   assert changed == {"train.init_from", "train.epochs", "train.decay_epoch", "train.eval_every",
                      "train.learning_rate", "sampling.healthy_rate", "sampling.bright_share",
                      "sampling.slice_share", "predict.tta"}
@@ -84,7 +89,7 @@ def test_release_round2_continues_round1_with_slice_uniform_patches_and_predicts
 def test_release_round4_continues_round3_on_a_phantom_with_per_voxel_noise():
   from configs import release_round3, release_round4
   third, fourth = _flat(release_round3.get_config()), _flat(release_round4.get_config())
-  changed = {k for k in third if fourth[k] != third[k]}
+  changed = _changed(third, fourth)
   assert changed == {"train.init_from", "data.cohort", "phantom.voxel_noise"}
   assert fourth["train.init_from"] == "runs/release_round3"
   assert third["phantom.voxel_noise"] == [0.0, 0.0] and 0 == fourth["phantom.voxel_noise"][0]
@@ -96,7 +101,7 @@ def test_release_round4_continues_round3_on_a_phantom_with_per_voxel_noise():
 def test_release_round5_continues_round4_on_its_cohort_with_dark_tissue_patches():
   from configs import release_round4, release_round5
   fourth, fifth = _flat(release_round4.get_config()), _flat(release_round5.get_config())
-  changed = {k for k in fourth if fifth[k] != fourth[k]}
+  changed = _changed(fourth, fifth)
   assert changed == {"train.init_from", "train.epochs", "train.decay_epoch", "train.eval_every",
                      "train.learning_rate", "sampling.bright_share", "sampling.slice_share",
                      "sampling.dark_share"}
@@ -109,7 +114,7 @@ def test_release_round5_continues_round4_on_its_cohort_with_dark_tissue_patches(
 def test_release_round6_continues_round5_on_a_phantom_with_sulci():
   from configs import release_round5, release_round6
   fifth, sixth = _flat(release_round5.get_config()), _flat(release_round6.get_config())
-  changed = {k for k in fifth if sixth[k] != fifth[k]}
+  changed = _changed(fifth, sixth)
   assert changed == {"train.init_from", "data.cohort", "phantom.sulci_depth_mm",
                      "phantom.sulci_width_mm"}
   assert sixth["train.init_from"] == "runs/release_round5"
@@ -121,7 +126,7 @@ def test_release_round6_continues_round5_on_a_phantom_with_sulci():
 def test_release_round7_continues_round6_with_grainy_enlarged_ventricles_and_heavy_pv_wmh():
   from configs import release_round6, release_round7
   sixth, seventh = _flat(release_round6.get_config()), _flat(release_round7.get_config())
-  changed = {k for k in sixth if seventh[k] != sixth[k]}
+  changed = _changed(sixth, seventh)
   assert changed == {"train.init_from", "data.cohort", "phantom.ventricle_enlargement_mm",
                      "phantom.wmh_model", "phantom.pv_min_fraction",
                      "phantom.pv_decay_mm", "phantom.pv_cap_weight", "phantom.voxel_noise"}
@@ -135,7 +140,7 @@ def test_release_round7_continues_round6_with_grainy_enlarged_ventricles_and_hea
 def test_release_round8_continues_round7_with_csf_as_dark_as_a_3d_flairs():
   from configs import release_round7, release_round8
   seventh, eighth = _flat(release_round7.get_config()), _flat(release_round8.get_config())
-  changed = {k for k in seventh if eighth[k] != seventh[k]}
+  changed = _changed(seventh, eighth)
   assert changed == {"train.init_from", "data.cohort", "phantom.flair_csf",
                      "phantom.sulcal_csf", "phantom.csf_flow"}
   assert eighth["train.init_from"] == "runs/release_round7"
@@ -147,7 +152,7 @@ def test_release_round9_continues_round8_with_csf_over_the_whole_range():
   from configs import release_round7, release_round8, release_round9
   seventh, eighth, ninth = (_flat(m.get_config())
                             for m in (release_round7, release_round8, release_round9))
-  changed = {k for k in eighth if ninth[k] != eighth[k]}
+  changed = _changed(eighth, ninth)
   assert changed == {"train.init_from", "data.cohort", "phantom.flair_csf", "phantom.sulcal_csf",
                      "phantom.csf_flow", "train.epochs", "train.decay_epoch", "train.eval_every"}
   assert ninth["train.init_from"] == "runs/release_round8"
@@ -160,7 +165,7 @@ def test_release_round9_continues_round8_with_csf_over_the_whole_range():
 def test_release_round10_averages_round8_with_the_bundle_and_trains_nothing():
   from configs import release_round9, release_round10
   ninth, tenth = _flat(release_round9.get_config()), _flat(release_round10.get_config())
-  changed = {k for k in ninth if tenth[k] != ninth[k]}
+  changed = _changed(ninth, tenth)
   assert changed == {"train.average_with", "train.epochs", "train.decay_epoch",
                      "train.eval_every"}
   assert tenth["train.init_from"] == "runs/release_round8"  # round 9's start, not round 9
@@ -172,7 +177,7 @@ def test_release_round10_averages_round8_with_the_bundle_and_trains_nothing():
 def test_release_round11_remeasures_round10s_batch_statistics_at_learning_rate_zero():
   from configs import release_round10, release_round11
   tenth, eleventh = _flat(release_round10.get_config()), _flat(release_round11.get_config())
-  changed = {k for k in tenth if eleventh[k] != tenth[k]}
+  changed = _changed(tenth, eleventh)
   assert changed == {"train.epochs", "train.decay_epoch", "train.learning_rate"}
   assert eleventh["train.learning_rate"] == 0 and eleventh["train.epochs"] == 1
 
@@ -180,8 +185,7 @@ def test_release_round11_remeasures_round10s_batch_statistics_at_learning_rate_z
 def test_release_round12_is_round9_with_cavities_as_bright_as_the_sulci():
   from configs import release_round9, release_round12
   ninth, twelfth = _flat(release_round9.get_config()), _flat(release_round12.get_config())
-  assert {k for k in twelfth if twelfth[k] != ninth.get(k)} == {"data.cohort",
-                                                                "phantom.cavity_like_sulci"}
+  assert _changed(ninth, twelfth) == {"data.cohort", "phantom.cavity_like_sulci"}
   assert twelfth["phantom.cavity_like_sulci"] is True
   assert release_round12.get_config("tiny").data.cohort != release_round9.get_config(
       "tiny").data.cohort
@@ -190,5 +194,5 @@ def test_release_round12_is_round9_with_cavities_as_bright_as_the_sulci():
 def test_release_round13_trains_round12_further_on_its_cohort():
   from configs import release_round12, release_round13
   twelfth, thirteenth = _flat(release_round12.get_config()), _flat(release_round13.get_config())
-  assert {k for k in twelfth if thirteenth[k] != twelfth[k]} == {"train.init_from"}
+  assert _changed(twelfth, thirteenth) == {"train.init_from"}
   assert thirteenth["train.init_from"] == "runs/release_round12"
