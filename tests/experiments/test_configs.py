@@ -196,3 +196,14 @@ def test_release_round13_trains_round12_further_on_its_cohort():
   twelfth, thirteenth = _flat(release_round12.get_config()), _flat(release_round13.get_config())
   assert _changed(twelfth, thirteenth) == {"train.init_from"}
   assert thirteenth["train.init_from"] == "runs/release_round12"
+
+
+def test_release_round14_labels_wmh_as_seen_and_trains_round13_on_a_new_cohort():
+  from configs import release_round13, release_round14
+  thirteenth, fourteenth = _flat(release_round13.get_config()), _flat(release_round14.get_config())
+  assert _changed(thirteenth, fourteenth) == {
+      "train.init_from", "data.cohort", "phantom.label_shrink_mm", "phantom.halo_gain",
+      "train.epochs", "train.decay_epoch", "train.eval_every"}
+  assert fourteenth["train.init_from"] == "runs/release_round13"
+  assert max(fourteenth["phantom.label_shrink_mm"]) < min(thirteenth["phantom.label_shrink_mm"])
+  assert max(fourteenth["phantom.halo_gain"]) < max(thirteenth["phantom.halo_gain"])
