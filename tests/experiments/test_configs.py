@@ -207,3 +207,15 @@ def test_release_round14_labels_wmh_as_seen_and_trains_round13_on_a_new_cohort()
   assert fourteenth["train.init_from"] == "runs/release_round13"
   assert max(fourteenth["phantom.label_shrink_mm"]) < min(thirteenth["phantom.label_shrink_mm"])
   assert max(fourteenth["phantom.halo_gain"]) < max(thirteenth["phantom.halo_gain"])
+
+
+def test_release_round15_draws_more_recent_deep_infarcts_from_round14():
+  from configs import release_round14, release_round15
+  fourteenth, fifteenth = _flat(release_round14.get_config()), _flat(release_round15.get_config())
+  assert _changed(fourteenth, fifteenth) == {
+      "train.init_from", "data.cohort", "phantom.stroke_type_weights",
+      "phantom.old_infarct_probability", "train.epochs", "train.decay_epoch", "train.eval_every"}
+  assert fifteenth["train.init_from"] == "runs/release_round14"
+  share = lambda c: c["phantom.stroke_type_weights"][1] / sum(c["phantom.stroke_type_weights"])
+  assert share(fifteenth) > share(fourteenth)
+  assert fifteenth["phantom.old_infarct_probability"] < fourteenth["phantom.old_infarct_probability"]
