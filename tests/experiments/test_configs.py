@@ -219,3 +219,13 @@ def test_release_round15_draws_more_recent_deep_infarcts_from_round14():
   share = lambda c: c["phantom.stroke_type_weights"][1] / sum(c["phantom.stroke_type_weights"])
   assert share(fifteenth) > share(fourteenth)
   assert fifteenth["phantom.old_infarct_probability"] < fourteenth["phantom.old_infarct_probability"]
+
+
+def test_release_round16_labels_wmh_past_its_seen_border_from_round14():
+  from configs import release_round14, release_round16
+  fourteenth, sixteenth = _flat(release_round14.get_config()), _flat(release_round16.get_config())
+  assert _changed(fourteenth, sixteenth) == {
+      "train.init_from", "data.cohort", "phantom.label_shrink_mm", "train.epochs",
+      "train.decay_epoch", "train.eval_every"}
+  assert sixteenth["train.init_from"] == "runs/release_round14"
+  assert sixteenth["phantom.label_shrink_mm"][0] < 0 <= fourteenth["phantom.label_shrink_mm"][0]
