@@ -11,6 +11,10 @@ of the lesion's contrast unlabelled around periventricular WMH (halo_gain). Here
 0-0.2 mm and the halo at most 0.4 of the contrast (the paper cohort's range), so what is seen
 bright is labelled. Everything else is round 13's phantom (round 12's), on a new cohort; three
 epochs (1e-4 for two, then 1e-5) because every WMH border moves.
+Measured 2026-12-06 (docs/sim_to_real.md, round 14): false stroke 0.00 / 0.00 / 0.00 mL; MS WMH
+Dice 0.138 / 0.691 / 0.599 (mean 0.476, the first round to pass 0.45); s0009 stroke Dice 0.000
+(0 % called stroke, 41 % WMH); phantom false stroke median 0.00-0.01 mL on all 10 domains; 14 of
+16 checks (4 of 6 real), beating round 13; beaten by round 15, which shipped.
 
 Run: python -m uresnet_jax.release --config=configs/release_round14.py
      --workdir=runs/release_round14 --output=runs/release_round14/export
