@@ -8,6 +8,10 @@ experts' outline takes in the partial-volume border down to about a third of the
 The phantom's rater stopped at half of it (the label's edge at the seen border, label_shrink_mm 0).
 Here the label reaches 0-0.4 mm past that border (a negative label_shrink_mm), as a generous rater
 draws it. Everything else is round 14's, on a new cohort.
+Measured 2026-12-07 (docs/sim_to_real.md, round 16): false stroke 0.00 / 0.00 / 0.00 mL; MS WMH
+Dice 0.167 / 0.678 / 0.592 (mean 0.479), but patient19's WMH volume did not grow (27.7 mL); s0009
+stroke Dice 0.000; 14 of 16 checks, real margin +1.06 against the bundle's (round 15) +1.39: not
+shipped.
 
 Run: python -m uresnet_jax.release --config=configs/release_round16.py
      --workdir=runs/release_round16 --output=runs/release_round16/export
