@@ -229,3 +229,15 @@ def test_release_round16_labels_wmh_past_its_seen_border_from_round14():
       "train.decay_epoch", "train.eval_every"}
   assert sixteenth["train.init_from"] == "runs/release_round14"
   assert sixteenth["phantom.label_shrink_mm"][0] < 0 <= fourteenth["phantom.label_shrink_mm"][0]
+
+
+def test_release_round17_learns_round15s_phantom_from_scratch_with_uresnet2():
+  from configs import release, release_round15, release_round17
+  fifteenth, seventeenth = _flat(release_round15.get_config()), _flat(release_round17.get_config())
+  assert _changed(fifteenth, seventeenth) == {
+      "train.init_from", "data.cohort", "model.residual_convs", "train.epochs",
+      "train.decay_epoch", "train.eval_every", "train.learning_rate"}
+  assert seventeenth["train.init_from"] == "" and seventeenth["model.residual_convs"] == 2
+  first = _flat(release.get_config())
+  assert all(seventeenth[k] == first[k] for k in (
+      "train.epochs", "train.decay_epoch", "train.learning_rate"))
