@@ -1,10 +1,12 @@
 """Tests for the stroke-realism knobs of the phantom: arterial territories, small cortical infarcts,
-swelling, thalamic infarcts, recent lacunes, embolic showers and asymmetric ventricles, each on one
-subject's canvas."""
+swelling, thalamic infarcts, recent lacunes, embolic showers, asymmetric ventricles and the deep
+infarcts' height, outline and texture, each on one subject's canvas (or one small subject)."""
 import numpy as np
 import pytest
 from scipy import ndimage
 
+from uresnet_jax import phantom
+from uresnet_jax.common.errors import InputError
 from uresnet_jax.phantom import config as phantom_config
 from uresnet_jax.phantom.anatomy import Canvas, geometry, load_anatomy
 from uresnet_jax.phantom.fields import smooth_noise
@@ -38,10 +40,10 @@ def canvas():
   return cv, texture
 
 
-def _strokes(canvas, seed=0, **knobs):
+def _strokes(canvas, seed=0, lobes=None, **knobs):
   cv, texture = canvas
   return strokes(np.random.default_rng(seed), cv, load_anatomy(), texture, 1.0, _config(**knobs),
-                 np.random.default_rng(seed + 100))
+                 np.random.default_rng(seed + 100), lobes)
 
 
 def _centroid_mni(cv, fraction):
@@ -117,3 +119,77 @@ def test_ventricle_asymmetry_enlarges_one_side_more():
     sides.append([(ventricle & (cv.mni[0] > 0)).sum(), (ventricle & (cv.mni[0] < 0)).sum()])
   (right0, left0), (right1, left1) = sides
   assert right1 / left1 > 1.15 * right0 / left0, sides  # positive asymmetry: the right one
+
+
+_DEEP = dict(stroke_type_weights=(0.0, 1.0, 0.0), extra_lacune_probability=1.0,
+             embolic_count=(2, 2))  # striatocapsular, a lacune and two emboli
+
+
+def test_a_zero_outline_field_is_the_smooth_ellipsoid_bit_for_bit(canvas):
+  for seed in range(3):
+    smooth = _strokes(canvas, seed, **_DEEP)
+    zero = _strokes(canvas, seed, np.zeros(canvas[0].grid.shape, np.float32), **_DEEP)
+    assert smooth[2] == zero[2]
+    for a, b in zip(smooth[:2], zero[:2]):
+      np.testing.assert_array_equal(a, b)
+
+
+def _surface_share(fraction):
+  inside = fraction >= 0.5
+  return (inside & ~ndimage.binary_erosion(inside)).sum() / inside.sum(), inside.sum()
+
+
+def test_irregularity_lobulates_a_striatocapsular_infarct_at_about_its_volume(canvas):
+  cv = canvas[0]
+  field = smooth_noise(np.random.default_rng(2), cv.grid, 4.0, 1)[0]
+  for seed in range(3):
+    smooth, _, kinds = _strokes(canvas, seed, stroke_type_weights=(0.0, 1.0, 0.0))
+    lobed, _, _ = _strokes(canvas, seed, 0.3 * field, stroke_type_weights=(0.0, 1.0, 0.0))
+    (share_smooth, n_smooth), (share_lobed, n_lobed) = map(_surface_share, (smooth, lobed))
+    assert kinds == "striatocapsular" and n_smooth > 300
+    assert share_lobed > 1.1 * share_smooth, (seed, share_smooth, share_lobed)
+    assert 0.6 < n_lobed / n_smooth < 1.4, (seed, n_smooth, n_lobed)
+
+
+def test_a_high_striatocapsular_centre_reaches_the_corona_radiata(canvas):
+  for seed in range(2):
+    low, _, _ = _strokes(canvas, seed, stroke_type_weights=(0.0, 1.0, 0.0),
+                         striatocapsular_centre_z_mm=(0.0, 2.0))
+    high, _, _ = _strokes(canvas, seed, stroke_type_weights=(0.0, 1.0, 0.0),
+                          striatocapsular_centre_z_mm=(25.0, 28.0))
+    z_low, z_high = _centroid_mni(canvas[0], low)[2], _centroid_mni(canvas[0], high)[2]
+    assert z_high > 18 > z_low + 10, (seed, z_low, z_high)
+
+
+@pytest.mark.slow
+def test_heterogeneity_makes_a_recent_infarct_patchy_and_changes_nothing_else():
+  """One small subject with a recent striatocapsular infarct: the neutral knobs draw no field
+  (another knot spacing changes no bit); heterogeneity leaves the labels and T1 as they were and
+  spreads the FLAIR inside the infarct."""
+  config = phantom_config.get_config()
+  config.num_workers = 1
+  config.protocols, config.protocol_weights = ((1.0, 1.0, 5.0),), (1.0,)
+  config.stroke_probability, config.stroke_type_weights = 1.0, (0.0, 1.0, 0.0)
+  config.old_infarct_probability, config.extra_lacune_probability = 0.0, 0.0
+  plain = phantom.generate_subject(0, 4, config)
+  config.infarct_texture_mm = 2.0
+  neutral = phantom.generate_subject(0, 4, config)
+  for key in ("flair", "t1", "labels", "brain_mask", "wm"):
+    np.testing.assert_array_equal(neutral[key], plain[key])
+  config.infarct_heterogeneity = (0.4, 0.4)
+  patchy = phantom.generate_subject(0, 4, config)
+  for key in ("t1", "labels", "brain_mask", "wm"):
+    np.testing.assert_array_equal(patchy[key], plain[key])
+  assert plain["truth"]["infarct_heterogeneity"] == 0.0
+  assert patchy["truth"]["infarct_heterogeneity"] == 0.4
+  infarct = plain["labels"] == 2
+  assert infarct.sum() > 50
+  spread = [s["flair"][infarct].std() / s["flair"][infarct].mean() for s in (plain, patchy)]
+  assert spread[1] > 1.5 * spread[0], spread
+
+
+def test_a_negative_irregularity_is_an_input_error():
+  config = phantom_config.get_config()
+  config.infarct_irregularity = (-0.1, 0.2)
+  with pytest.raises(InputError, match="infarct_irregularity"):
+    phantom.validate_config(config)

@@ -106,6 +106,17 @@ def get_config() -> ml_collections.ConfigDict:
   c.embolic_count = (0, 0)  # further small cortical or subcortical infarcts (integers, inclusive)
   c.ventricle_asymmetry = (0.0, 0.0)  # the enlargement of one lateral ventricle over the
   #                                     other's, relative (sign and side drawn)
+  # Deep infarcts as real FLAIR shows them (docs/sim_to_real.md, round 18). Neutral defaults; the
+  # outline and texture are drawn from a stream of their own.
+  c.striatocapsular_centre_z_mm = (0.0, 12.0)  # MNI superior-inferior of a striatocapsular
+  #                                              infarct's centre: up to ~28 reaches the corona
+  #                                              radiata beside the ventricle body
+  c.infarct_irregularity = (0.0, 0.0)  # lobulated outline of the ellipsoid infarcts (striato-
+  #                                      capsular, thalamic, lacunes, deep emboli): the border
+  #                                      moves by this share of the semi-axis (smooth field)
+  c.infarct_heterogeneity = (0.0, 0.0)  # relative std of a smooth texture multiplying the bright
+  #                                       infarct tissue (recent infarct, gliotic rim)
+  c.infarct_texture_mm = 4.0  # B-spline knot spacing of those two fields
 
   # Clinical generative model (ground truth for the risk-factor analysis).
   c.age_years = (50.0, 90.0)

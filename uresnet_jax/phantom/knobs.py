@@ -25,7 +25,8 @@ RANGE_KEYS = (
     "ependymal", "ependymal_mm", "blur_mm", "ringing", "ghosting", "slice_gap_mm",
     "random_contrast", "edge_irregularity", "mask_margin_mm", "dura", "sulcal_csf",
     "choroid_plexus", "choroid_plexus_mm", "csf_flow", "cortical_extent", "recent_swelling",
-    "embolic_count", "ventricle_asymmetry", "voxel_noise", "sulci_depth_mm", "sulci_width_mm")
+    "embolic_count", "ventricle_asymmetry", "voxel_noise", "sulci_depth_mm", "sulci_width_mm",
+    "striatocapsular_centre_z_mm", "infarct_irregularity", "infarct_heterogeneity")
 _PROBABILITY_KEYS = ("random_protocol_probability", "stroke_probability",
                      "extra_lacune_probability", "old_infarct_probability", "male_probability",
                      "diabetes_probability", "smoking_probability",
@@ -77,5 +78,11 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     raise InputError(f"config.sulci_depth_mm={tuple(config.sulci_depth_mm)} / sulci_width_mm="
                      f"{tuple(config.sulci_width_mm)} / sulci_spacing_mm={config.sulci_spacing_mm}: "
                      "a depth must be >= 0, a width and a spacing > 0")
+  if (config.infarct_irregularity[0] < 0 or config.infarct_heterogeneity[0] < 0
+      or config.infarct_texture_mm <= 0):
+    raise InputError(f"config.infarct_irregularity={tuple(config.infarct_irregularity)} / "
+                     f"infarct_heterogeneity={tuple(config.infarct_heterogeneity)} / "
+                     f"infarct_texture_mm={config.infarct_texture_mm}: amplitudes must be >= 0, "
+                     "a spacing > 0")
   if config.head_aspect[0] <= 0:
     raise InputError(f"config.head_aspect={tuple(config.head_aspect)}: factors must be > 0")

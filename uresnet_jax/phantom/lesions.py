@@ -118,15 +118,22 @@ def _paint_stroke(cv: Canvas, box: tuple[slice, ...], margin: np.ndarray, rim_mm
 
 
 def _ellipsoid_stroke(cv: Canvas, centre: np.ndarray, semi: np.ndarray, rotation: np.ndarray,
-                      rim_mm: float | None, edge_mm: float,
-                      out: tuple[np.ndarray, np.ndarray], swelling: float = 0.0) -> None:
-  """Striatocapsular or thalamic infarct, or lacune: a rotated ellipsoid in MNI mm."""
-  box = cv.mni_box(centre, float(semi.max()))
+                      rim_mm: float | None, edge_mm: float, out: tuple[np.ndarray, np.ndarray],
+                      swelling: float = 0.0, lobes: np.ndarray | None = None) -> None:
+  """Striatocapsular or thalamic infarct, or lacune: a rotated ellipsoid in MNI mm.
+
+  lobes (canvas-sized, or None: smooth) is subtracted from the normalised radius: the border moves
+  out where it is positive, by that share of the semi-axis, for a lobulated outline.
+  """
+  reach = 1.0 if lobes is None else 1.0 + float(np.abs(lobes).max())  # the farthest lobe
+  box = cv.mni_box(centre, float(semi.max()) * reach)
   if box is None:
     return
   rel = cv.mni[(slice(None),) + box] - centre[:, None, None, None]
   local = np.einsum("ij,j...->i...", rotation.T, rel)
   rho = np.sqrt(sum((local[a] / semi[a])**2 for a in range(3)))
+  if lobes is not None:
+    rho = rho - lobes[box]
   _paint_stroke(cv, box, (1 - rho) * semi.min(), rim_mm, edge_mm, out, swelling)
 
 
@@ -192,12 +199,14 @@ def _cortical_stroke(rng: np.random.Generator, cv: Canvas, anatomy: Anatomy,
 
 def strokes(rng: np.random.Generator, cv: Canvas, anatomy: Anatomy, texture: np.ndarray,
             edge_mm: float, config: ml_collections.ConfigDict,
-            rng_kind: np.random.Generator) -> tuple[np.ndarray, np.ndarray, str]:
+            rng_kind: np.random.Generator,
+            lobes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, str]:
   """Stroke and cavity fractions and the stroke type ("none", "cortical+lacunar", ...).
 
   rng_kind draws what the neutral defaults of the stroke-realism knobs leave out (territory,
   extent, swelling, thalamic site, recent lacunes, embolic infarcts), so that those defaults
-  leave every draw of `rng` as it was.
+  leave every draw of `rng` as it was. lobes (None: smooth ellipsoids) makes the outline of every
+  ellipsoid infarct lobulated (_ellipsoid_stroke).
   """
   stroke = np.zeros(cv.grid.shape, np.float32)
   cavity = np.zeros(cv.grid.shape, np.float32)
@@ -221,7 +230,8 @@ def strokes(rng: np.random.Generator, cv: Canvas, anatomy: Anatomy, texture: np.
     kinds[0] = kind if territory == "mca" else f"cortical_{territory}"
   elif kind == "striatocapsular":
     side = rng.choice([-1.0, 1.0])
-    centre = np.array([side * rng.uniform(20, 27), rng.uniform(-6, 10), rng.uniform(0, 12)])
+    centre = np.array([side * rng.uniform(20, 27), rng.uniform(-6, 10),
+                       uniform(rng, config.striatocapsular_centre_z_mm)])
     semi = np.array([uniform(rng, r) for r in config.striatocapsular_semi_axes_mm])
     rotation = rotation_matrix([rng.uniform(-25, 25), rng.uniform(-10, 10),
                                 side * rng.uniform(0, 25)])
@@ -230,7 +240,8 @@ def strokes(rng: np.random.Generator, cv: Canvas, anatomy: Anatomy, texture: np.
                          rng_kind.uniform(0, 12)])
       semi = semi * rng_kind.uniform(0.4, 0.8)
       kinds[0] = "thalamic"
-    _ellipsoid_stroke(cv, centre, semi, rotation, rim(), edge_mm, (stroke, cavity), swelling)
+    _ellipsoid_stroke(cv, centre, semi, rotation, rim(), edge_mm, (stroke, cavity), swelling,
+                      lobes)
   n_lacunes = 0
   if kind == "lacunar":
     n_lacunes = int(rng.integers(config.lacune_count[0], config.lacune_count[1] + 1))
@@ -245,7 +256,7 @@ def strokes(rng: np.random.Generator, cv: Canvas, anatomy: Anatomy, texture: np.
     if rng_kind.uniform() < config.recent_lacune_probability:  # recent: bright, not cavitated
       rim_mm = None
     _ellipsoid_stroke(cv, centre, semi, rotation_matrix(rng.uniform(-30, 30, 3)), rim_mm, edge_mm,
-                      (stroke, cavity), swelling)
+                      (stroke, cavity), swelling, lobes)
   n_emboli = int(rng_kind.integers(config.embolic_count[0], config.embolic_count[1] + 1))
   for _ in range(n_emboli):  # small infarcts of an embolic shower, cortical or subcortical
     old = rng_kind.uniform() < config.old_infarct_probability
@@ -263,7 +274,7 @@ def strokes(rng: np.random.Generator, cv: Canvas, anatomy: Anatomy, texture: np.
       _ellipsoid_stroke(cv, centre, radius * rng_kind.uniform(0.7, 1.3, 3),
                         rotation_matrix(rng_kind.uniform(-30, 30, 3)),
                         None if rim_mm is None else min(rim_mm, radius / 2), edge_mm,
-                        (stroke, cavity), swelling)
+                        (stroke, cavity), swelling, lobes)
   if n_emboli:
     kinds.append("embolic")
   return stroke, cavity, "+".join(kinds)

@@ -42,9 +42,9 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
   anatomy = load_anatomy()
   # spawn(n)'s first streams are those of any smaller n: a stream added for new knobs leaves the
   # others (and so every earlier cohort) as they were.
-  streams = np.random.SeedSequence([seed, index]).spawn(11)
+  streams = np.random.SeedSequence([seed, index]).spawn(12)
   (rng_clin, rng_geo, rng_wmh, rng_stroke, rng_img, rng_mmse, rng_dr,
-   rng_real, rng_kind, rng_grain, rng_sulci) = map(np.random.default_rng, streams)
+   rng_real, rng_kind, rng_grain, rng_sulci, rng_infarct) = map(np.random.default_rng, streams)
   # Domain randomisation draws from a stream of its own, always in this order, so that its
   # neutral defaults leave every other draw (and so the paper's cohort) as it was.
   dr = dict(aspect=np.array([uniform(rng_dr, config.head_aspect) for _ in range(3)]),
@@ -94,8 +94,16 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
                                  int((1 - config.pv_min_fraction) * n_target), borders, config)
   n_pv = n_target - int((deep >= 0.5).sum())
   pv_seen, pv, halo = periventricular(rng_wmh, cv, pv_texture, n_pv, deep, borders, config)
+  # Deep infarcts' lobulated outline and patchy brightness, from a stream of their own; no field
+  # is drawn at the neutral defaults.
+  infarct_look = dict(irregularity=uniform(rng_infarct, config.infarct_irregularity),
+                      heterogeneity=uniform(rng_infarct, config.infarct_heterogeneity))
+  lobes = None
+  if infarct_look["irregularity"] > 0:
+    lobes = infarct_look["irregularity"] * smooth_noise(rng_infarct, cv.grid,
+                                                        config.infarct_texture_mm)[0]
   stroke, cavity, stroke_type = strokes(rng_stroke, cv, anatomy, texture, borders.edge, config,
-                                        rng_kind)
+                                        rng_kind, lobes)
   seen = np.maximum(np.maximum(pv_seen, deep_seen), stroke)
   halo *= 1 - seen
   wmh_seen = seen - stroke
@@ -132,9 +140,13 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
   cavity_signal = flair_csf * cavity
   if config.cavity_like_sulci and real["sulcal"] > 0:
     cavity_signal = cavity_signal + bright_tissue.sulcal_csf(cv, cavity, real["sulcal"])
+  infarct_signal = infarct * gliosis * hetero
+  if infarct_look["heterogeneity"] > 0:  # patchy: bright and faint parts
+    patches = smooth_noise(rng_infarct, cv.grid, config.infarct_texture_mm)[0]
+    infarct_signal = infarct_signal * np.maximum(1 + infarct_look["heterogeneity"] * patches, 0.2)
   fine = dict(tissue=tissue * keep,
               cavity=cavity_signal, seen=wmh_seen, wmh=wmh_seen * hetero,
-              infarct=infarct * gliosis * hetero, halo=halo * hetero)
+              infarct=infarct_signal, halo=halo * hetero)
   thick = {k: thick_slices(v, geo.profile) for k, v in fine.items()}
   t1, wm, mask, wmh_label, stroke = (thick_slices(x, geo.profile)
                                      for x in (t1, cv.wm, cv.mask, wmh_label, stroke))
@@ -227,6 +239,7 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
                ventricle_enlargement_mm=enlarge, ventricle_asymmetry=asymmetry, flair_gm=flair_gm, flair_csf=flair_csf,
                deformation_mm=cv.deform_mm, noise_std=noise_std, bias_field_std=bias_std,
                voxel_noise=grain, sulci_depth_mm=sulci["depth"], sulci_width_mm=sulci["width"],
+               **{f"infarct_{k}": v for k, v in infarct_look.items()},
                **{f"dr_{k}": v.tolist() if isinstance(v, np.ndarray) else v
                   for k, v in dr.items()},
                **{f"real_{k}": v for k, v in real.items()})
