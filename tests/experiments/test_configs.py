@@ -241,3 +241,16 @@ def test_release_round17_learns_round15s_phantom_from_scratch_with_uresnet2():
   first = _flat(release.get_config())
   assert all(seventeenth[k] == first[k] for k in (
       "train.epochs", "train.decay_epoch", "train.learning_rate"))
+
+
+def test_release_round18_shapes_deep_infarcts_as_real_ones_from_round15():
+  from configs import release_round15, release_round18
+  fifteenth, eighteenth = _flat(release_round15.get_config()), _flat(release_round18.get_config())
+  assert _changed(fifteenth, eighteenth) == {
+      "train.init_from", "data.cohort", "phantom.striatocapsular_centre_z_mm",
+      "phantom.infarct_irregularity", "phantom.infarct_heterogeneity"}
+  assert eighteenth["train.init_from"] == "runs/release_round15"
+  assert eighteenth["phantom.striatocapsular_centre_z_mm"][1] > fifteenth[
+      "phantom.striatocapsular_centre_z_mm"][1]
+  assert min(eighteenth["phantom.infarct_irregularity"]) > 0
+  assert min(eighteenth["phantom.infarct_heterogeneity"]) > 0
