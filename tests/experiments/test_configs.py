@@ -254,3 +254,14 @@ def test_release_round18_shapes_deep_infarcts_as_real_ones_from_round15():
       "phantom.striatocapsular_centre_z_mm"][1]
   assert min(eighteenth["phantom.infarct_irregularity"]) > 0
   assert min(eighteenth["phantom.infarct_heterogeneity"]) > 0
+
+
+def test_release_round19_trains_round18_longer_on_more_stroke_patches():
+  from configs import release_round18, release_round19
+  eighteenth, nineteenth = _flat(release_round18.get_config()), _flat(release_round19.get_config())
+  assert _changed(eighteenth, nineteenth) == {
+      "train.init_from", "sampling.stroke_rate", "train.epochs", "train.decay_epoch",
+      "train.eval_every"}
+  assert nineteenth["train.init_from"] == "runs/release_round18"
+  assert nineteenth["data.cohort"] == eighteenth["data.cohort"]
+  assert nineteenth["sampling.stroke_rate"] == 2 * eighteenth["sampling.stroke_rate"]
