@@ -1,5 +1,5 @@
 """The bundled release model (uresnet_jax/release_model): small, trained with configs/release.py,
-then configs/release_round2.py ... configs/release_round15.py, documented (its real-scan scores
+then configs/release_round2.py ... configs/release_round18.py, documented (its real-scan scores
 included), and what `predict` and `finetune` use without --model."""
 import csv
 import hashlib
@@ -22,7 +22,7 @@ from uresnet_jax.evaluation import metrics
 from uresnet_jax import phantom
 from uresnet_jax.common.errors import InputError
 
-from configs import release, release_round15
+from configs import release, release_round18
 
 
 def test_bundled_model_is_small_documented_and_the_release_run():
@@ -31,7 +31,7 @@ def test_bundled_model_is_small_documented_and_the_release_run():
   assert size <= 10e6, size
   manifest = artifact.load(folder).manifest  # checksums verified
   trained = manifest["training_config"]
-  expected = release_round15.get_config()
+  expected = release_round18.get_config()
   assert trained["phantom"]["random_protocol_probability"] == 1.0
   assert trained["sampling"]["healthy_rate"] == expected.sampling.healthy_rate > 0
   assert trained["sampling"]["slice_share"] == expected.sampling.slice_share > 0
