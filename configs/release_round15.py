@@ -11,7 +11,7 @@ Measured 2026-12-07 (docs/sim_to_real.md, round 15): false stroke 0.00 / 0.00 / 
 Dice 0.133 / 0.673 / 0.603 (mean 0.470); s0009 stroke Dice 0.099 (5 % called stroke, 39 % WMH);
 phantom stroke Dice 0.38-0.73 on the domains (round 13: 0.00-0.33), false stroke median
 0.00-0.21 mL; 14 of 16 checks (4 of 6 real, margin +1.39 against round 14's +1.06): the bundle
-since 2026-12-07.
+from 2026-12-07 until round 18.
 
 Run: python -m uresnet_jax.release --config=configs/release_round15.py
      --workdir=runs/release_round15 --output=runs/release_round15/export

@@ -10,6 +10,11 @@ reach 28 mm (the corona radiata beside the ventricle body, where WMH caps and ba
 outline is lobulated (infarct_irregularity) and their brightness uneven (infarct_heterogeneity), so
 that the model must tell a deep infarct from WMH by more than a smooth outline. Everything else is
 round 15's phantom, on a new cohort.
+Measured 2026-12-07 (docs/sim_to_real.md, round 18): false stroke 0.003 / 0.005 / 0.030 mL; MS WMH
+Dice 0.125 / 0.683 / 0.595 (mean 0.468); s0009 stroke Dice 0.205 (12 % called stroke, 37 % WMH;
+its piece beside the ventricle body still none); phantom stroke Dice 0.44-0.82 on the domains
+(round 15: 0.35-0.68); 14 of 16 checks (4 of 6 real, margin +1.76 against round 15's +1.39): the
+bundle since 2026-12-07.
 
 Run: python -m uresnet_jax.release --config=configs/release_round18.py
      --workdir=runs/release_round18 --output=runs/release_round18/export
