@@ -265,3 +265,16 @@ def test_release_round19_trains_round18_longer_on_more_stroke_patches():
   assert nineteenth["train.init_from"] == "runs/release_round18"
   assert nineteenth["data.cohort"] == eighteenth["data.cohort"]
   assert nineteenth["sampling.stroke_rate"] == 2 * eighteenth["sampling.stroke_rate"]
+
+
+def test_release_round20_adds_young_brains_to_round18():
+  from configs import release_round18, release_round20
+  eighteenth, twentieth = _flat(release_round18.get_config()), _flat(release_round20.get_config())
+  assert _changed(eighteenth, twentieth) == {
+      "train.init_from", "data.cohort", "phantom.age_years", "phantom.ventricle_enlargement_mm",
+      "phantom.wmh_model"}
+  assert twentieth["train.init_from"] == "runs/release_round18"
+  assert twentieth["phantom.age_years"][0] < eighteenth["phantom.age_years"][0]
+  assert twentieth["phantom.ventricle_enlargement_mm"][0] == 0
+  lowest = twentieth["phantom.wmh_model"]["clip_pct"][0]
+  assert 0 < lowest < eighteenth["phantom.wmh_model"]["clip_pct"][0]
