@@ -9,6 +9,10 @@ twice the compute: this round asks whether that context and depth, trained from 
 final phantom rather than through the rounds, tells those apart. Round 15's cohort settings, its
 own cohort; round 1's schedule (10 epochs, 1e-4 after epoch 8). About 2 h on 2 CPU cores; a
 stopped run resumes from its last checkpoint. Predict costs about twice as much per scan.
+Measured 2026-12-07 (docs/sim_to_real.md, round 17): held-out phantom fold WMH Dice 0.781 (the
+best of any round), stroke 0.122; on the real scans MS WMH Dice 0.125 / 0.316 / 0.202 (mean 0.214,
+round 18: 0.468), false stroke 0.03 / 0.02 / 0.02 mL, s0009 stroke Dice 0.099 (5 % called stroke;
+its piece beside the ventricle body none): not shipped.
 
 Run: python -m uresnet_jax.release --config=configs/release_round17.py
      --workdir=runs/release_round17 --output=runs/release_round17/export
