@@ -185,7 +185,8 @@ def test_interrupted_run_resumes_deterministically(cohort, tmp_path):
                                         ("orientation", "RAR"), ("num_workers", 0),
                                         ("protocol_weights", (1.0, 1.0)),
                                         ("voxel_noise", (-0.05, 0.1)),
-                                        ("sulci_depth_mm", (-1.0, 5.0))])
+                                        ("sulci_depth_mm", (-1.0, 5.0)),
+                                        ("tissue_sharpening", (0.5, 1.5))])
 def test_bad_config_is_an_input_error(key, value):
   config = phantom_config.get_config()
   config[key] = value
@@ -322,6 +323,30 @@ def test_carve_sulci_cuts_lined_csf_clefts_near_the_surface_only():
   lining = ndimage.binary_dilation(cleft, iterations=2) & ~cleft & (mask > 0)
   assert cv.gm[lining].mean() > 0.5  # grey matter lines the banks
   assert cv.gm[deep].max() == 0
+
+
+def test_sharpen_tissue_makes_grey_white_boundaries_crisp_and_keeps_the_csf():
+  import types
+  from uresnet_jax.phantom.anatomy import sharpen_tissue
+  share = np.linspace(0.0, 1.0, 101, dtype=np.float32)[:, None, None]  # a blurred boundary
+  tissue = np.full((101, 1, 1), 0.9, np.float32)  # 10 % CSF everywhere
+
+  def canvas():
+    return types.SimpleNamespace(gm=share * tissue, wm=(1 - share) * tissue)
+  plain = canvas()
+  sharpen_tissue(plain, 0.0)
+  np.testing.assert_array_equal(plain.gm, share * tissue)
+  half, full = canvas(), canvas()
+  sharpen_tissue(half, 0.5)
+  sharpen_tissue(full, 1.0)
+  for cv in (half, full):
+    np.testing.assert_allclose(cv.gm + cv.wm, tissue, atol=1e-6)  # the CSF is unchanged
+    assert np.all(np.diff(cv.gm[:, 0, 0]) >= 0)  # still a boundary, in the same place
+  blend = ((share > 0.1) & (share < 0.9)).mean()  # voxels between 10 % and 90 % grey
+  crisp = ((full.gm / tissue > 0.1) & (full.gm / tissue < 0.9)).mean()
+  halfway = ((half.gm / tissue > 0.1) & (half.gm / tissue < 0.9)).mean()
+  assert crisp < 0.25 * blend and crisp < halfway < blend  # 10-90 %: 0.18 of the ramp, not 0.8
+  np.testing.assert_allclose(full.gm[50] / tissue[50], 0.5, atol=1e-6)  # the midpoint stays
 
 
 def test_anatomy_from_the_cache_is_the_derived_one(tmp_path, monkeypatch):

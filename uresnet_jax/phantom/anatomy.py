@@ -229,6 +229,25 @@ class Canvas:
     return clipped_box(centre, (radius_mm * scale + 8.0) / self.grid.step, self.grid.shape)
 
 
+_SHARP_WIDTH = 0.08  # grey-matter share over which a sharpened boundary goes from 27 % to 73 %
+
+
+def sharpen_tissue(cv: Canvas, amount: float) -> None:
+  """Crisp grey/white boundaries where the MNI152 average blurs them: each voxel's grey share of
+  its tissue moves `amount` of the way (0: none, 1: all) to a steep sigmoid of itself, the tissue
+  total (and so the CSF) unchanged. Real FLAIR shows the putamen, caudate and thalamus as grey
+  matter with the internal capsule's white matter between them, and a crisp cortical ribbon; the
+  average shows smooth partial-volume blends (docs/sim_to_real.md, round 22)."""
+  if amount <= 0:
+    return
+  tissue = cv.gm + cv.wm
+  share = cv.gm / np.maximum(tissue, 1e-6)
+  steep = 1.0 / (1.0 + np.exp(-(share - 0.5) / (_SHARP_WIDTH / 2)))
+  share = share + amount * (steep - share)
+  cv.gm = (share * tissue).astype(np.float32)
+  cv.wm = (tissue - cv.gm).astype(np.float32)
+
+
 def widen_sulci(cv: Canvas, widening_mm: float) -> None:
   """Cortical atrophy: grey matter recedes from the CSF by up to widening_mm (away from the
   ventricles), which widens the sulci and the brain's outer CSF."""

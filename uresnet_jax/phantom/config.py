@@ -193,4 +193,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.sulci_depth_mm = (0.0, 0.0)  # CSF clefts carved this deep into the cortex (0: none)
   c.sulci_width_mm = (1.0, 3.0)  # their width at the brain's surface
   c.sulci_spacing_mm = 10.0  # knot spacing of the random field whose zero surfaces they follow
+  # Deep anatomy of real FLAIR (docs/sim_to_real.md, round 22): the MNI152 average blurs the
+  # putamen, caudate and thalamus into the internal capsule between them. Neutral default, drawn
+  # from a stream of its own.
+  c.tissue_sharpening = (0.0, 0.0)  # share of the way each voxel's grey/white split moves to a
+  #                                   crisp boundary (0: the average's blend, 1: crisp)
   return c

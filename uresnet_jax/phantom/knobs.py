@@ -26,7 +26,8 @@ RANGE_KEYS = (
     "random_contrast", "edge_irregularity", "mask_margin_mm", "dura", "sulcal_csf",
     "choroid_plexus", "choroid_plexus_mm", "csf_flow", "cortical_extent", "recent_swelling",
     "embolic_count", "ventricle_asymmetry", "voxel_noise", "sulci_depth_mm", "sulci_width_mm",
-    "striatocapsular_centre_z_mm", "infarct_irregularity", "infarct_heterogeneity")
+    "striatocapsular_centre_z_mm", "infarct_irregularity", "infarct_heterogeneity",
+    "tissue_sharpening")
 _PROBABILITY_KEYS = ("random_protocol_probability", "stroke_probability",
                      "extra_lacune_probability", "old_infarct_probability", "male_probability",
                      "diabetes_probability", "smoking_probability",
@@ -84,5 +85,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
                      f"infarct_heterogeneity={tuple(config.infarct_heterogeneity)} / "
                      f"infarct_texture_mm={config.infarct_texture_mm}: amplitudes must be >= 0, "
                      "a spacing > 0")
+  if not 0 <= config.tissue_sharpening[0] <= config.tissue_sharpening[1] <= 1:
+    raise InputError(f"config.tissue_sharpening={tuple(config.tissue_sharpening)}: expected "
+                     "shares in [0, 1]")
   if config.head_aspect[0] <= 0:
     raise InputError(f"config.head_aspect={tuple(config.head_aspect)}: factors must be > 0")

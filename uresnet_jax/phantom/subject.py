@@ -10,7 +10,8 @@ from uresnet_jax.common.labelling import WMH, STROKE
 from uresnet_jax.phantom.acquisition import (artefacts, protocol_name, reorient, thick_slices,
                                              upsample_inplane, voxel_noise)
 from uresnet_jax.phantom import bright_tissue
-from uresnet_jax.phantom.anatomy import Canvas, carve_sulci, geometry, load_anatomy, widen_sulci
+from uresnet_jax.phantom.anatomy import (Canvas, carve_sulci, geometry, load_anatomy,
+                                         sharpen_tissue, widen_sulci)
 from uresnet_jax.phantom.calibration import FlairParts, calibrate
 from uresnet_jax.phantom.clinical import fazekas, sample_risk_factors, sample_wmh_burden
 from uresnet_jax.phantom.fields import Grid, rotation_matrix, smooth_noise
@@ -42,9 +43,9 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
   anatomy = load_anatomy()
   # spawn(n)'s first streams are those of any smaller n: a stream added for new knobs leaves the
   # others (and so every earlier cohort) as they were.
-  streams = np.random.SeedSequence([seed, index]).spawn(12)
-  (rng_clin, rng_geo, rng_wmh, rng_stroke, rng_img, rng_mmse, rng_dr,
-   rng_real, rng_kind, rng_grain, rng_sulci, rng_infarct) = map(np.random.default_rng, streams)
+  streams = np.random.SeedSequence([seed, index]).spawn(13)
+  (rng_clin, rng_geo, rng_wmh, rng_stroke, rng_img, rng_mmse, rng_dr, rng_real, rng_kind,
+   rng_grain, rng_sulci, rng_infarct, rng_tissue) = map(np.random.default_rng, streams)
   # Domain randomisation draws from a stream of its own, always in this order, so that its
   # neutral defaults leave every other draw (and so the paper's cohort) as it was.
   dr = dict(aspect=np.array([uniform(rng_dr, config.head_aspect) for _ in range(3)]),
@@ -79,6 +80,8 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
              + config.ventricle_enlargement_per_decade_mm * max(risk["age"] - 50, 0) / 10)
   asymmetry = uniform(rng_kind, config.ventricle_asymmetry) * rng_kind.choice([-1.0, 1.0])
   cv = Canvas(rng_geo, geo, enlarge, anatomy, config, asymmetry)
+  sharpening = uniform(rng_tissue, config.tissue_sharpening)
+  sharpen_tissue(cv, sharpening)
   sulci = dict(depth=uniform(rng_sulci, config.sulci_depth_mm),
                width=uniform(rng_sulci, config.sulci_width_mm))
   carve_sulci(rng_sulci, cv, sulci["depth"], sulci["width"], config.sulci_spacing_mm)
@@ -238,7 +241,7 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
                lesion_profile=profile, halo_gain=halo_gain, strokes_placed=stroke_type,
                ventricle_enlargement_mm=enlarge, ventricle_asymmetry=asymmetry, flair_gm=flair_gm, flair_csf=flair_csf,
                deformation_mm=cv.deform_mm, noise_std=noise_std, bias_field_std=bias_std,
-               voxel_noise=grain, sulci_depth_mm=sulci["depth"], sulci_width_mm=sulci["width"],
+               voxel_noise=grain, tissue_sharpening=sharpening, sulci_depth_mm=sulci["depth"], sulci_width_mm=sulci["width"],
                **{f"infarct_{k}": v for k, v in infarct_look.items()},
                **{f"dr_{k}": v.tolist() if isinstance(v, np.ndarray) else v
                   for k, v in dr.items()},
