@@ -278,3 +278,24 @@ def test_release_round20_adds_young_brains_to_round18():
   assert twentieth["phantom.ventricle_enlargement_mm"][0] == 0
   lowest = twentieth["phantom.wmh_model"]["clip_pct"][0]
   assert 0 < lowest < eighteenth["phantom.wmh_model"]["clip_pct"][0]
+
+
+def test_release_round21_weights_the_stroke_class_on_round18s_cohort():
+  from configs import release_round18, release_round21
+  eighteenth, twenty_first = _flat(release_round18.get_config()), _flat(release_round21.get_config())
+  assert _changed(eighteenth, twenty_first) == {
+      "train.init_from", "train.loss", "train.class_weights"}
+  assert twenty_first["train.init_from"] == "runs/release_round18"
+  assert twenty_first["train.loss"] == "weighted_cross_entropy"
+  background, wmh, stroke = twenty_first["train.class_weights"]
+  assert background == wmh == 1.0 and stroke > 1.0
+
+
+def test_release_round22_sharpens_round18s_anatomy():
+  from configs import release_round18, release_round22
+  eighteenth, twenty_second = _flat(release_round18.get_config()), _flat(release_round22.get_config())
+  assert _changed(eighteenth, twenty_second) == {
+      "train.init_from", "data.cohort", "phantom.tissue_sharpening"}
+  assert twenty_second["train.init_from"] == "runs/release_round18"
+  assert eighteenth["phantom.tissue_sharpening"] == [0.0, 0.0]
+  assert twenty_second["phantom.tissue_sharpening"] == [0.0, 1.0]
