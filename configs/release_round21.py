@@ -8,6 +8,11 @@ stroke voxel called WMH costs what a WMH voxel called background does, while str
 few per cent of the lesion voxels in its patches. Here a stroke voxel weighs three (the phantom
 unchanged, so the change is the loss alone); the false stroke on the stroke-free real scans
 (0.03 mL at most, against a limit of 1 mL) leaves room for a model more ready to call stroke.
+Measured 2026-12-07 (docs/sim_to_real.md, round 21): stroke Dice 0.704 on those ten phantoms
+(round 18: 0.645; the infarct beside the atrium still none); false stroke 0.00 / 0.00 / 0.06 mL;
+MS WMH Dice 0.123 / 0.692 / 0.597 (mean 0.471); s0009 stroke Dice 0.125 (7.2 % called stroke,
+round 18: 0.205 and 12.1 %): better on the phantom, worse on the real stroke; stopped before the
+phantom domains, not shipped.
 
 Run: python -m uresnet_jax.release --config=configs/release_round21.py
      --workdir=runs/release_round21 --output=runs/release_round21/export

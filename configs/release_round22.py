@@ -9,6 +9,10 @@ deep infarct there sits in a featureless blur where periventricular WMH also lie
 subject's grey/white split is sharpened by a share drawn from 0 to 1 (tissue_sharpening), so the
 deep nuclei, the capsule between them and the cortical ribbon have edges as on real FLAIR.
 Everything else is round 18's phantom, on a new cohort.
+Measured 2026-12-07 (docs/sim_to_real.md, round 22): false stroke 0.00 mL on each MS scan; MS WMH
+Dice 0.142 / 0.661 / 0.569 (mean 0.457); s0009 stroke Dice 0.000 (none of the infarct called
+stroke, 40 % WMH): worse than round 18 on the real stroke; stopped before the phantom domains, not
+shipped.
 
 Run: python -m uresnet_jax.release --config=configs/release_round22.py
      --workdir=runs/release_round22 --output=runs/release_round22/export
