@@ -239,9 +239,11 @@ def _generate_subject(index: int, seed: int, config: ml_collections.ConfigDict) 
                target_wmh_pct_icv=target_pct, generated_wmh_pct_icv=wmh_pct,
                periventricular_ml=pv_ml, deep_ml=deep_ml, lesion_intensity=intensity,
                lesion_profile=profile, halo_gain=halo_gain, strokes_placed=stroke_type,
-               ventricle_enlargement_mm=enlarge, ventricle_asymmetry=asymmetry, flair_gm=flair_gm, flair_csf=flair_csf,
+               ventricle_enlargement_mm=enlarge, ventricle_asymmetry=asymmetry,
+               flair_gm=flair_gm, flair_csf=flair_csf,
                deformation_mm=cv.deform_mm, noise_std=noise_std, bias_field_std=bias_std,
-               voxel_noise=grain, tissue_sharpening=sharpening, sulci_depth_mm=sulci["depth"], sulci_width_mm=sulci["width"],
+               voxel_noise=grain, tissue_sharpening=sharpening,
+               sulci_depth_mm=sulci["depth"], sulci_width_mm=sulci["width"],
                **{f"infarct_{k}": v for k, v in infarct_look.items()},
                **{f"dr_{k}": v.tolist() if isinstance(v, np.ndarray) else v
                   for k, v in dr.items()},
