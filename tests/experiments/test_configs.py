@@ -299,3 +299,13 @@ def test_release_round22_sharpens_round18s_anatomy():
   assert twenty_second["train.init_from"] == "runs/release_round18"
   assert eighteenth["phantom.tissue_sharpening"] == [0.0, 0.0]
   assert twenty_second["phantom.tissue_sharpening"] == [0.0, 1.0]
+
+
+def test_release_round23_dims_round18s_infarcts_to_wmh_brightness():
+  from configs import release_round18, release_round23
+  eighteenth, twenty_third = _flat(release_round18.get_config()), _flat(release_round23.get_config())
+  assert _changed(eighteenth, twenty_third) == {
+      "train.init_from", "data.cohort", "phantom.infarct_intensity"}
+  assert twenty_third["train.init_from"] == "runs/release_round18"
+  low, high = twenty_third["phantom.infarct_intensity"]
+  assert low < 1 < high and eighteenth["phantom.infarct_intensity"][0] > low
