@@ -26,6 +26,7 @@ setuptools.setup(
         "uresnet-patches=uresnet_jax.patches_tfds:run",
         "uresnet-release=uresnet_jax.release:run",
         "uresnet-release-gate=uresnet_jax.release_gate:run",
+        "uresnet-lesion-probe=uresnet_jax.lesion_probe:run",
         "uresnet-longitudinal=uresnet_jax.longitudinal.__main__:run",
         "uresnet-longitudinal-benchmark=uresnet_jax.longitudinal.benchmark:run",
     ]},

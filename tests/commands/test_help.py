@@ -47,8 +47,8 @@ def imported(stderr: str) -> set[str]:
 FULL = ("predict", "main")  # compared with --helpfull section by section (each a few seconds)
 # Commands whose `--help` (and a refused flag) imports none of HEAVY: they import them where the
 # work starts. The others define their flags in the module that does the work.
-LIGHT = ("predict", "main", "evaluate", "phantom", "release_gate", "longitudinal",
-         "longitudinal.benchmark")
+LIGHT = ("predict", "main", "evaluate", "phantom", "release_gate", "lesion_probe",
+         "longitudinal", "longitudinal.benchmark")
 HEAVY = {"jax", "flax", "optax", "orbax", "tensorflow_datasets", "grain", "apache_beam",
          "matplotlib"}
 
