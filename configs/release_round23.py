@@ -10,6 +10,11 @@ subject's WMH intensity, so the brighter lesion is the infarct 2 times in 3. Her
 0.6-1.3, even odds either way, so that brightness no longer tells the classes apart and the
 infarct's shape, texture and place must. Everything else is round 18's phantom, on a new cohort.
 
+Measured 2026-12-07 (docs/sim_to_real.md, round 23): false stroke 0.00 / 0.23 / 0.00 mL; MS WMH
+Dice 0.125 / 0.660 / 0.593 (mean 0.459); s0009 stroke Dice 0.127 (7 % called stroke, 35 % WMH), and
+the probe reads as on round 18 (lifted by 2 z, 78 % of the infarct is stroke): worse than round 18
+on the real stroke; stopped before the phantom domains, not shipped.
+
 Run: python -m uresnet_jax.release --config=configs/release_round23.py
      --workdir=runs/release_round23 --output=runs/release_round23/export
      --against=uresnet_jax/release_model --real=MS,STROKE
