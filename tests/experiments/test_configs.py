@@ -303,7 +303,8 @@ def test_release_round22_sharpens_round18s_anatomy():
 
 def test_release_round23_dims_round18s_infarcts_to_wmh_brightness():
   from configs import release_round18, release_round23
-  eighteenth, twenty_third = _flat(release_round18.get_config()), _flat(release_round23.get_config())
+  eighteenth = _flat(release_round18.get_config())
+  twenty_third = _flat(release_round23.get_config())
   assert _changed(eighteenth, twenty_third) == {
       "train.init_from", "data.cohort", "phantom.infarct_intensity"}
   assert twenty_third["train.init_from"] == "runs/release_round18"
@@ -313,11 +314,13 @@ def test_release_round23_dims_round18s_infarcts_to_wmh_brightness():
 
 def test_release_round24_moves_round18s_deep_infarcts_beside_the_ventricle_body():
   from configs import release_round18, release_round24
-  eighteenth, twenty_fourth = _flat(release_round18.get_config()), _flat(release_round24.get_config())
+  eighteenth = _flat(release_round18.get_config())
+  twenty_fourth = _flat(release_round24.get_config())
   assert _changed(eighteenth, twenty_fourth) == {
       "train.init_from", "data.cohort", "phantom.stroke_type_weights",
       "phantom.striatocapsular_centre_z_mm"}
   assert twenty_fourth["train.init_from"] == "runs/release_round18"
-  assert twenty_fourth["phantom.stroke_type_weights"][1] > eighteenth["phantom.stroke_type_weights"][1]
+  striatocapsular = twenty_fourth["phantom.stroke_type_weights"][1]
+  assert striatocapsular > eighteenth["phantom.stroke_type_weights"][1]
   assert twenty_fourth["phantom.striatocapsular_centre_z_mm"][0] > 0
   assert twenty_fourth["phantom.striatocapsular_centre_z_mm"][1] == 28
