@@ -109,7 +109,7 @@ def probe_cohort(model, manifest: str | pathlib.Path, label: int, count: int,
   for record in records:
     if subjects and record.subject not in subjects:
       continue
-    prepared = model.load(record, require_stripped=record.brain_mask is None)
+    prepared = model.load(record)
     if (prepared.labels == label).any():
       rows.extend(probe_subject(model, prepared, label, count, settings))
   if not rows:
