@@ -9,6 +9,11 @@ infarct beside the ventricle body (striatocapsular, 28 % of strokes, half of the
 plane (the corona radiata beside the ventricle body), about 18 % of subjects with a recent one.
 Everything else is round 18's phantom, on a new cohort.
 
+Measured 2026-12-07 (docs/sim_to_real.md, round 24): false stroke 0.00 / 0.11 / 0.05 mL; MS WMH
+Dice 0.135 / 0.659 / 0.582 (mean 0.459); s0009 stroke Dice 0.124 (7 % called stroke, 40 % WMH), and
+the probe finds the model less ready to call a lifted lesion there stroke (57 % at 2 z, round 18
+75 %): worse than round 18 on the real stroke; stopped before the phantom domains, not shipped.
+
 Run: python -m uresnet_jax.release --config=configs/release_round24.py
      --workdir=runs/release_round24 --output=runs/release_round24/export
      --against=uresnet_jax/release_model --real=MS,STROKE
