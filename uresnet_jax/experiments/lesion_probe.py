@@ -19,7 +19,7 @@ Distances are in mm on the preprocessed grid, so thick slices count as thick.
 """
 import dataclasses
 import pathlib
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -27,6 +27,9 @@ from scipy import ndimage
 from uresnet_jax.common import atomic, labelling
 from uresnet_jax.common.errors import InputError
 from uresnet_jax.data import nifti_io, preprocess
+
+if TYPE_CHECKING:
+  from uresnet_jax.inference.predictor import Predictor
 
 CSF_Z = -1.0  # preprocessed voxels darker than this are taken for CSF
 COLUMNS = ("subject", "lesion", "voxels", "slices", "edit", "p_wmh", "p_stroke",
@@ -80,10 +83,10 @@ def called(probabilities: np.ndarray, lesion: np.ndarray) -> dict[str, float]:
           "called_none_pct": 100 * float(calls[labelling.BACKGROUND])}
 
 
-def probe_subject(model, prepared: preprocess.Prepared, label: int, count: int,
+def probe_subject(model: "Predictor", prepared: preprocess.Prepared, label: int, count: int,
                   settings: Settings) -> list[dict]:
-  """Rows (COLUMNS) for the `count` largest lesions of `label` in one prepared subject; `model` is
-  a Predictor. The model runs on each lesion's slices only (it reads one slice at a time)."""
+  """Rows (COLUMNS) for the `count` largest lesions of `label` in one prepared subject. The model
+  runs on each lesion's slices only (it reads one slice at a time)."""
   if prepared.labels is None:
     raise InputError(f"{prepared.subject}: no expert labels to probe")
   rows = []
@@ -98,7 +101,7 @@ def probe_subject(model, prepared: preprocess.Prepared, label: int, count: int,
   return rows
 
 
-def probe_cohort(model, manifest: str | pathlib.Path, label: int, count: int,
+def probe_cohort(model: "Predictor", manifest: str | pathlib.Path, label: int, count: int,
                  settings: Settings, subjects: Sequence[str] = ()) -> list[dict]:
   """`probe_subject` over a manifest's subjects (all, or those named) whose labels hold `label`."""
   records = nifti_io.read_manifest(manifest, require_labels=True)
