@@ -36,3 +36,18 @@ def test_leftovers_of_a_killed_write_are_removed_and_nothing_else(tmp_path: path
   atomic.remove_leftovers(tmp_path)
   assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
       ".hidden", "scans", "scans/s1.json"]
+
+
+def test_write_csv_keeps_the_columns_and_rounds_floats(tmp_path):
+  path = tmp_path / "t.tsv"
+  atomic.write_csv(path, [{"a": 1, "b": 0.123456789, "extra": "x"}], ("a", "b"), "\t")
+  assert path.read_text().splitlines() == ["a\tb", "1\t0.123457"]
+
+
+def test_an_output_file_that_is_a_folder_or_has_no_folder_is_refused(tmp_path):
+  from uresnet_jax.common.errors import InputError
+  with pytest.raises(InputError, match="is a folder"):
+    atomic.check_output_file(tmp_path)
+  with pytest.raises(InputError, match="does not exist"):
+    atomic.check_output_file(tmp_path / "missing" / "t.csv")
+  atomic.check_output_file(tmp_path / "t.csv")  # a new file in a folder that exists

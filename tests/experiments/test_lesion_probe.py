@@ -52,7 +52,8 @@ def test_each_edit_changes_only_what_it_names():
 
 def test_called_counts_each_class_share():
   probabilities = np.array([[0.1, 0.2, 0.7], [0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.0, 0.1, 0.9]])
-  out = lesion_probe.called(probabilities.reshape(2, 2, 1, 3), np.ones((2, 2, 1), bool))
+  out = lesion_probe.called(probabilities.reshape(2, 2, 1, 3), np.ones((2, 2, 1), bool),
+                            labelling.STROKE)
   assert out["called_stroke_pct"] == 50 and out["called_wmh_pct"] == 25
   assert out["called_none_pct"] == 25
   assert np.isclose(out["p_stroke"], 0.5) and np.isclose(out["p_wmh"], 0.275)
@@ -83,3 +84,9 @@ def test_probe_command_runs_a_trained_model_on_its_cohorts_lesions(tiny_run, tmp
       f"error: {manifest}: no subject nobody")
   bad = run_module("lesion_probe", f"--cohort={manifest}", "--lift_z=bright")
   assert bad.returncode == 1 and "--lift_z=bright: expected numbers" in bad.stderr
+  for target, reason in ((tmp_path, "is a folder"), (tmp_path / "no" / "p.csv", "does not exist")):
+    refused = run_module("lesion_probe", f"--cohort={manifest}", f"--output={target}")
+    assert refused.returncode == 1, refused.stderr[-2000:]
+    last = refused.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {target}: ") and reason in last
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["probe.csv"]  # nothing half-written

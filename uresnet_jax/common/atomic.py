@@ -1,10 +1,11 @@
 """Atomic file writes: every output appears whole or not at all (write a temporary name, then rename)."""
 import contextlib
+import csv
 import os
 import pathlib
 import shutil
 import uuid
-from typing import Iterator
+from typing import Iterator, Mapping, Sequence
 
 from uresnet_jax.common.errors import InputError
 
@@ -49,6 +50,25 @@ def write_text(path: os.PathLike | str, text: str) -> None:
 def write_bytes(path: os.PathLike | str, data: bytes) -> None:
   with replacing(path) as tmp:
     tmp.write_bytes(data)
+
+
+def write_csv(path: os.PathLike | str, rows: Sequence[Mapping], columns: Sequence[str],
+              delimiter: str = ",") -> None:
+  """A table of `rows` (keys beyond `columns` ignored), floats to 6 significant digits."""
+  with replacing(path) as tmp, open(tmp, "w", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=columns, delimiter=delimiter, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+      writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+
+
+def check_output_file(output: pathlib.Path) -> None:
+  """Refuses, as one InputError line, an output file that names a folder or lies in a folder that
+  does not exist: checked before the work, so that no run ends in a failed write."""
+  if output.is_dir():
+    raise InputError(f"{output}: is a folder; name a file to write")
+  if not output.parent.is_dir():
+    raise InputError(f"{output}: its folder {output.parent} does not exist")
 
 
 def check_output_folder(output: pathlib.Path, overwrite: bool = True) -> None:

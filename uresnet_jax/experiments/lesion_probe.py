@@ -27,6 +27,8 @@ from scipy import ndimage
 from uresnet_jax.common import atomic, labelling
 from uresnet_jax.common.errors import InputError
 from uresnet_jax.data import nifti_io, preprocess
+from uresnet_jax.evaluation import metrics
+from uresnet_jax.inference import lesions
 
 if TYPE_CHECKING:
   from uresnet_jax.inference.predictor import Predictor
@@ -45,7 +47,7 @@ class Settings:
 
 def largest_lesions(labels: np.ndarray, label: int, count: int) -> list[np.ndarray]:
   """The `count` largest 26-connected lesions of `label`, largest first, as boolean masks."""
-  components, n = ndimage.label(labels == label, structure=np.ones((3, 3, 3)))
+  components, n = ndimage.label(labels == label, structure=lesions.CONNECTIVITY)
   sizes = np.bincount(components.ravel(), minlength=n + 1)[1:]
   return [components == i + 1 for i in np.argsort(-sizes, kind="stable")[:count]]
 
@@ -72,15 +74,12 @@ def edited_images(image: np.ndarray, mask: np.ndarray, labels: np.ndarray, lesio
   return out
 
 
-def called(probabilities: np.ndarray, lesion: np.ndarray) -> dict[str, float]:
+def called(probabilities: np.ndarray, lesion: np.ndarray, label: int) -> dict[str, float]:
   """The lesion's mean class probabilities, and the share of its voxels called each (argmax)."""
   inside = probabilities[lesion]
-  calls = np.bincount(inside.argmax(-1), minlength=len(labelling.CLASS_NAMES)) / len(inside)
   return {"p_wmh": float(inside[:, labelling.WMH].mean()),
           "p_stroke": float(inside[:, labelling.STROKE].mean()),
-          "called_wmh_pct": 100 * float(calls[labelling.WMH]),
-          "called_stroke_pct": 100 * float(calls[labelling.STROKE]),
-          "called_none_pct": 100 * float(calls[labelling.BACKGROUND])}
+          **metrics.called_pct(lesion * np.uint8(label), probabilities.argmax(-1), label)}
 
 
 def probe_subject(model: "Predictor", prepared: preprocess.Prepared, label: int, count: int,
@@ -97,7 +96,7 @@ def probe_subject(model: "Predictor", prepared: preprocess.Prepared, label: int,
       probabilities = model.grid_probabilities(image[:, :, slices], prepared.mask[:, :, slices])
       rows.append({"subject": prepared.subject, "lesion": rank + 1, "voxels": int(lesion.sum()),
                    "slices": f"{slices[0]}-{slices[-1]}", "edit": edit,
-                   **called(probabilities, lesion[:, :, slices])})
+                   **called(probabilities, lesion[:, :, slices], label)})
   return rows
 
 
@@ -130,12 +129,6 @@ def format_table(rows: Sequence[dict]) -> str:
   return "\n".join(lines) + "\n"
 
 
-def write_csv(path: str | pathlib.Path, rows: Sequence[dict]) -> None:
-  text = ",".join(COLUMNS) + "\n" + "".join(
-      ",".join(str(row[k]) for k in COLUMNS) + "\n" for row in rows)
-  atomic.write_text(path, text)
-
-
 def run() -> None:
   """The CLI; flags are defined here so that importing this module defines none."""
   from absl import flags, logging
@@ -160,6 +153,8 @@ def run() -> None:
   def main() -> None:
     if not cohort.value:
       raise InputError("--cohort is required")
+    if output.value:
+      atomic.check_output_file(pathlib.Path(output.value))
     try:
       lifts = tuple(float(v) for v in lift.value)
     except ValueError:
@@ -170,6 +165,6 @@ def run() -> None:
                         settings, subject.value)
     print(format_table(rows), end="")
     if output.value:
-      write_csv(output.value, rows)
+      atomic.write_csv(output.value, rows, COLUMNS)
 
   cli.run_cli(main, logging.WARNING)

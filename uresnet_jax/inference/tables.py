@@ -1,6 +1,5 @@
 """A predict run's cohort files, rebuilt from its scans' records: volumes.csv, lesions.csv, the BIDS
 description, volumes.png, report.md and report.html, each written whole or not at all."""
-import csv
 import json
 import pathlib
 from typing import Sequence
@@ -18,15 +17,6 @@ VOLUME_COLUMNS = ("subject", "wmh_ml", "wmh_ml_low", "wmh_ml_high", "wmh_lesions
                   "excluded_ml", "seconds", "input")
 
 
-def _write_csv(path: pathlib.Path, rows: Sequence[dict], columns: Sequence[str],
-               delimiter: str = ",") -> None:
-  with atomic.replacing(path) as tmp, open(tmp, "w", newline="") as f:
-    writer = csv.DictWriter(f, fieldnames=columns, delimiter=delimiter, extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-      writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-
-
 def _bids_description(out: pathlib.Path, model: str) -> None:
   from importlib import metadata
   atomic.write_text(out / "dataset_description.json", json.dumps({
@@ -35,7 +25,7 @@ def _bids_description(out: pathlib.Path, model: str) -> None:
       "GeneratedBy": [{"Name": "uresnet_jax", "Version": metadata.version("uresnet_jax"),
                        "Description": f"python -m uresnet_jax.predict --model={model}"}],
   }, indent=2))
-  _write_csv(out / "desc-uresnet_dseg.tsv",
+  atomic.write_csv(out / "desc-uresnet_dseg.tsv",
              [{"index": i, "name": n} for i, n in enumerate(labelling.CLASS_NAMES)],
              ("index", "name"), "\t")
   atomic.write_text(out / ".bidsignore", f"qc/\n{output_folder.SCANS_DIR}/\n"
@@ -49,12 +39,12 @@ def write_tables(out: pathlib.Path, records: Sequence[dict], failures: Sequence[
   if not records:
     raise InputError(f"no scan could be segmented ({len(failures)} failed, listed above)")
   rows = [r["volumes"] for r in records]
-  _write_csv(out / "volumes.csv", rows, VOLUME_COLUMNS)
-  _write_csv(out / "lesions.csv", [l for r in records for l in r["lesions"]],
-             lesions.LESION_COLUMNS)
+  atomic.write_csv(out / "volumes.csv", rows, VOLUME_COLUMNS)
+  atomic.write_csv(out / "lesions.csv", [l for r in records for l in r["lesions"]],
+                   lesions.LESION_COLUMNS)
   if settings.bids:
     _bids_description(out, settings.model_name)
-    _write_csv(out / "volumes.tsv", rows, VOLUME_COLUMNS, "\t")
+    atomic.write_csv(out / "volumes.tsv", rows, VOLUME_COLUMNS, "\t")
   with atomic.replacing(out / "volumes.png") as tmp:
     prediction_report.volume_histograms(tmp, {c: np.array([r[f"{c}_ml"] for r in rows])
                                               for c in labelling.CLASSES})

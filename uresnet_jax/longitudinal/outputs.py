@@ -10,7 +10,6 @@ Change maps (uint8, voxel value 10 * class + event code, `events.EVENTS`):
   <subject>_<followup>_space-<baseline>_change.nii.gz   both visits' lesions on the baseline's grid
                                                   (the common space, and the baseline's own grid).
 """
-import csv
 import json
 import pathlib
 from typing import Sequence
@@ -86,14 +85,6 @@ def write_subject(output: pathlib.Path, result: SubjectResult) -> dict:
           "registration": registrations, "figures": figures, "seconds": result.seconds}
 
 
-def _write_csv(path: pathlib.Path, rows: Sequence[dict], columns: Sequence[str]) -> None:
-  with atomic.replacing(path) as tmp, open(tmp, "w", newline="") as f:
-    writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-      writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-
-
 def new_stroke_first(rows: Sequence[dict]) -> list[dict]:
   """changes.csv's rows with every new stroke on top (in the subjects' order), then the rest."""
   return sorted(rows, key=lambda r: not (r["class"] == "stroke" and r["event"] == "new"))
@@ -102,8 +93,9 @@ def new_stroke_first(rows: Sequence[dict]) -> list[dict]:
 def write_cohort(output: pathlib.Path, records: Sequence[dict], failures: Sequence[str],
                  model_name: str) -> None:
   """changes.csv, longitudinal.csv and report.html of every subject written."""
-  _write_csv(output / "changes.csv", new_stroke_first([c for r in records for c in r["changes"]]),
-             events.CHANGE_COLUMNS)
-  _write_csv(output / "longitudinal.csv", [v for r in records for v in r["volumes"]],
-             VOLUME_COLUMNS)
+  atomic.write_csv(output / "changes.csv",
+                   new_stroke_first([c for r in records for c in r["changes"]]),
+                   events.CHANGE_COLUMNS)
+  atomic.write_csv(output / "longitudinal.csv", [v for r in records for v in r["volumes"]],
+                   VOLUME_COLUMNS)
   atomic.write_text(output / "report.html", report.render(records, failures, model_name))
