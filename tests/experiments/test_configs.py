@@ -324,3 +324,14 @@ def test_release_round24_moves_round18s_deep_infarcts_beside_the_ventricle_body(
   assert striatocapsular > eighteenth["phantom.stroke_type_weights"][1]
   assert twenty_fourth["phantom.striatocapsular_centre_z_mm"][0] > 0
   assert twenty_fourth["phantom.striatocapsular_centre_z_mm"][1] == 28
+
+
+def test_release_round25_puts_some_of_round18s_deep_lesions_on_the_ventricle_wall():
+  from configs import release_round18, release_round25
+  eighteenth = _flat(release_round18.get_config())
+  twenty_fifth = _flat(release_round25.get_config())
+  assert _changed(eighteenth, twenty_fifth) == {
+      "train.init_from", "data.cohort", "phantom.juxtaventricular_probability"}
+  assert twenty_fifth["train.init_from"] == "runs/release_round18"
+  assert eighteenth["phantom.juxtaventricular_probability"] == 0
+  assert 0 < twenty_fifth["phantom.juxtaventricular_probability"] < 1

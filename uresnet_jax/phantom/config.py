@@ -79,6 +79,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.deep_elongation = (1.0, 2.0)  # superior-inferior over in-plane semi-axis (radial foci)
   c.deep_cluster_probability = (0.05, 0.5)  # chance a deep lesion grows satellites: s = 0, s = 1
   c.deep_cluster_size = (2, 6)  # satellites per cluster (integers, inclusive)
+  c.juxtaventricular_probability = 0.0  # chance a deep lesion is centred 1-4 mm from the
+  #                                       ventricles (an ovoid on the wall), not deep in the WM
 
   # Strokes (label 2): about a third of subjects in the paper's cohort (59 of 167).
   c.stroke_probability = 0.35

@@ -33,17 +33,22 @@ def deep_lesions(rng: np.random.Generator, cv: Canvas, severity: float, max_voxe
   Returns the lesion fraction as seen (intensity) and as labelled (border shrunk).
   """
   seen, label = np.zeros(cv.grid.shape, np.float32), np.zeros(cv.grid.shape, np.float32)
-  candidates = np.flatnonzero((cv.wm > 0.65) & (cv.vdist > 6) & (cv.mask > 0.9)
-                              & (cv.mni[2] > -15))
+  above = (cv.mask > 0.9) & (cv.mni[2] > -15)
+  candidates = np.flatnonzero((cv.wm > 0.65) & (cv.vdist > 6) & above)
   if candidates.size == 0:
     return seen, label
+  on_wall = np.flatnonzero((cv.wm > 0.3) & (cv.vdist > 1) & (cv.vdist <= 4) & above)
   count = uniform(rng, config.deep_count) * (1 + config.deep_count_severity_gain * severity)
   radius_gain = 1 + config.deep_radius_severity_gain * severity
   p_cluster = float(np.interp(severity, [0, 1], config.deep_cluster_probability))
   lo_size, hi_size = config.deep_cluster_size
   painted = 0
   for _ in range(int(round(count))):
-    centre = np.array(np.unravel_index(rng.choice(candidates), cv.grid.shape), float)
+    # No draw at probability 0: every earlier cohort keeps its lesions, bit for bit.
+    wall = (config.juxtaventricular_probability > 0 and on_wall.size > 0
+            and rng.uniform() < config.juxtaventricular_probability)
+    centre = np.array(np.unravel_index(rng.choice(on_wall if wall else candidates),
+                                       cv.grid.shape), float)
     radius = uniform(rng, config.deep_radius_mm) * radius_gain
     foci = [(centre, radius)]
     if rng.uniform() < p_cluster:
