@@ -335,3 +335,14 @@ def test_release_round25_puts_some_of_round18s_deep_lesions_on_the_ventricle_wal
   assert twenty_fifth["train.init_from"] == "runs/release_round18"
   assert eighteenth["phantom.juxtaventricular_probability"] == 0
   assert 0 < twenty_fifth["phantom.juxtaventricular_probability"] < 1
+
+
+def test_release_round26_puts_some_of_round18s_deep_lesions_below_the_tentorium():
+  from configs import release_round18, release_round26
+  eighteenth = _flat(release_round18.get_config())
+  twenty_sixth = _flat(release_round26.get_config())
+  assert _changed(eighteenth, twenty_sixth) == {
+      "train.init_from", "data.cohort", "phantom.infratentorial_probability"}
+  assert twenty_sixth["train.init_from"] == "runs/release_round18"
+  assert eighteenth["phantom.infratentorial_probability"] == 0
+  assert 0 < twenty_sixth["phantom.infratentorial_probability"] < 1

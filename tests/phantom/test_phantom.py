@@ -187,7 +187,8 @@ def test_interrupted_run_resumes_deterministically(cohort, tmp_path):
                                         ("voxel_noise", (-0.05, 0.1)),
                                         ("sulci_depth_mm", (-1.0, 5.0)),
                                         ("tissue_sharpening", (0.5, 1.5)),
-                                        ("juxtaventricular_probability", 1.5)])
+                                        ("juxtaventricular_probability", 1.5),
+                                        ("infratentorial_probability", -0.1)])
 def test_bad_config_is_an_input_error(key, value):
   config = phantom_config.get_config()
   config[key] = value

@@ -81,6 +81,8 @@ def get_config() -> ml_collections.ConfigDict:
   c.deep_cluster_size = (2, 6)  # satellites per cluster (integers, inclusive)
   c.juxtaventricular_probability = 0.0  # chance a deep lesion is centred 1-4 mm from the
   #                                       ventricles (an ovoid on the wall), not deep in the WM
+  c.infratentorial_probability = 0.0  # chance a deep lesion is centred in the brainstem or the
+  #                                     cerebellar white matter, which the cerebral draw never reaches
 
   # Strokes (label 2): about a third of subjects in the paper's cohort (59 of 167).
   c.stroke_probability = 0.35

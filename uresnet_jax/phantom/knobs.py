@@ -32,7 +32,8 @@ _PROBABILITY_KEYS = ("random_protocol_probability", "stroke_probability",
                      "extra_lacune_probability", "old_infarct_probability", "male_probability",
                      "diabetes_probability", "smoking_probability",
                       "random_contrast_probability", "thalamic_probability",
-                      "recent_lacune_probability", "juxtaventricular_probability")
+                      "recent_lacune_probability", "juxtaventricular_probability",
+                      "infratentorial_probability")
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:

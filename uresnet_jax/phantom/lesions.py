@@ -28,7 +28,8 @@ class Borders:
 def deep_lesions(rng: np.random.Generator, cv: Canvas, severity: float, max_voxels: int,
                  borders: Borders,
                  config: ml_collections.ConfigDict) -> tuple[np.ndarray, np.ndarray]:
-  """Punctate deep-WM foci, radially elongated, clustering into confluent patches with severity.
+  """Punctate deep-WM foci, radially elongated, clustering into confluent patches with severity;
+  some on the ventricle wall or below the tentorium, as the knobs ask.
 
   Returns the lesion fraction as seen (intensity) and as labelled (border shrunk).
   """
@@ -38,6 +39,7 @@ def deep_lesions(rng: np.random.Generator, cv: Canvas, severity: float, max_voxe
   if candidates.size == 0:
     return seen, label
   on_wall = np.flatnonzero((cv.wm > 0.3) & (cv.vdist > 1) & (cv.vdist <= 4) & above)
+  infratentorial = np.flatnonzero(_infratentorial(cv))
   count = uniform(rng, config.deep_count) * (1 + config.deep_count_severity_gain * severity)
   radius_gain = 1 + config.deep_radius_severity_gain * severity
   p_cluster = float(np.interp(severity, [0, 1], config.deep_cluster_probability))
@@ -47,8 +49,10 @@ def deep_lesions(rng: np.random.Generator, cv: Canvas, severity: float, max_voxe
     # No draw at probability 0: every earlier cohort keeps its lesions, bit for bit.
     wall = (config.juxtaventricular_probability > 0 and on_wall.size > 0
             and rng.uniform() < config.juxtaventricular_probability)
-    centre = np.array(np.unravel_index(rng.choice(on_wall if wall else candidates),
-                                       cv.grid.shape), float)
+    below = (not wall and config.infratentorial_probability > 0 and infratentorial.size > 0
+             and rng.uniform() < config.infratentorial_probability)
+    site = on_wall if wall else infratentorial if below else candidates
+    centre = np.array(np.unravel_index(rng.choice(site), cv.grid.shape), float)
     radius = uniform(rng, config.deep_radius_mm) * radius_gain
     foci = [(centre, radius)]
     if rng.uniform() < p_cluster:
@@ -73,6 +77,17 @@ def deep_lesions(rng: np.random.Generator, cv: Canvas, severity: float, max_voxe
     if painted >= max_voxels:
       break
   return seen, label
+
+
+def _infratentorial(cv: Canvas) -> np.ndarray:
+  """Where brainstem and cerebellar lesions lie: the brainstem from the midbrain down (MNI
+  |x| < 12, y -42 to -12, z -50 to -5; the template calls it part grey, so any tissue) and the
+  cerebellar white matter."""
+  x, y, z = cv.mni
+  brainstem = ((np.abs(x) < 12) & (y > -42) & (y < -12) & (z > -50) & (z < -5)
+               & (cv.wm + cv.gm > 0.8))
+  cerebellum = (y < -42) & (z < -15) & (cv.wm > 0.65)
+  return (brainstem | cerebellum) & (cv.mask > 0.9)
 
 
 def periventricular(rng: np.random.Generator, cv: Canvas, texture: np.ndarray, n_voxels: int,
