@@ -72,11 +72,13 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.grad_clip_norm = 0.0  # clip gradients to this global norm; 0: off (the paper)
   config.train.init_from = ""  # start from this model's weights (a training workdir or an
   #                               exported model folder) instead of random ones; "": random
-  # A weight-space ensemble (WiSE-FT, Wortsman et al., CVPR 2022): step 0 holds init_from's weights
-  # averaged with this model's, which must share its architecture (e.g. the model init_from was
-  # fine-tuned from, to keep what the fine-tuning lost); "": init_from's weights alone.
+  # A weight-space ensemble (WiSE-FT, Wortsman et al., CVPR 2022; a model soup, Wortsman et al.,
+  # ICML 2022): step 0 holds init_from's weights averaged with these models' (comma-separated),
+  # which must share its architecture (e.g. the model init_from was fine-tuned from, to keep what
+  # the fine-tuning lost); "": init_from's weights alone.
   config.train.average_with = ""
-  config.train.average_weight = 0.5  # average_with's share of each weight, in (0, 1)
+  config.train.average_weight = 0.5  # average_with's share of each weight, in (0, 1), split
+  #                                     evenly among its models
 
   # The classical baseline (crossval's comparison rows, in the role of the paper's LPA/LGA): FLAIR
   # z-score > threshold inside white matter, the threshold chosen on the training fold.

@@ -346,3 +346,18 @@ def test_release_round26_puts_some_of_round18s_deep_lesions_below_the_tentorium(
   assert twenty_sixth["train.init_from"] == "runs/release_round18"
   assert eighteenth["phantom.infratentorial_probability"] == 0
   assert 0 < twenty_sixth["phantom.infratentorial_probability"] < 1
+
+
+def test_release_round27_is_a_uniform_soup_of_round18_25_and_26_trained_no_further():
+  from configs import release_round26, release_round27
+  twenty_sixth = _flat(release_round26.get_config())
+  twenty_seventh = _flat(release_round27.get_config())
+  assert _changed(twenty_sixth, twenty_seventh) == {
+      "train.average_with", "train.average_weight", "train.epochs",
+      "train.decay_epoch", "train.eval_every"}
+  assert twenty_seventh["train.init_from"] == "runs/release_round18"
+  souped = twenty_seventh["train.average_with"].split(",")
+  assert souped == ["runs/release_round25/export", "runs/release_round26/export"]
+  # each of the three models counts a third
+  assert twenty_seventh["train.average_weight"] / len(souped) == pytest.approx(1 / 3)
+  assert twenty_seventh["train.epochs"] == 0

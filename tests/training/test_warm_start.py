@@ -44,7 +44,7 @@ def test_average_with_seeds_step_zero_with_the_two_models_weighted_mean(tiny_run
   config = predictor.read_run_config(source)
   _, first = predictor.load_variables(source)
   second = jax.tree.map(lambda v: np.asarray(v) * -2.0 + 3.0, first)
-  mixed = warm_start.average(first, second, 0.25)
+  mixed = warm_start.average(first, [second], 0.25)
   for name, value in export.flatten(mixed).items():
     want = 0.75 * np.asarray(export.flatten(first)[name]) + 0.25 * np.asarray(
         export.flatten(second)[name])
@@ -58,6 +58,23 @@ def test_average_with_seeds_step_zero_with_the_two_models_weighted_mean(tiny_run
   for name, value in export.flatten(seeded).items():
     np.testing.assert_allclose(np.asarray(value), np.asarray(export.flatten(first)[name]),
                                rtol=1e-6, err_msg=name)
+
+
+def test_average_with_several_models_is_a_uniform_soup_at_their_share(tiny_run, tmp_path):
+  _, source, _, _ = tiny_run
+  config = predictor.read_run_config(source)
+  _, first = predictor.load_variables(source)
+  second = jax.tree.map(lambda v: np.asarray(v) * -2.0 + 3.0, first)
+  third = jax.tree.map(lambda v: np.asarray(v) * 0.5 - 1.0, first)
+  soup = warm_start.average(first, [second, third], 2 / 3)
+  for name, value in export.flatten(soup).items():
+    want = sum(np.asarray(export.flatten(m)[name]) for m in (first, second, third)) / 3
+    np.testing.assert_allclose(value, want, rtol=1e-5, atol=1e-6, err_msg=name)
+  config.train.init_from = str(source)
+  config.train.average_with = f"{source}, {tmp_path / 'nowhere'}"
+  with pytest.raises(InputError, match="config.train.average_with=.*nowhere: no such model"):
+    warm_start.seed_from_config(config, tmp_path / "run")
+  assert not (tmp_path / "run").exists()
 
 
 def test_average_with_is_refused_without_init_from_a_weight_or_matching_shapes(tiny_run, tmp_path):
@@ -75,7 +92,7 @@ def test_average_with_is_refused_without_init_from_a_weight_or_matching_shapes(t
   _, first = predictor.load_variables(source)
   wider = jax.tree.map(lambda v: np.zeros(np.shape(v) + (1,)), first)
   with pytest.raises(InputError, match="do not fit init_from's model"):
-    warm_start.average(first, wider, 0.5)
+    warm_start.average(first, [wider], 0.5)
   assert not any((tmp_path / d).exists() for d in "abc")
 
 

@@ -1,5 +1,5 @@
 """Step 0 of a run that starts from a trained model's weights instead of random ones: fine-tuning,
-a release model trained in rounds (config.train.init_from), and two rounds' weights averaged
+a release model trained in rounds (config.train.init_from), and rounds' weights averaged
 (config.train.average_with)."""
 import hashlib
 import pathlib
@@ -26,27 +26,29 @@ def weights_digest(variables: dict) -> str:
 def source_path(config: ml_collections.ConfigDict) -> pathlib.Path | None:
   """config.train.init_from as a path (None: random weights); refused early when it is missing,
   and so is a bad config.train.average_with."""
-  average_path(config)
+  average_paths(config)
   return _model_path(config, "init_from")
 
 
-def average_path(config: ml_collections.ConfigDict) -> pathlib.Path | None:
-  """config.train.average_with as a path (None: no averaging); refused when it is missing, set
-  without init_from, or given a weight outside (0, 1)."""
-  source = config.train.get("average_with", "")
-  if source and not config.train.get("init_from", ""):
-    raise InputError(f"config.train.average_with={source}: set config.train.init_from too "
-                     "(the model it is averaged with)")
-  if source and not 0.0 < config.train.get("average_weight", 0.5) < 1.0:
+def average_paths(config: ml_collections.ConfigDict) -> list[pathlib.Path]:
+  """config.train.average_with as paths, comma-separated (none: no averaging); refused when one is
+  missing, when set without init_from, or given a weight outside (0, 1)."""
+  sources = [s.strip() for s in config.train.get("average_with", "").split(",") if s.strip()]
+  if sources and not config.train.get("init_from", ""):
+    raise InputError(f"config.train.average_with={config.train.average_with}: set "
+                     "config.train.init_from too (the model it is averaged with)")
+  if sources and not 0.0 < config.train.get("average_weight", 0.5) < 1.0:
     raise InputError(f"config.train.average_weight={config.train.average_weight}: must be "
                      "between 0 and 1 (average_with's share of each weight)")
-  return _model_path(config, "average_with")
+  return [_existing(source, "average_with") for source in sources]
 
 
 def _model_path(config: ml_collections.ConfigDict, key: str) -> pathlib.Path | None:
   source = config.train.get(key, "")
-  if not source:
-    return None
+  return _existing(source, key) if source else None
+
+
+def _existing(source: str, key: str) -> pathlib.Path:
   path = pathlib.Path(source).expanduser()
   if not path.exists():
     raise InputError(f"config.train.{key}={source}: no such model (a training workdir or an "
@@ -54,17 +56,19 @@ def _model_path(config: ml_collections.ConfigDict, key: str) -> pathlib.Path | N
   return path
 
 
-def average(first: dict, second: dict, weight: float) -> dict:
-  """(1 - weight) x first + weight x second, weight by weight: two models of one architecture
-  become one (params and batch statistics alike)."""
-  def mix(a, b):
-    a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
-    if a.shape != b.shape:
-      raise ValueError(f"shape {b.shape}, the other model's {a.shape}")
-    return (1.0 - weight) * a + weight * b
+def average(first: dict, others: list[dict], weight: float) -> dict:
+  """(1 - weight) x first + weight x the mean of others, weight by weight: models of one
+  architecture become one (params and batch statistics alike)."""
+  def mix(a, *bs):
+    a = np.asarray(a, np.float32)
+    bs = [np.asarray(b, np.float32) for b in bs]
+    for b in bs:
+      if a.shape != b.shape:
+        raise ValueError(f"shape {b.shape}, the other model's {a.shape}")
+    return (1.0 - weight) * a + weight * sum(bs) / len(bs)
 
   try:
-    return jax.tree.map(mix, first, second)
+    return jax.tree.map(mix, first, *others)
   except (KeyError, ValueError, TypeError) as e:
     raise InputError(f"config.train.average_with: its weights do not fit init_from's model: "
                      f"{e}") from None
@@ -80,11 +84,12 @@ def seed_from_config(config: ml_collections.ConfigDict, workdir: pathlib.Path) -
     return
   checkpoint = config.train.get("init_checkpoint", "latest")
   variables, name = predictor.load_variables(path, checkpoint)[1], str(path)
-  other = average_path(config)
-  if other is not None:
+  others = average_paths(config)
+  if others:
     weight = config.train.average_weight
-    variables = average(variables, predictor.load_variables(other)[1], weight)
-    name = f"{1.0 - weight:g} x {path} + {weight:g} x {other}"
+    variables = average(variables, [predictor.load_variables(o)[1] for o in others], weight)
+    name = " + ".join([f"{1.0 - weight:g} x {path}"]
+                      + [f"{weight / len(others):g} x {o}" for o in others])
   seed_checkpoint(config, variables, name, workdir)
 
 
