@@ -1,4 +1,5 @@
-"""Tests for the WMH placement knobs of phantom/lesions.py, on test_strokes' subject canvas."""
+"""Tests for where phantom/lesions.py:deep_lesions puts WMH (the ventricle wall, below the tentorium),
+on test_strokes' subject canvas."""
 import numpy as np
 
 from uresnet_jax.phantom.lesions import Borders, deep_lesions
