@@ -26,8 +26,8 @@ def _bids_description(out: pathlib.Path, model: str) -> None:
                        "Description": f"python -m uresnet_jax.predict --model={model}"}],
   }, indent=2))
   atomic.write_csv(out / "desc-uresnet_dseg.tsv",
-             [{"index": i, "name": n} for i, n in enumerate(labelling.CLASS_NAMES)],
-             ("index", "name"), "\t")
+                   [{"index": i, "name": n} for i, n in enumerate(labelling.CLASS_NAMES)],
+                   ("index", "name"), "\t")
   atomic.write_text(out / ".bidsignore", f"qc/\n{output_folder.SCANS_DIR}/\n"
                     f"{output_folder.RUN_FILE}\n*.csv\n*.md\n*.png\n*.html\n")
 

@@ -34,24 +34,22 @@ def deep_lesions(rng: np.random.Generator, cv: Canvas, severity: float, max_voxe
   Returns the lesion fraction as seen (intensity) and as labelled (border shrunk).
   """
   seen, label = np.zeros(cv.grid.shape, np.float32), np.zeros(cv.grid.shape, np.float32)
-  above = (cv.mask > 0.9) & (cv.mni[2] > -15)
-  candidates = np.flatnonzero((cv.wm > 0.65) & (cv.vdist > 6) & above)
+  candidates = np.flatnonzero((cv.wm > 0.65) & (cv.vdist > 6) & _cerebral(cv))
   if candidates.size == 0:
     return seen, label
-  on_wall = np.flatnonzero((cv.wm > 0.3) & (cv.vdist > 1) & (cv.vdist <= 4) & above)
-  infratentorial = np.flatnonzero(_infratentorial(cv))
+  # The other sites, each taken with its knob's probability, in turn; a site at probability 0 is
+  # neither computed nor drawn for, so every earlier cohort keeps its lesions, bit for bit.
+  sites = [(p, np.flatnonzero(where(cv))) for p, where in (
+      (config.juxtaventricular_probability, _on_ventricle_wall),
+      (config.infratentorial_probability, _infratentorial)) if p > 0]
+  sites = [(p, site) for p, site in sites if site.size > 0]
   count = uniform(rng, config.deep_count) * (1 + config.deep_count_severity_gain * severity)
   radius_gain = 1 + config.deep_radius_severity_gain * severity
   p_cluster = float(np.interp(severity, [0, 1], config.deep_cluster_probability))
   lo_size, hi_size = config.deep_cluster_size
   painted = 0
   for _ in range(int(round(count))):
-    # No draw at probability 0: every earlier cohort keeps its lesions, bit for bit.
-    wall = (config.juxtaventricular_probability > 0 and on_wall.size > 0
-            and rng.uniform() < config.juxtaventricular_probability)
-    below = (not wall and config.infratentorial_probability > 0 and infratentorial.size > 0
-             and rng.uniform() < config.infratentorial_probability)
-    site = on_wall if wall else infratentorial if below else candidates
+    site = next((site for p, site in sites if rng.uniform() < p), candidates)
     centre = np.array(np.unravel_index(rng.choice(site), cv.grid.shape), float)
     radius = uniform(rng, config.deep_radius_mm) * radius_gain
     foci = [(centre, radius)]
@@ -77,6 +75,16 @@ def deep_lesions(rng: np.random.Generator, cv: Canvas, severity: float, max_voxe
     if painted >= max_voxels:
       break
   return seen, label
+
+
+def _cerebral(cv: Canvas) -> np.ndarray:
+  """Inside the brain, above MNI z -15: where the deep white matter lesions lie."""
+  return (cv.mask > 0.9) & (cv.mni[2] > -15)
+
+
+def _on_ventricle_wall(cv: Canvas) -> np.ndarray:
+  """Where juxtaventricular lesions are centred: 1-4 mm from the ventricles, some white matter."""
+  return (cv.wm > 0.3) & (cv.vdist > 1) & (cv.vdist <= 4) & _cerebral(cv)
 
 
 def _infratentorial(cv: Canvas) -> np.ndarray:
