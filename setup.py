@@ -27,6 +27,7 @@ setuptools.setup(
         "uresnet-release=uresnet_jax.release:run",
         "uresnet-release-gate=uresnet_jax.release_gate:run",
         "uresnet-lesion-probe=uresnet_jax.lesion_probe:run",
+        "uresnet-lesion-brightness=uresnet_jax.lesion_brightness:run",
         "uresnet-longitudinal=uresnet_jax.longitudinal.__main__:run",
         "uresnet-longitudinal-benchmark=uresnet_jax.longitudinal.benchmark:run",
     ]},

@@ -46,7 +46,8 @@ def _rank(module: str) -> int:
 def test_every_module_lives_in_a_stage_or_is_a_command():
   tops = {n for n in _imports() if n.count(".") == 1 and n.split(".")[1] not in STAGES}
   commands = {"main", "predict", "evaluate", "export", "finetune", "reproduce", "crossval", "bench",
-              "model_card", "patches_tfds", "release", "release_gate", "lesion_probe"}
+              "model_card", "patches_tfds", "release", "release_gate", "lesion_probe",
+              "lesion_brightness"}
   assert {n.split(".")[1] for n in tops} == commands
 
 

@@ -48,7 +48,7 @@ FULL = ("predict", "main")  # compared with --helpfull section by section (each 
 # Commands whose `--help` (and a refused flag) imports none of HEAVY: they import them where the
 # work starts. The others define their flags in the module that does the work.
 LIGHT = ("predict", "main", "evaluate", "phantom", "release_gate", "lesion_probe",
-         "longitudinal", "longitudinal.benchmark")
+         "lesion_brightness", "longitudinal", "longitudinal.benchmark")
 HEAVY = {"jax", "flax", "optax", "orbax", "tensorflow_datasets", "grain", "apache_beam",
          "matplotlib"}
 
