@@ -56,3 +56,9 @@ def test_stray_argument_or_unknown_flag_is_one_line(cli, args, expected, tmp_pat
   assert lines[-1].startswith("error:") and expected in lines[-1], lines
   assert [l for l in lines if l.startswith("error:")] == lines[-1:]
   assert not list(tmp_path.iterdir())  # nothing written, no workdir made
+
+
+def test_numbers_reads_a_list_flag_or_names_it():
+  assert cli.numbers("edges", ["1", "2.5", "-3"]) == (1.0, 2.5, -3.0)
+  with pytest.raises(errors.InputError, match=r"^--edges=1,x: expected numbers$"):
+    cli.numbers("edges", ["1", "x"])

@@ -3,7 +3,7 @@ anything the user got wrong."""
 import os
 import sys
 import types
-from typing import Callable
+from typing import Callable, Sequence
 
 from absl import app, flags, logging
 
@@ -84,3 +84,11 @@ def get_config(holder: flags.FlagHolder):
   except OSError as e:
     raise InputError(" ".join(str(e).split())) from e
   return config
+
+
+def numbers(flag: str, values: Sequence[str]) -> tuple[float, ...]:
+  """A list flag's values as numbers, or an InputError naming the flag."""
+  try:
+    return tuple(float(v) for v in values)
+  except ValueError:
+    raise InputError(f"--{flag}={','.join(values)}: expected numbers") from None

@@ -165,14 +165,14 @@ def run() -> None:
       raise InputError("--cohort is required")
     if output.value:
       atomic.check_output_file(pathlib.Path(output.value))
-    near_mm = _numbers("near_mm", near.value)
+    near_mm = cli.numbers("near_mm", near.value)
     if len(near_mm) != 2 or not 0 <= near_mm[0] < near_mm[1]:
       raise InputError(f"--near_mm={','.join(near.value)}: expected LOW,HIGH with 0 <= LOW < HIGH")
-    bin_edges = _numbers("edges", edges.value)
+    bin_edges = cli.numbers("edges", edges.value)
     if not bin_edges or any(b <= a for a, b in zip(bin_edges, bin_edges[1:])):
       raise InputError(f"--edges={','.join(edges.value)}: expected increasing numbers")
-    settings = Settings(region=region.value, near_mm=tuple(near_mm), deep_mm=deep.value,
-                        edges=tuple(bin_edges))
+    settings = Settings(region=region.value, near_mm=near_mm, deep_mm=deep.value,
+                        edges=bin_edges)
     rows = cohort_rows(cohort.value, settings)
     print(format_tables(rows), end="")
     if output.value:
@@ -180,9 +180,3 @@ def run() -> None:
 
   cli.run_cli(main, logging.WARNING)
 
-
-def _numbers(flag: str, values: Sequence[str]) -> list[float]:
-  try:
-    return [float(v) for v in values]
-  except ValueError:
-    raise InputError(f"--{flag}={','.join(values)}: expected numbers") from None
