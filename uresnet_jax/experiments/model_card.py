@@ -32,9 +32,12 @@ _LIMITS = """\
 - **2D axial slices.** The network segments each axial slice of the scan as acquired (resampled to
   1 mm in-plane); sagittal or coronal acquisitions are out of its domain.
 - **Stroke is the weaker class**: far fewer training patches than WMH and harder to tell from
-  WMH; read its Dice and false stroke above before using stroke volumes. Only stroke lesions above
-  the stroke threshold count in `volumes.csv`; the others are listed in `lesions.csv` as
-  candidates, and `ambiguous` flags lesions the model hesitates to call WMH or stroke.
+  WMH. Without a diffusion image the model tells them apart mostly by brightness and place: a
+  recent deep infarct beside the ventricles, no brighter than WMH, is called WMH
+  (docs/sim_to_real.md). Read its Dice and false stroke above before using stroke volumes. Only
+  stroke lesions above the stroke threshold count in `volumes.csv`; the others are listed in
+  `lesions.csv` as candidates, and `ambiguous` flags lesions the model hesitates to call WMH or
+  stroke.
 - **Held-out domains** above show how it behaves outside its training ranges: read a large drop
   as a domain it does not cover.
 - **Not a medical device.** For research on cohorts, not for diagnosing a patient.
