@@ -78,14 +78,13 @@ def subject_rows(prepared: preprocess.Prepared, labelled: Sequence[str],
   return rows
 
 
-def cohort_rows(manifest: str | pathlib.Path, settings: Settings, inplane_mm: float = 1.0,
-                clip_low: float = -3.0) -> list[dict]:
+def cohort_rows(manifest: str | pathlib.Path, settings: Settings) -> list[dict]:
   """`subject_rows` over every subject of a labelled manifest, preprocessed as the model sees it."""
   records = nifti_io.read_manifest(manifest, require_labels=True)
   rows = []
   for record in records:
     volumes = nifti_io.load_subject(record, ("flair",))
-    prepared = preprocess.prepare_subject(volumes, inplane_mm, clip_low)
+    prepared = preprocess.prepare_subject(volumes)
     rows.extend(subject_rows(prepared, record.labelled, settings))
   return rows
 

@@ -155,7 +155,8 @@ def run() -> None:
       raise InputError("--cohort is required")
     if output.value:
       atomic.check_output_file(pathlib.Path(output.value))
-    settings = Settings(lift_z=cli.numbers("lift_z", lift.value), near_mm=near.value, far_mm=far.value)
+    settings = Settings(lift_z=cli.numbers("lift_z", lift.value), near_mm=near.value,
+                        far_mm=far.value)
     loaded = predictor.load_model(model.value)
     rows = probe_cohort(loaded, cohort.value, labelling.CLASSES[lesion_class.value], count.value,
                         settings, subject.value)
